@@ -1,0 +1,93 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Check is what every check has: the lowercase name shared by its config
+// table, its log fields, its metrics labels and its Authentication-Results
+// method. A check runs at the stages whose interface it implements.
+type Check interface {
+	Name() string
+}
+
+// ConnectChecker judges the connecting client.
+type ConnectChecker interface {
+	Check
+	CheckConnect(ctx context.Context, env *Envelope) Result
+}
+
+// HeloChecker judges the HELO/EHLO name.
+type HeloChecker interface {
+	Check
+	CheckHelo(ctx context.Context, env *Envelope) Result
+}
+
+// MailChecker judges the MAIL FROM address.
+type MailChecker interface {
+	Check
+	CheckMail(ctx context.Context, env *Envelope) Result
+}
+
+// RcptChecker judges one RCPT TO address; env.Rcpt is the one in question.
+type RcptChecker interface {
+	Check
+	CheckRcpt(ctx context.Context, env *Envelope) Result
+}
+
+// DataChecker judges the whole message at its end (headers in env.Headers).
+type DataChecker interface {
+	Check
+	CheckData(ctx context.Context, env *Envelope) Result
+}
+
+// Stage is an SMTP stage at which checks run.
+type Stage int
+
+// The stages, in SMTP order.
+const (
+	StageConnect Stage = iota
+	StageHelo
+	StageMail
+	StageRcpt
+	StageData
+)
+
+var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "data"}
+
+func (s Stage) String() string {
+	if int(s) < len(stageNames) {
+		return stageNames[s]
+	}
+	return "unknown"
+}
+
+// Envelope is what is known of a connection and its current message when a
+// check runs. Checks read it and never change it: the checks of one stage
+// run concurrently on the same Envelope.
+type Envelope struct {
+	// Connection.
+	ClientIP   netip.Addr // unmapped; invalid when the MTA gave none
+	ClientPort int
+	ClientName string // the hostname the MTA verified, "" when it has none
+	ClientPTR  string // the MTA's PTR name, unverified
+	Helo       string // the HELO/EHLO argument as given
+	AuthUser   string // {auth_authen}: SMTP AUTH user name, "" when not authenticated
+	Trusted    bool   // trusted network or authenticated: inbound checks skip
+
+	// Message.
+	From    string // MAIL FROM without angle brackets; "" is the null sender
+	Rcpt    string // the recipient being checked (RCPT stage only)
+	Rcpts   []string
+	Headers []Header
+	QueueID string
+
+	// Results of the checks that already ran for this message, by check name.
+	Results map[string]Result
+}
+
+// Header is one message header field as the MTA passed it.
+type Header struct {
+	Name, Value string
+}

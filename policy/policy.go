@@ -1,0 +1,138 @@
+// Package policy turns a check's Result into an Action. It is the one place
+// where configuration decides what happens to mail: checks only judge.
+package policy
+
+import (
+	"fmt"
+
+	"github.com/mailsift/mailsift/checks"
+)
+
+// Action is what happens to the message (or recipient) for one result.
+type Action string
+
+// The actions, strongest first.
+const (
+	Reject     Action = "reject"     // refuse with the check's 5xx reply
+	Tempfail   Action = "tempfail"   // refuse with the check's 4xx reply
+	Quarantine Action = "quarantine" // accept into the MTA's hold queue
+	Tag        Action = "tag"        // accept with an X-Mailsift header naming the finding
+	Log        Action = "log"        // accept; the finding is in the log record only
+	Off        Action = "off"        // ignore the finding
+)
+
+var strength = map[Action]int{Reject: 6, Tempfail: 5, Quarantine: 4, Tag: 3, Log: 2, Off: 1}
+
+// Stronger reports whether a is stronger than b.
+func (a Action) Stronger(b Action) bool { return strength[a] > strength[b] }
+
+// Refuses reports whether a refuses the mail in SMTP.
+func (a Action) Refuses() bool { return a == Reject || a == Tempfail }
+
+// ParseAction returns the action named s.
+func ParseAction(s string) (Action, error) {
+	a := Action(s)
+	if _, ok := strength[a]; !ok {
+		return "", fmt.Errorf("unknown action %q, want one of reject, tempfail, quarantine, tag, log, off", s)
+	}
+	return a, nil
+}
+
+// Mode says how far actions are carried out.
+type Mode string
+
+// The modes. A mode only ever softens an action.
+const (
+	Enforce Mode = "enforce" // carry out every action
+	TagMode Mode = "tag"     // refusals and quarantine become a tag; mail is accepted
+	Observe Mode = "observe" // log only
+)
+
+// ParseMode returns the mode named s.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Enforce, TagMode, Observe:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode %q, want enforce, tag or observe", s)
+}
+
+// DefaultActions is the action for each status when the config says
+// nothing: a failure refuses, a temporary DNS error tempfails (never a
+// pass: RFC 7208 §2.6.6 and friends), the rest is logged.
+func DefaultActions() map[checks.Status]Action {
+	return map[checks.Status]Action{
+		checks.Pass:      Log,
+		checks.Fail:      Reject,
+		checks.SoftFail:  Log,
+		checks.Neutral:   Log,
+		checks.None:      Log,
+		checks.TempError: Tempfail,
+		checks.PermError: Reject,
+	}
+}
+
+// Rule is one check's policy.
+type Rule struct {
+	Actions map[checks.Status]Action // missing statuses take DefaultActions
+	Mode    Mode                     // "" means the global mode
+}
+
+// Policy maps results to decisions.
+type Policy struct {
+	Mode  Mode
+	Rules map[string]Rule // by check name
+}
+
+// Decision is the policy's answer for one result.
+type Decision struct {
+	Check  string
+	Status checks.Status
+	Wanted Action // what the rule asks for
+	Action Action // what is done after the mode softened it
+	Reply  checks.Reply
+}
+
+// Decide maps r to a Decision.
+func (p *Policy) Decide(r checks.Result) Decision {
+	rule := p.Rules[r.Check]
+	wanted, ok := rule.Actions[r.Status]
+	if !ok {
+		wanted = DefaultActions()[r.Status]
+	}
+	mode := rule.Mode
+	if mode == "" {
+		mode = p.Mode
+	}
+	d := Decision{Check: r.Check, Status: r.Status, Wanted: wanted, Action: soften(wanted, mode)}
+	switch d.Action {
+	case Reject:
+		d.Reply = replyOrDefault(r.Reply).AsPermanent()
+	case Tempfail:
+		d.Reply = replyOrDefault(r.Reply).AsTemporary()
+	}
+	return d
+}
+
+func soften(a Action, m Mode) Action {
+	switch m {
+	case TagMode:
+		if a == Reject || a == Tempfail || a == Quarantine {
+			return Tag
+		}
+	case Observe:
+		if a != Off {
+			return Log
+		}
+	}
+	return a
+}
+
+// replyOrDefault gives a reply to a check that refuses without one, so the
+// client never sees a bare reject.
+func replyOrDefault(r checks.Reply) checks.Reply {
+	if r.IsZero() {
+		return checks.Reply{Code: 550, Enhanced: "5.7.1", Text: "Message rejected by policy"}
+	}
+	return r
+}
