@@ -1,0 +1,160 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestContribConfigIsTheDefault(t *testing.T) {
+	c, err := Load("../contrib/mailsift.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	// The documented file spells out defaults that Default leaves implicit.
+	d.DNS.Servers = []string{}
+	d.Checks.Helo.Actions = c.Checks.Helo.Actions
+	d.Checks.Helo.Replies = c.Checks.Helo.Replies
+	if !reflect.DeepEqual(c, d) {
+		a, _ := c.Encode()
+		b, _ := d.Encode()
+		t.Fatalf("contrib/mailsift.toml differs from the defaults:\n%s\n---\n%s", a, b)
+	}
+	if got := c.Checks.Helo.Reply("helo", "syntax").String(); got != "501 5.5.2 <{helo}>: Helo command rejected: Invalid name" {
+		t.Fatalf("helo syntax reply = %q", got)
+	}
+	if c.Policy().Decide(failHelo()).Action != "reject" {
+		t.Fatal("default policy does not reject a bad HELO")
+	}
+}
+
+func TestEmptyIsDefault(t *testing.T) {
+	c, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen.String() != "inet:127.0.0.1:8895" || c.Mode.Mode != "enforce" || time.Duration(c.ShutdownGrace) != 10*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestValid(t *testing.T) {
+	c, err := Parse("x.toml", []byte(`
+listen = "unix:/run/mailsift/mailsift.sock"
+hostname = "mx.example.org"
+mode = "tag"
+[dns]
+servers = ["127.0.0.1:5353", "[::1]:53"]
+[trust]
+networks = ["192.0.2.0/24", "2001:db8::1"]
+[checks.helo]
+mode = "observe"
+actions = { fail = "tempfail" }
+replies = { syntax = "550 5.7.1 Go away" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen.Network != "unix" || c.Listen.Address != "/run/mailsift/mailsift.sock" {
+		t.Errorf("listen = %+v", c.Listen)
+	}
+	if c.Trust.Networks[1].String() != "2001:db8::1/128" {
+		t.Errorf("networks = %v", c.Trust.Networks)
+	}
+	r := c.Policy().Rules["helo"]
+	if r.Mode != "observe" || r.Actions["fail"] != "tempfail" {
+		t.Errorf("rule = %+v", r)
+	}
+	if got := c.Checks.Helo.Reply("helo", "syntax").String(); got != "550 5.7.1 Go away" {
+		t.Errorf("reply = %q", got)
+	}
+}
+
+// Every error names the file and the line and says what was expected.
+func TestErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"listen = \"8891\"", `c.toml:1: listen: want "inet:HOST:PORT" or "unix:PATH" (an absolute path), got "8891"`},
+		{"\n\nlisten = \"unix:relative.sock\"", `c.toml:3: listen: want "inet:HOST:PORT" or "unix:PATH" (an absolute path), got "unix:relative.sock"`},
+		{"mode = \"strict\"", `c.toml:1: mode: unknown mode "strict", want enforce, tag or observe`},
+		{"shutdown_grace = \"ten\"", `c.toml:1: shutdown_grace: want a duration such as "10s" or "5m", got "ten"`},
+		{"listne = \"inet:127.0.0.1:1\"", `c.toml:1: unknown key "listne"; see contrib/mailsift.toml for the keys there are`},
+		{"[dns]\ntimeout = \"1s\"\nservers = [\"127.0.0.1\"]", `c.toml:3: dns.servers: server 1: want "HOST:PORT" such as "127.0.0.1:53", got "127.0.0.1"`},
+		{"[dns]\nattempts = 0", `c.toml:2: dns.attempts: want 1 to 10, got 0`},
+		{"[dns]\ncache_size = -1", `c.toml:2: dns.cache_size: want 0 (no cache) or more entries, got -1`},
+		{"[dns]\ntimeout = \"0s\"", `c.toml:2: dns.timeout: want a positive duration`},
+		{"[checks]\ntimeout = \"0s\"", `c.toml:2: checks.timeout: want a positive duration`},
+		{"[dns]\nattempts = \"two\"", `c.toml:2: dns.attempts: incompatible types: TOML value has type string; destination has type integer`},
+		{"[trust]\nnetworks = [\"10.0.0.0/33\"]", `c.toml:2: trust.networks: want a network such as "192.0.2.0/24", got "10.0.0.0/33"`},
+		{"[log]\nlevel = \"loud\"", `c.toml:2: log.level: unknown level "loud", want debug, info, warn or error`},
+		{"hostname = \"not a host\"", `c.toml:1: hostname: want a hostname such as "mx.example.org", got "not a host"`},
+		{"[checks.helo]\nmode = \"loud\"", `c.toml:2: checks.helo.mode: unknown mode "loud", want enforce, tag, observe or off`},
+		{"[checks.helo.actions]\nfial = \"reject\"", `c.toml:2: checks.helo.actions.fial: unknown status "fial", want one of pass, fail, softfail, neutral, none, temperror, permerror`},
+		{"[checks.helo]\nactions = { fail = \"bounce\" }", `c.toml:2: checks.helo.actions.fail: unknown action "bounce", want one of reject, tempfail, quarantine, tag, log, off`},
+		{"[checks.helo.replies]\nsyntax = \"550 4.5.2 no\"", `c.toml:2: checks.helo.replies.syntax: reply 550 4.5.2: the enhanced code's class 4.x.x does not match the reply code's class 5xx`},
+		{"[checks.helo.replies]\nbogus = \"550 5.5.2 no\"", `c.toml:2: checks.helo.replies.bogus: unknown reply, want one of temp, perm, syntax, non_fqdn`},
+		{"[checks.helo]\nnope = 1", `c.toml:2: unknown key "checks.helo.nope"; see contrib/mailsift.toml for the keys there are`},
+		{"listen = ", `c.toml:1: listen: unexpected EOF; expected value`},
+		{"[dns\n", `c.toml:2: expected '.' or ']' to end table name, but got '\n' instead`},
+		{"a = \"\xff\"", `c.toml: not UTF-8 text; want a TOML file`},
+	}
+	for _, tt := range tests {
+		_, err := Parse("c.toml", []byte(tt.in))
+		if err == nil {
+			t.Errorf("Parse(%q): no error, want %q", tt.in, tt.want)
+			continue
+		}
+		if err.Error() != tt.want {
+			t.Errorf("Parse(%q):\n got %q\nwant %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.toml: no such file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	c, err := Load("../contrib/mailsift.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "effective.toml")
+	os.WriteFile(p, b, 0o644)
+	c2, err := Load(p)
+	if err != nil {
+		t.Fatalf("the effective config does not load back: %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(c, c2) {
+		t.Fatalf("round trip differs:\n%s", b)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seed, _ := os.ReadFile("../contrib/mailsift.toml")
+	f.Add(seed)
+	f.Add([]byte("listen = \"inet:127.0.0.1:1\"\n[checks.helo]\nactions = { fail = \"tag\" }"))
+	f.Add([]byte("[dns]\nservers = [\"a:1\"]\n[[x]]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.toml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.toml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if _, err := c.Encode(); err != nil {
+			t.Fatalf("valid config does not encode: %v", err)
+		}
+	})
+}
