@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,8 +29,10 @@ func TestChainRunsStageConcurrentlyInOrder(t *testing.T) {
 		close(release)
 		return Result{Status: Fail, Reason: "x"}
 	}}
+	var mu sync.Mutex
 	tick := time.Unix(0, 0)
-	c := NewChain(time.Second, func() time.Time { tick = tick.Add(time.Millisecond); return tick }, slow, fast, &Helo{})
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); tick = tick.Add(time.Millisecond); return tick }
+	c := NewChain(time.Second, clock, slow, fast, &Helo{})
 	if c.Has(StageRcpt) || !c.Has(StageHelo) {
 		t.Fatalf("Has: wrong stages")
 	}

@@ -1,0 +1,75 @@
+package milter
+
+import (
+	"strings"
+
+	gomilter "github.com/emersion/go-milter"
+	"github.com/emersion/go-msgauth/authres"
+)
+
+// edit is one change to the message's header, made at end of message.
+type edit struct {
+	name  string
+	value string
+	index int // > 0: change (here: delete) the index-th header of that name
+}
+
+// edits lists the header changes for a message that is accepted:
+//   - Authentication-Results headers that claim to be ours are forged
+//     (RFC 8601 §5) and are removed;
+//   - our own Authentication-Results is added;
+//   - in tag mode, X-Mailsift names each finding that was softened to a tag.
+func (s *Session) edits(v verdict) []edit {
+	var es []edit
+	n := 0
+	for _, h := range s.env.Headers {
+		if !strings.EqualFold(h.Name, "Authentication-Results") {
+			continue
+		}
+		n++
+		if id := authServID(h.Value); id != "" && strings.EqualFold(id, s.rt.Hostname) {
+			es = append(es, edit{name: h.Name, index: n})
+		}
+	}
+	es = append(es, edit{name: "Authentication-Results", value: authres.Format(s.rt.Hostname, nil)})
+	if len(v.tags) > 0 {
+		es = append(es, edit{name: "X-Mailsift", value: strings.Join(v.tags, " ")})
+	}
+	return es
+}
+
+// authServID returns the authserv-id of an Authentication-Results value.
+// Only the identifier matters here, so a value whose results do not parse
+// still yields it.
+func authServID(v string) string {
+	if id, _, err := authres.Parse(v); err == nil {
+		return id
+	}
+	id, _, _ := strings.Cut(v, ";")
+	id = strings.TrimSpace(id)
+	if i := strings.IndexAny(id, " \t\r\n"); i >= 0 {
+		id = id[:i] // "example.org 1" carries a version
+	}
+	return id
+}
+
+// applyEdits is the one place where mailsift changes a message. Removals
+// come first and from the last occurrence back, so indexes stay valid.
+func applyEdits(m *gomilter.Modifier, es []edit) error {
+	for i := len(es) - 1; i >= 0; i-- {
+		e := es[i]
+		if e.index > 0 {
+			if err := m.ChangeHeader(e.index, e.name, ""); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range es {
+		if e.index == 0 {
+			if err := m.AddHeader(e.name, e.value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

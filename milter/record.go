@@ -1,0 +1,97 @@
+package milter
+
+import (
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/policy"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// logRecord writes the one info record of a message. Field names follow the
+// Elastic Common Schema where one exists; the rest are under mailsift.*.
+// Header values and bodies never go here.
+func (s *Session) logRecord(action string) {
+	tx := s.tx
+	outcome := "success"
+	switch action {
+	case "reject", "tempfail":
+		outcome = "failure"
+	case "abort":
+		outcome = "unknown"
+	}
+	fields := []zap.Field{
+		zap.String("event.action", action),
+		zap.String("event.outcome", outcome),
+		zap.Int64("event.duration", int64(s.now().Sub(tx.start))),
+		zap.String("source.ip", addrString(s)),
+		zap.Int("source.port", s.env.ClientPort),
+		zap.String("email.from.address", s.env.From),
+		zap.Strings("email.to.address", s.allRcpts()),
+		zap.String("mailsift.helo", s.env.Helo),
+	}
+	if s.env.ClientName != "" {
+		fields = append(fields, zap.String("source.domain", s.env.ClientName))
+	}
+	if s.env.QueueID != "" {
+		fields = append(fields, zap.String("email.local_id", s.env.QueueID))
+	}
+	if tx.messageID != "" {
+		fields = append(fields, zap.String("email.message_id", tx.messageID))
+	}
+	if tx.reply != "" {
+		fields = append(fields, zap.String("mailsift.reply", tx.reply))
+	}
+	if len(tx.refusedTo) > 0 {
+		fields = append(fields, zap.Strings("mailsift.refused_to", tx.refusedTo))
+	}
+	if s.trusted != "" {
+		fields = append(fields, zap.String("mailsift.trusted", s.trusted))
+	}
+	if s.env.AuthUser != "" {
+		fields = append(fields, zap.String("user.name", s.env.AuthUser))
+	}
+	for _, rs := range [][]resultDecision{zipRD(s.connResults, s.connDecisions), zipRD(tx.results, tx.decisions)} {
+		for _, rd := range rs {
+			p := "mailsift.checks." + rd.r.Check + "."
+			fields = append(fields,
+				zap.String(p+"status", string(rd.r.Status)),
+				zap.String(p+"reason", rd.r.Reason),
+				zap.Int64(p+"duration", int64(rd.r.Duration)),
+				zap.String(p+"action", string(rd.d.Action)),
+			)
+		}
+	}
+	s.log.Info("message", fields...)
+	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
+		var details []zap.Field
+		for _, r := range append(append([]checks.Result{}, s.connResults...), tx.results...) {
+			details = append(details, zap.String("mailsift.checks."+r.Check+".text", r.Text))
+		}
+		ce.Write(append(details, zap.String("email.local_id", s.env.QueueID))...)
+	}
+}
+
+type resultDecision struct {
+	r checks.Result
+	d policy.Decision
+}
+
+func zipRD(rs []checks.Result, ds []policy.Decision) []resultDecision {
+	out := make([]resultDecision, len(rs))
+	for i := range rs {
+		out[i] = resultDecision{rs[i], ds[i]}
+	}
+	return out
+}
+
+func (s *Session) allRcpts() []string {
+	all := append([]string{}, s.env.Rcpts...)
+	return append(all, s.tx.refusedTo...)
+}
+
+func addrString(s *Session) string {
+	if s.env.ClientIP.IsValid() {
+		return s.env.ClientIP.String()
+	}
+	return ""
+}
