@@ -1,0 +1,227 @@
+// Command mailsift is a mail filter (milter) for Postfix and Sendmail.
+//
+//	mailsift run [-c FILE]            serve the milter
+//	mailsift config check [-c FILE]   validate a config, print the effective one
+//	mailsift version                  print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/milter"
+)
+
+// version is set at build time: -ldflags "-X main.version=$(git describe)".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  mailsift run [-c FILE]            serve the milter (default config when no -c)
+  mailsift config check [-c FILE]   validate a config and print the effective one
+  mailsift version                  print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch {
+	case args[0] == "run":
+		return cmdRun(args[1:], stderr)
+	case args[0] == "config" && len(args) > 1 && args[1] == "check":
+		return cmdConfigCheck(args[2:], stdout, stderr)
+	case args[0] == "version" || args[0] == "-version" || args[0] == "--version":
+		fmt.Fprintln(stdout, "mailsift", getVersion())
+		return 0
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mailsift: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func getVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// loadConfig reads path, or gives the built-in default when path is "".
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func flags(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config `FILE` (default: the built-in configuration)")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mailsift %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return *path, true
+}
+
+func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
+	path, ok := flags("config check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	b, err := cfg.Encode()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	name := path
+	if name == "" {
+		name = "built-in default"
+	}
+	fmt.Fprintf(stdout, "# %s: valid; the effective configuration:\n%s", name, b)
+	return 0
+}
+
+// newRuntime builds what sessions run with from a configuration: the checks,
+// constructed explicitly in their one order, and the policy.
+func newRuntime(cfg *config.Config) *milter.Runtime {
+	var cs []checks.Check
+	if cfg.Checks.Helo.Mode != "off" {
+		cs = append(cs, &checks.Helo{Syntax: cfg.Checks.Helo.Reply("helo", "syntax")})
+	}
+	rt := &milter.Runtime{
+		Hostname:    cfg.Hostname,
+		Chain:       checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now, cs...),
+		Policy:      cfg.Policy(),
+		TrustAuthed: cfg.Trust.Authenticated,
+	}
+	for _, p := range cfg.Trust.Networks {
+		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
+	}
+	return rt
+}
+
+func levelOf(cfg *config.Config) zapcore.Level {
+	l, err := zapcore.ParseLevel(string(cfg.Log.Level))
+	if err != nil {
+		return zapcore.InfoLevel
+	}
+	return l
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	path, ok := flags("run", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	level := zap.NewAtomicLevelAt(levelOf(cfg))
+	log := milter.NewLogger(zapcore.Lock(zapcore.AddSync(stderr)), level)
+	defer log.Sync()
+	// go-milter reports connection errors through the standard logger.
+	undo, _ := zap.RedirectStdLogAt(log.Named("go-milter"), zapcore.DebugLevel)
+	defer undo()
+
+	ln, err := milter.Listen(cfg.Listen.Network, cfg.Listen.Address)
+	if err != nil {
+		log.Error("cannot listen", zap.String("mailsift.listen", cfg.Listen.String()), zap.Error(err))
+		return 1
+	}
+	srv := milter.NewServer(newRuntime(cfg), log, time.Now)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("mailsift started", zap.String("mailsift.listen", cfg.Listen.String()),
+		zap.String("mailsift.version", getVersion()), zap.String("mailsift.config", configName(path)),
+		zap.String("mailsift.mode", string(cfg.Mode.Mode)))
+
+	for {
+		select {
+		case err := <-served:
+			log.Error("listener failed", zap.Error(err))
+			shutdown(srv, cfg, log)
+			return 1
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				log.Info("stopping", zap.String("signal", sig.String()), zap.Duration("mailsift.shutdown_grace", time.Duration(cfg.ShutdownGrace)))
+				shutdown(srv, cfg, log)
+				<-served
+				log.Info("mailsift stopped")
+				return 0
+			}
+			cfg = reload(path, cfg, srv, level, log)
+		}
+	}
+}
+
+func configName(path string) string {
+	if path == "" {
+		return "built-in default"
+	}
+	return path
+}
+
+// reload re-reads the configuration. An invalid file changes nothing: the
+// running configuration stays, and the error is logged.
+func reload(path string, cur *config.Config, srv *milter.Server, level zap.AtomicLevel, log *zap.Logger) *config.Config {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		return cur
+	}
+	if cfg.Listen != cur.Listen {
+		log.Warn("listen changed; it takes effect at the next restart", zap.String("mailsift.listen", cur.Listen.String()))
+		cfg.Listen = cur.Listen
+	}
+	srv.SetRuntime(newRuntime(cfg))
+	level.SetLevel(levelOf(cfg))
+	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode.Mode)))
+	return cfg
+}
+
+func shutdown(srv *milter.Server, cfg *config.Config, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace))
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("shutdown", zap.Error(err))
+	}
+}
