@@ -16,7 +16,7 @@ type fakeHelo struct {
 	fn   func(context.Context, *Envelope) Result
 }
 
-func (f fakeHelo) Name() string                                       { return f.name }
+func (f fakeHelo) Name() string                                      { return f.name }
 func (f fakeHelo) CheckHelo(ctx context.Context, e *Envelope) Result { return f.fn(ctx, e) }
 
 func TestChainRunsStageConcurrentlyInOrder(t *testing.T) {
