@@ -422,6 +422,37 @@ func TestEndOfMessageVerdicts(t *testing.T) {
 	}
 }
 
+// rcptCheck refuses recipients at unknown.test, to drive per-recipient
+// decisions.
+type rcptCheck struct{}
+
+func (rcptCheck) Name() string { return "recipient" }
+func (rcptCheck) CheckRcpt(_ context.Context, e *checks.Envelope) checks.Result {
+	if strings.HasSuffix(e.Rcpt, "@unknown.test") {
+		return checks.Result{Status: checks.Fail, Reason: "rcpt-unknown", Reply: checks.Reply{Code: 550, Enhanced: "5.1.1", Text: "<" + e.Rcpt + ">: User unknown"}}
+	}
+	return checks.Result{Status: checks.Pass, Reason: "rcpt-known"}
+}
+
+// A refusal at RCPT TO concerns that recipient only: the next one is
+// accepted and the message goes on.
+func TestRcptRefusalIsPerRecipient(t *testing.T) {
+	f := start(t, testRuntime(policy.Enforce, rcptCheck{}))
+	s := f.session(t, "198.51.100.17")
+	cont(t)(s.Helo("mail.sender.test"))
+	cont(t)(s.Mail("<a@sender.test>", nil))
+	replyIs(t, "550 5.1.1 <x@unknown.test>: User unknown")(s.Rcpt("<x@unknown.test>", nil))
+	cont(t)(s.Rcpt("<bob@example.test>", nil))
+	replyIs(t, "550 5.1.1 <y@unknown.test>: User unknown")(s.Rcpt("<y@unknown.test>", nil))
+	_, act, err := s.End()
+	wantContinue(t, act, err)
+	r := f.logs.waitRecords(t, 1)[0]
+	if r["event.action"] != "accept" || fmt.Sprint(r["mailsift.refused_to"]) != "[x@unknown.test y@unknown.test]" ||
+		fmt.Sprint(r["email.to.address"]) != "[x@unknown.test bob@example.test y@unknown.test]" {
+		t.Errorf("record = %v", r)
+	}
+}
+
 // A transaction cut off by the client leaves a record too.
 func TestDisconnectLogsOpenTransaction(t *testing.T) {
 	f := start(t, testRuntime(policy.Enforce))

@@ -1,8 +1,6 @@
 package milter
 
 import (
-	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -26,7 +24,7 @@ func (s *Session) logRecord(action string) {
 		zap.String("source.ip", addrString(s)),
 		zap.Int("source.port", s.env.ClientPort),
 		zap.String("email.from.address", s.env.From),
-		zap.Strings("email.to.address", s.allRcpts()),
+		zap.Strings("email.to.address", tx.to),
 		zap.String("mailsift.helo", s.env.Helo),
 	}
 	if s.env.ClientName != "" {
@@ -50,43 +48,23 @@ func (s *Session) logRecord(action string) {
 	if s.env.AuthUser != "" {
 		fields = append(fields, zap.String("user.name", s.env.AuthUser))
 	}
-	for _, rs := range [][]resultDecision{zipRD(s.connResults, s.connDecisions), zipRD(tx.results, tx.decisions)} {
-		for _, rd := range rs {
-			p := "mailsift.checks." + rd.r.Check + "."
-			fields = append(fields,
-				zap.String(p+"status", string(rd.r.Status)),
-				zap.String(p+"reason", rd.r.Reason),
-				zap.Int64(p+"duration", int64(rd.r.Duration)),
-				zap.String(p+"action", string(rd.d.Action)),
-			)
-		}
+	for _, f := range s.findings() {
+		p := "mailsift.checks." + f.r.Check + "."
+		fields = append(fields,
+			zap.String(p+"status", string(f.r.Status)),
+			zap.String(p+"reason", f.r.Reason),
+			zap.Int64(p+"duration", int64(f.r.Duration)),
+			zap.String(p+"action", string(f.d.Action)),
+		)
 	}
 	s.log.Info("message", fields...)
 	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
 		var details []zap.Field
-		for _, r := range append(append([]checks.Result{}, s.connResults...), tx.results...) {
-			details = append(details, zap.String("mailsift.checks."+r.Check+".text", r.Text))
+		for _, f := range s.findings() {
+			details = append(details, zap.String("mailsift.checks."+f.r.Check+".text", f.r.Text))
 		}
 		ce.Write(append(details, zap.String("email.local_id", s.env.QueueID))...)
 	}
-}
-
-type resultDecision struct {
-	r checks.Result
-	d policy.Decision
-}
-
-func zipRD(rs []checks.Result, ds []policy.Decision) []resultDecision {
-	out := make([]resultDecision, len(rs))
-	for i := range rs {
-		out[i] = resultDecision{rs[i], ds[i]}
-	}
-	return out
-}
-
-func (s *Session) allRcpts() []string {
-	all := append([]string{}, s.env.Rcpts...)
-	return append(all, s.tx.refusedTo...)
 }
 
 func addrString(s *Session) string {

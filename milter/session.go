@@ -35,17 +35,18 @@ type Session struct {
 	env        checks.Envelope
 	trusted    string // "network", "authenticated" or ""
 
-	connDecisions []policy.Decision // connect and HELO: apply to every message
-	connResults   []checks.Result
-	tx            *transaction // nil outside a transaction
+	conn []finding    // connect and HELO: they apply to every message
+	tx   *transaction // nil outside a transaction
 }
 
 // transaction is one message: from MAIL FROM to end of message or abort.
 type transaction struct {
 	start     time.Time
 	messageID string
-	results   []checks.Result
-	decisions []policy.Decision // MAIL, RCPT and data stages
+	mail      []finding // held, with conn, until RCPT TO
+	rcpt      []finding // the last recipient's, by check
+	data      []finding // end of message
+	to        []string // every RCPT TO, in order
 	refusedTo []string
 	reply     string // first refusal sent, the line as the client saw it
 	action    policy.Action
@@ -131,19 +132,13 @@ func (s *Session) runConn(stage checks.Stage) {
 	if s.trusted != "" {
 		return
 	}
-	keep := s.connResults[:0]
-	keepD := s.connDecisions[:0]
-	for i, r := range s.connResults {
-		if !s.ranAt(r.Check, stage) {
-			keep = append(keep, r)
-			keepD = append(keepD, s.connDecisions[i])
+	keep := s.conn[:0]
+	for _, f := range s.conn {
+		if !s.ranAt(f.r.Check, stage) {
+			keep = append(keep, f)
 		}
 	}
-	s.connResults, s.connDecisions = keep, keepD
-	for _, r := range s.run(stage) {
-		s.connResults = append(s.connResults, r)
-		s.connDecisions = append(s.connDecisions, s.rt.Policy.Decide(r))
-	}
+	s.conn = append(keep, s.decide(s.run(stage))...)
 }
 
 func (s *Session) ranAt(check string, stage checks.Stage) bool {
@@ -170,13 +165,8 @@ func (s *Session) run(stage checks.Stage) []checks.Result {
 		defer cancel()
 	}
 	s.env.Results = map[string]checks.Result{}
-	for _, r := range s.connResults {
-		s.env.Results[r.Check] = r
-	}
-	if s.tx != nil {
-		for _, r := range s.tx.results {
-			s.env.Results[r.Check] = r
-		}
+	for _, f := range s.findings() {
+		s.env.Results[f.r.Check] = f.r
 	}
 	return s.rt.Chain.Run(ctx, stage, &s.env)
 }
@@ -194,10 +184,7 @@ func (s *Session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 		s.trusted = "authenticated"
 	}
 	if s.trusted == "" {
-		for _, r := range s.run(checks.StageMail) {
-			s.tx.results = append(s.tx.results, r)
-			s.tx.decisions = append(s.tx.decisions, s.rt.Policy.Decide(r))
-		}
+		s.tx.mail = s.decide(s.run(checks.StageMail))
 	}
 	return gomilter.RespContinue, nil
 }
@@ -208,15 +195,7 @@ func (s *Session) held() (policy.Decision, bool) {
 	if s.trusted != "" {
 		return policy.Decision{}, false
 	}
-	var best policy.Decision
-	for _, ds := range [][]policy.Decision{s.connDecisions, s.tx.decisions} {
-		for _, d := range ds {
-			if d.Action.Refuses() && d.Action.Stronger(best.Action) {
-				best = d
-			}
-		}
-	}
-	return best, best.Action != ""
+	return strongestRefusal(s.conn, s.tx.mail)
 }
 
 // RcptTo implements milter.Milter. A refusal here concerns this recipient
@@ -226,39 +205,20 @@ func (s *Session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 	if s.tx == nil { // an MTA that skipped MAIL: treat as a null-sender transaction
 		s.tx = &transaction{start: s.now()}
 	}
+	s.tx.to = append(s.tx.to, rcpt)
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d), nil
 	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
-		var refusal *policy.Decision
-		for _, r := range s.run(checks.StageRcpt) {
-			d := s.rt.Policy.Decide(r)
-			s.setResult(r, d)
-			if d.Action.Refuses() && (refusal == nil || d.Action.Stronger(refusal.Action)) {
-				refusal = &d
-			}
-		}
+		s.tx.rcpt = s.decide(s.run(checks.StageRcpt))
 		s.env.Rcpt = ""
-		if refusal != nil {
-			return s.refuse(rcpt, *refusal), nil
+		if d, ok := strongestRefusal(s.tx.rcpt); ok {
+			return s.refuse(rcpt, d), nil
 		}
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
 	return gomilter.RespContinue, nil
-}
-
-// setResult records a per-recipient result, replacing the previous
-// recipient's result of the same check.
-func (s *Session) setResult(r checks.Result, d policy.Decision) {
-	for i := range s.tx.results {
-		if s.tx.results[i].Check == r.Check {
-			s.tx.results[i], s.tx.decisions[i] = r, d
-			return
-		}
-	}
-	s.tx.results = append(s.tx.results, r)
-	s.tx.decisions = append(s.tx.decisions, d)
 }
 
 func (s *Session) refuse(rcpt string, d policy.Decision) gomilter.Response {
@@ -314,10 +274,7 @@ func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		s.tx = &transaction{start: s.now()}
 	}
 	if s.trusted == "" {
-		for _, r := range s.run(checks.StageData) {
-			s.tx.results = append(s.tx.results, r)
-			s.tx.decisions = append(s.tx.decisions, s.rt.Policy.Decide(r))
-		}
+		s.tx.data = s.decide(s.run(checks.StageData))
 	}
 	v := s.verdict()
 	if v.refusal != nil {
@@ -354,36 +311,62 @@ type verdict struct {
 
 func (s *Session) verdict() verdict {
 	var v verdict
-	all := append(append([]policy.Decision{}, s.connDecisions...), s.tx.decisions...)
 	if s.trusted != "" {
-		all = nil
+		return v
 	}
-	for i, d := range all {
-		switch d.Action {
-		case policy.Reject, policy.Tempfail:
-			// Only data-stage refusals are still to be given; earlier ones
-			// were given at RCPT TO.
-			if i >= len(s.connDecisions) && s.isDataCheck(d.Check) && (v.refusal == nil || d.Action.Stronger(v.refusal.Action)) {
-				v.refusal = &all[i]
-			}
+	// Only end-of-message refusals are still to be given; earlier ones were
+	// given at RCPT TO.
+	if d, ok := strongestRefusal(s.tx.data); ok {
+		v.refusal = &d
+	}
+	for _, f := range s.findings() {
+		switch f.d.Action {
 		case policy.Quarantine:
 			if v.quarantine == "" {
-				v.quarantine = "mailsift: " + d.Check + "=" + string(d.Status)
+				v.quarantine = "mailsift: " + f.d.Check + "=" + string(f.d.Status)
 			}
 		case policy.Tag:
-			v.tags = append(v.tags, d.Check+"="+string(d.Status))
+			v.tags = append(v.tags, f.d.Check+"="+string(f.d.Status))
 		}
 	}
 	return v
 }
 
-func (s *Session) isDataCheck(name string) bool {
-	for _, c := range s.rt.Chain.Checks() {
-		if _, ok := c.(checks.DataChecker); ok && c.Name() == name {
-			return true
+// finding is a check's result and what the policy made of it.
+type finding struct {
+	r checks.Result
+	d policy.Decision
+}
+
+func (s *Session) decide(rs []checks.Result) []finding {
+	fs := make([]finding, len(rs))
+	for i, r := range rs {
+		fs[i] = finding{r, s.rt.Policy.Decide(r)}
+	}
+	return fs
+}
+
+// findings lists the connection's and the current message's findings in
+// stage order.
+func (s *Session) findings() []finding {
+	all := append([]finding{}, s.conn...)
+	if s.tx != nil {
+		all = append(append(append(all, s.tx.mail...), s.tx.rcpt...), s.tx.data...)
+	}
+	return all
+}
+
+// strongestRefusal returns the strongest refusing decision, if any.
+func strongestRefusal(groups ...[]finding) (policy.Decision, bool) {
+	var best policy.Decision
+	for _, fs := range groups {
+		for _, f := range fs {
+			if f.d.Action.Refuses() && f.d.Action.Stronger(best.Action) {
+				best = f.d
+			}
 		}
 	}
-	return false
+	return best, best.Action != ""
 }
 
 // Abort implements milter.Milter: RSET, or the MTA ending the transaction
