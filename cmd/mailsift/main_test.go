@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestConfigCheck(t *testing.T) {
+	code, out, _ := runCmd("config", "check", "-c", "../../contrib/mailsift.toml")
+	if code != 0 || !strings.HasPrefix(out, "# ../../contrib/mailsift.toml: valid; the effective configuration:\n") ||
+		!strings.Contains(out, `listen = "inet:127.0.0.1:8895"`) || !strings.Contains(out, `syntax = "501 5.5.2 <{helo}>: Helo command rejected: Invalid name"`) {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	code, out, _ = runCmd("config", "check")
+	if code != 0 || !strings.HasPrefix(out, "# built-in default: valid") || !strings.Contains(out, `mode = "enforce"`) {
+		t.Fatalf("built-in default: exit %d, output:\n%s", code, out)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("# comment\n\nlisten = \"8891\"\n"), 0o644)
+	code, out, errs := runCmd("config", "check", "-c", bad)
+	want := bad + `:3: listen: want "inet:HOST:PORT" or "unix:PATH" (an absolute path), got "8891"` + "\n"
+	if code != 1 || errs != want || out != "" {
+		t.Fatalf("exit %d, stderr %q, want 1 and %q", code, errs, want)
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	code, _, errs := runCmd("run", "-c", filepath.Join(t.TempDir(), "missing.toml"))
+	if code != 1 || !strings.Contains(errs, "missing.toml: no such file or directory") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "mailsift ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	if code, _, errs := runCmd("frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %d %q", code, errs)
+	}
+	if code, _, errs := runCmd("config", "check", "extra"); code != 2 || !strings.Contains(errs, `unexpected argument "extra"`) {
+		t.Fatalf("extra argument: %d %q", code, errs)
+	}
+	if code, _, _ := runCmd(); code != 2 {
+		t.Fatalf("no command: %d", code)
+	}
+}
+
+func TestNewRuntimeHeloOff(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(newRuntime(cfg).Chain.Checks()); n != 1 {
+		t.Fatalf("default chain has %d checks, want 1 (helo)", n)
+	}
+	cfg.Checks.Helo.Mode = "off"
+	if n := len(newRuntime(cfg).Chain.Checks()); n != 0 {
+		t.Fatalf("helo mode off: chain has %d checks, want 0", n)
+	}
+}
