@@ -23,10 +23,7 @@ func BenchmarkMessage(b *testing.B) {
 	}
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
-	c := gomilter.NewClientWithOptions("unix", sock, gomilter.ClientOptions{
-		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
-	})
+	c := newClient("unix", sock)
 	b.ReportAllocs()
 	for b.Loop() {
 		s, err := c.Session()

@@ -110,10 +110,7 @@ func start(t *testing.T, rt *Runtime) *fixture {
 // session opens a milter session as Postfix would and sends CONNECT.
 func (f *fixture) session(t *testing.T, ip string, macros ...string) *gomilter.ClientSession {
 	t.Helper()
-	c := gomilter.NewClientWithOptions("tcp", f.addr, gomilter.ClientOptions{
-		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
-	})
+	c := newClient("tcp", f.addr)
 	s, err := c.Session()
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +120,14 @@ func (f *fixture) session(t *testing.T, ip string, macros ...string) *gomilter.C
 	act, err := s.Conn("client.example", gomilter.FamilyInet, 40000, ip)
 	wantContinue(t, act, err)
 	return s
+}
+
+// newClient is an MTA's side of the protocol, offering what Postfix offers.
+func newClient(network, addr string) *gomilter.Client {
+	return gomilter.NewClientWithOptions(network, addr, gomilter.ClientOptions{
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
+	})
 }
 
 func must(t *testing.T, err error) {
@@ -576,10 +581,7 @@ func FuzzSession(f *testing.F) {
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 	f.Fuzz(func(t *testing.T, helo, from, rcpt, hname, hvalue, mk, mv, mk2 string) {
-		c := gomilter.NewClientWithOptions("unix", sock, gomilter.ClientOptions{
-			ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-			ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
-		})
+		c := newClient("unix", sock)
 		s, err := c.Session()
 		if err != nil {
 			t.Fatal(err)

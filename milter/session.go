@@ -46,7 +46,7 @@ type transaction struct {
 	mail      []finding // held, with conn, until RCPT TO
 	rcpt      []finding // the last recipient's, by check
 	data      []finding // end of message
-	to        []string // every RCPT TO, in order
+	to        []string  // every RCPT TO, in order
 	refusedTo []string
 	reply     string // first refusal sent, the line as the client saw it
 	action    policy.Action

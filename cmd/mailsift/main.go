@@ -91,15 +91,25 @@ func flags(name string, args []string, stderr io.Writer) (string, bool) {
 	return *path, true
 }
 
-func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
-	path, ok := flags("config check", args, stderr)
+// setup parses a subcommand's flags and loads its config; a non-zero code
+// is the exit status when that fails.
+func setup(name string, args []string, stderr io.Writer) (string, *config.Config, int) {
+	path, ok := flags(name, args, stderr)
 	if !ok {
-		return 2
+		return "", nil, 2
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return "", nil, 1
+	}
+	return path, cfg, 0
+}
+
+func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
+	path, cfg, code := setup("config check", args, stderr)
+	if code != 0 {
+		return code
 	}
 	b, err := cfg.Encode()
 	if err != nil {
@@ -142,14 +152,9 @@ func levelOf(cfg *config.Config) zapcore.Level {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	path, ok := flags("run", args, stderr)
-	if !ok {
-		return 2
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	path, cfg, code := setup("run", args, stderr)
+	if code != 0 {
+		return code
 	}
 	level := zap.NewAtomicLevelAt(levelOf(cfg))
 	log := milter.NewLogger(zapcore.Lock(zapcore.AddSync(stderr)), level)
