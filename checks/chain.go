@@ -12,6 +12,7 @@ import (
 // several checks refuse at the same stage.
 type Chain struct {
 	checks  []Check
+	except  map[string]*Exceptions
 	timeout time.Duration
 	now     func() time.Time
 }
@@ -19,7 +20,13 @@ type Chain struct {
 // NewChain returns a Chain that gives each check at most timeout.
 // now is the clock used to time checks.
 func NewChain(timeout time.Duration, now func() time.Time, cs ...Check) *Chain {
-	return &Chain{checks: cs, timeout: timeout, now: now}
+	return &Chain{checks: cs, timeout: timeout, now: now, except: map[string]*Exceptions{}}
+}
+
+// Except gives the check named name its exceptions.
+func (c *Chain) Except(name string, x *Exceptions) *Chain {
+	c.except[name] = x
+	return c
 }
 
 // Checks returns the checks in order.
@@ -90,6 +97,11 @@ func (c *Chain) Run(ctx context.Context, s Stage, env *Envelope) []Result {
 }
 
 func (c *Chain) runOne(ctx context.Context, name string, fn func(context.Context, *Envelope) Result, env *Envelope) (r Result) {
+	if x := c.except[name]; x != nil {
+		if why := x.Match(env); why != "" {
+			return Result{Check: name, Status: Skipped, Reason: "exception", Text: why}
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := c.now()

@@ -70,11 +70,13 @@ type Envelope struct {
 	// Connection.
 	ClientIP   netip.Addr // unmapped; invalid when the MTA gave none
 	ClientPort int
-	ClientName string // the hostname the MTA verified, "" when it has none
-	ClientPTR  string // the MTA's PTR name, unverified
-	Helo       string // the HELO/EHLO argument as given
-	AuthUser   string // {auth_authen}: SMTP AUTH user name, "" when not authenticated
-	Trusted    bool   // trusted network or authenticated: inbound checks skip
+	ClientName string     // a verified (forward-confirmed) client hostname, "" when none
+	ClientPTR  string     // the MTA's PTR name, unverified
+	DaemonAddr netip.Addr // the MTA's own address the client connected to ({daemon_addr}, {if_addr})
+	MTAName    string     // the MTA's own hostname (macro j)
+	Helo       string     // the HELO/EHLO argument as given
+	AuthUser   string     // {auth_authen}: SMTP AUTH user name, "" when not authenticated
+	Trusted    bool       // trusted network or authenticated: inbound checks skip
 
 	// Message.
 	From    string // MAIL FROM without angle brackets; "" is the null sender

@@ -4,33 +4,79 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+
+	"github.com/mailsift/mailsift/resolver"
 )
 
-// Helo checks the HELO/EHLO argument. For now it checks syntax only, as
-// Postfix's reject_invalid_helo_hostname does: the argument must be a
-// hostname (RFC 5321 §4.1.2 Domain) or an address literal (§4.1.3).
+// Helo checks the HELO/EHLO argument, as Postfix's
+// reject_invalid_helo_hostname, reject_non_fqdn_helo_hostname and
+// reject_unknown_helo_hostname do, and refuses a client that claims to be
+// us. Trusted clients never reach it.
 //
 // It never compares the name with the client's reverse DNS: RFC 5321
 // §4.1.4 forbids refusing mail for that alone.
 type Helo struct {
-	// Syntax is the reply for an invalid name; see Table for the default.
-	Syntax Reply
+	// RequireFQDN refuses a name that is not fully qualified.
+	RequireFQDN bool
+	// RequireDNS refuses a name with no A, AAAA or MX record (needs DNS).
+	RequireDNS bool
+	// OurNames are names only we may use; the MTA's own name (macro j) is
+	// always one.
+	OurNames []string
+	DNS      interface {
+		LookupIP(ctx context.Context, host string) ([]netip.Addr, error)
+		LookupMX(ctx context.Context, domain string) ([]resolver.MX, error)
+	}
+	// The replies; see Table for the defaults.
+	Syntax, NonFQDN, Literal, Ours, Unknown, Temp Reply
 }
 
 // Name implements Check.
 func (*Helo) Name() string { return "helo" }
 
 // CheckHelo implements HeloChecker.
-func (h *Helo) CheckHelo(_ context.Context, env *Envelope) Result {
+func (h *Helo) CheckHelo(ctx context.Context, env *Envelope) Result {
 	name := env.Helo
 	vars := map[string]string{"helo": name}
+	fail := func(reason, text string, r Reply) Result {
+		return Result{Status: Fail, Reason: reason, Text: text, Reply: r.Expand(vars)}
+	}
 	if name == "" {
-		return Result{Status: Fail, Reason: "helo-missing", Text: "no HELO/EHLO name was given",
-			Reply: h.Syntax.Expand(vars)}
+		return fail("helo-missing", "no HELO/EHLO name was given", h.Syntax)
 	}
 	if why := heloSyntaxError(name); why != "" {
-		return Result{Status: Fail, Reason: "helo-invalid-syntax", Text: "HELO name " + quote(name) + ": " + why,
-			Reply: h.Syntax.Expand(vars)}
+		return fail("helo-invalid-syntax", "HELO name "+quote(name)+": "+why, h.Syntax)
+	}
+	if strings.HasPrefix(name, "[") {
+		lit := netip.MustParseAddr(strings.TrimPrefix(name[1:len(name)-1], "IPv6:")).Unmap()
+		switch {
+		case !env.ClientIP.IsValid() || lit == env.ClientIP:
+			return Result{Status: Pass, Reason: "helo-literal", Text: "address literal of the client"}
+		case lit == env.DaemonAddr:
+			return fail("helo-ours", "HELO with our own address "+lit.String(), h.Ours)
+		}
+		return fail("helo-literal-mismatch", "address literal "+lit.String()+" is not the client's "+env.ClientIP.String(), h.Literal)
+	}
+	host := strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, ours := range append([]string{env.MTAName}, h.OurNames...) {
+		if ours != "" && host == strings.ToLower(strings.TrimSuffix(ours, ".")) {
+			return fail("helo-ours", "HELO with our own name "+host, h.Ours)
+		}
+	}
+	if h.RequireFQDN && !IsFQDN(host) {
+		return fail("helo-not-fqdn", "HELO name "+quote(name)+" is not fully qualified", h.NonFQDN)
+	}
+	if h.RequireDNS {
+		_, err := h.DNS.LookupIP(ctx, host)
+		if err != nil && !resolver.IsTemporary(err) {
+			_, err = h.DNS.LookupMX(ctx, host)
+		}
+		switch {
+		case resolver.IsTemporary(err):
+			return Result{Status: TempError, Reason: "helo-temperror", Text: err.Error(), Reply: h.Temp.Expand(vars)}
+		case err != nil:
+			return fail("helo-unknown", "HELO name "+host+" has no A, AAAA or MX record", h.Unknown)
+		}
 	}
 	return Result{Status: Pass, Reason: "helo-valid", Text: "HELO name is valid"}
 }

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -18,8 +19,8 @@ func TestHeloSyntax(t *testing.T) {
 		{"localhost", Pass, "helo-valid"}, // valid syntax; FQDN is another check
 		{"xn--bcher-kva.example", Pass, "helo-valid"},
 		{"a-b.c-d.example", Pass, "helo-valid"},
-		{"[192.0.2.1]", Pass, "helo-valid"},
-		{"[IPv6:2001:db8::1]", Pass, "helo-valid"},
+		{"[192.0.2.1]", Pass, "helo-literal"},
+		{"[IPv6:2001:db8::1]", Pass, "helo-literal"},
 		{"", Fail, "helo-missing"},
 		{"bad..helo", Fail, "helo-invalid-syntax"},
 		{"-lead.example", Fail, "helo-invalid-syntax"},
@@ -46,6 +47,50 @@ func TestHeloSyntax(t *testing.T) {
 				if got := r.Reply.String(); got != want {
 					t.Errorf("reply = %q, want %q", got, want)
 				}
+			}
+		})
+	}
+}
+
+func TestHeloFull(t *testing.T) {
+	r, srv := testDNS(t)
+	srv.ServFail("helo-servfail.checks.test")
+	h := &Helo{RequireFQDN: true, RequireDNS: true, OurNames: []string{"mx.ours.test"}, DNS: r,
+		Syntax: reply(t, "helo", "syntax"), NonFQDN: reply(t, "helo", "non_fqdn"), Literal: reply(t, "helo", "literal"),
+		Ours: reply(t, "helo", "ours"), Unknown: reply(t, "helo", "unknown"), Temp: reply(t, "helo", "temp")}
+	client := netip.MustParseAddr("192.0.2.10")
+	daemon := netip.MustParseAddr("192.0.2.1")
+	tests := []struct {
+		helo, client  string
+		status        Status
+		reason, reply string
+	}{
+		{"mail.checks.test", "", Pass, "helo-valid", ""},
+		{"MAIL.checks.test.", "", Pass, "helo-valid", ""},
+		{"mxonly.checks.test", "", Pass, "helo-valid", ""},
+		{"cname.checks.test", "", Pass, "helo-valid", ""},
+		{"[192.0.2.10]", "", Pass, "helo-literal", ""},
+		{"[IPv6:2001:db8::25]", "2001:db8::25", Pass, "helo-literal", ""},
+		{"[192.0.2.77]", "", Fail, "helo-literal-mismatch", "550 5.7.1 <[192.0.2.77]>: Helo command rejected: not your address"},
+		{"[192.0.2.1]", "", Fail, "helo-ours", "550 5.7.1 <[192.0.2.1]>: Helo command rejected: You are not me"},
+		{"mx.mta.test", "", Fail, "helo-ours", "550 5.7.1 <mx.mta.test>: Helo command rejected: You are not me"},
+		{"MX.ours.test", "", Fail, "helo-ours", "550 5.7.1 <MX.ours.test>: Helo command rejected: You are not me"},
+		{"localhost", "", Fail, "helo-not-fqdn", "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname"},
+		{"nothing.checks.test", "", Fail, "helo-unknown", "550 5.7.1 <nothing.checks.test>: Helo command rejected: Host not found"},
+		{"txtonly.checks.test", "", Fail, "helo-unknown", "550 5.7.1 <txtonly.checks.test>: Helo command rejected: Host not found"},
+		{"helo-servfail.checks.test", "", TempError, "helo-temperror", "450 4.7.1 <helo-servfail.checks.test>: Helo command rejected: Host not found"},
+		{"bad..helo", "", Fail, "helo-invalid-syntax", "501 5.5.2 <bad..helo>: Helo command rejected: Invalid name"},
+		{"192.0.2.10", "", Fail, "helo-invalid-syntax", "501 5.5.2 <192.0.2.10>: Helo command rejected: Invalid name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.helo, func(t *testing.T) {
+			env := &Envelope{Helo: tt.helo, ClientIP: client, DaemonAddr: daemon, MTAName: "mx.mta.test"}
+			if tt.client != "" {
+				env.ClientIP = netip.MustParseAddr(tt.client)
+			}
+			res := h.CheckHelo(context.Background(), env)
+			if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
+				t.Fatalf("= %s/%s %q (%s), want %s/%s %q", res.Status, res.Reason, replyString(res.Reply), res.Text, tt.status, tt.reason, tt.reply)
 			}
 		})
 	}

@@ -29,7 +29,11 @@ const (
 	PermError Status = "permerror"
 )
 
-// Statuses lists every status, in the order the config documents them.
+// Skipped is not an RFC word: the check did not run because an exception
+// matched. It is logged, never acted on.
+const Skipped Status = "skipped"
+
+// Statuses lists every status a check may return, in the order the config documents them.
 var Statuses = []Status{Pass, Fail, SoftFail, Neutral, None, TempError, PermError}
 
 // ParseStatus returns the Status named by s.
@@ -44,11 +48,14 @@ func ParseStatus(s string) (Status, error) {
 
 // Result is what one check found.
 type Result struct {
-	Check    string        // the check's name
-	Status   Status        // the verdict
-	Reason   string        // short machine reason, e.g. "helo-invalid-syntax"
-	Text     string        // a human sentence for the log; may name details
-	Reply    Reply         // what the check would answer if the policy refuses
+	Check  string // the check's name
+	Status Status // the verdict
+	Reason string // short machine reason, e.g. "helo-invalid-syntax"
+	Text   string // a human sentence for the log; may name details
+	Reply  Reply  // what the check would answer if the policy refuses
+	// Domain is the identity the check verified, for later checks and the
+	// log: for ptr, the forward-confirmed client hostname.
+	Domain   string
 	Duration time.Duration // how long the check took, set by the Chain
 }
 

@@ -278,15 +278,22 @@ func (r *Resolver) LookupIP(ctx context.Context, host string) ([]netip.Addr, err
 	return nil, &Error{Name: host, Type: "A/AAAA", Class: ErrNoData}
 }
 
+// MX is a mail exchanger.
+type MX struct {
+	Host string // lowercased, without the final dot; "" for a null MX's "."
+	Pref uint16
+}
+
 // LookupMX returns the MX records of domain, in the server's order.
-func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]*dns.MX, error) {
+func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 	rrs, err := r.Query(ctx, domain, dns.TypeMX)
 	if err != nil {
 		return nil, err
 	}
-	mxs := make([]*dns.MX, 0, len(rrs))
+	mxs := make([]MX, 0, len(rrs))
 	for _, rr := range rrs {
-		mxs = append(mxs, rr.(*dns.MX))
+		mx := rr.(*dns.MX)
+		mxs = append(mxs, MX{Host: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
 	}
 	return mxs, nil
 }

@@ -51,7 +51,7 @@ func TestLookups(t *testing.T) {
 		t.Fatalf("LookupAddr = %v, %v", names, err)
 	}
 	mxs, err := r.LookupMX(ctx, "mailsift.test")
-	if err != nil || len(mxs) != 1 || mxs[0].Mx != "mx.mailsift.test." || mxs[0].Preference != 10 {
+	if err != nil || len(mxs) != 1 || mxs[0] != (resolver.MX{Host: "mx.mailsift.test", Pref: 10}) {
 		t.Fatalf("LookupMX = %v, %v", mxs, err)
 	}
 	txts, err := r.LookupTXT(ctx, "txt.mailsift.test")

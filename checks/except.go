@@ -1,0 +1,57 @@
+package checks
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Exceptions say when a check does not run for a client or a message. A
+// match is logged as status "skipped" with what matched, never silently.
+type Exceptions struct {
+	Networks   []netip.Prefix // client addresses
+	Hostnames  []string       // verified client hostname suffixes, lowercased
+	Senders    []string       // sender domains (and their subdomains), lowercased
+	Recipients []string       // recipient addresses, domain lowercased
+}
+
+// Match returns what matched env, or "". Only what is known at the stage
+// can match: a HELO check never sees the sender.
+func (x *Exceptions) Match(env *Envelope) string {
+	for _, p := range x.Networks {
+		if env.ClientIP.IsValid() && p.Contains(env.ClientIP) {
+			return "client " + env.ClientIP.String() + " in " + p.String()
+		}
+	}
+	// An unverified PTR is chosen by whoever controls the client's reverse
+	// zone: only a forward-confirmed name may match.
+	for _, h := range x.Hostnames {
+		if env.ClientName != "" && domainMatch(env.ClientName, h) {
+			return "client hostname " + env.ClientName + " under " + h
+		}
+	}
+	if env.From != "" && len(x.Senders) > 0 {
+		if a, err := ParseAddress(env.From); err == nil {
+			for _, d := range x.Senders {
+				if domainMatch(a.Domain, d) {
+					return "sender domain " + a.Domain + " under " + d
+				}
+			}
+		}
+	}
+	if env.Rcpt != "" && len(x.Recipients) > 0 {
+		if a, err := ParseAddress(env.Rcpt); err == nil {
+			for _, r := range x.Recipients {
+				if a.String() == r {
+					return "recipient " + r
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// domainMatch reports whether name is domain or below it.
+func domainMatch(name, domain string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return name == domain || strings.HasSuffix(name, "."+domain)
+}

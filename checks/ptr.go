@@ -1,0 +1,87 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+
+	"github.com/mailsift/mailsift/resolver"
+)
+
+// PTRMode is how strictly the client's reverse DNS is checked.
+type PTRMode string
+
+// The PTR check's strengths, after Postfix's two restrictions.
+const (
+	// PTRExists: the client address has a PTR record
+	// (reject_unknown_reverse_client_hostname).
+	PTRExists PTRMode = "exists"
+	// PTRFCrDNS: a PTR name resolves back to the client address
+	// (reject_unknown_client_hostname; RFC 8601 §3 "iprev").
+	PTRFCrDNS PTRMode = "fcrdns"
+)
+
+// maxPTRNames caps the PTR names tried, so a client cannot make us do
+// unbounded lookups with a reverse zone full of names.
+const maxPTRNames = 10
+
+// PTR checks the connecting client's reverse DNS.
+type PTR struct {
+	Mode PTRMode
+	DNS  interface {
+		LookupAddr(ctx context.Context, ip netip.Addr) ([]string, error)
+		LookupIP(ctx context.Context, host string) ([]netip.Addr, error)
+	}
+	Temp, Perm Reply // see Table for the defaults
+}
+
+// Name implements Check.
+func (*PTR) Name() string { return "ptr" }
+
+// CheckConnect implements ConnectChecker.
+func (p *PTR) CheckConnect(ctx context.Context, env *Envelope) Result {
+	ip := env.ClientIP
+	if !ip.IsValid() {
+		return Result{Status: None, Reason: "ptr-no-client-address", Text: "the MTA gave no client address"}
+	}
+	vars := map[string]string{"client": ip.String()}
+	temp := func(text string) Result {
+		return Result{Status: TempError, Reason: "ptr-temperror", Text: text, Reply: p.Temp.Expand(vars)}
+	}
+	fail := func(reason, text string) Result {
+		return Result{Status: Fail, Reason: reason, Text: text, Reply: p.Perm.Expand(vars)}
+	}
+	names, err := p.DNS.LookupAddr(ctx, ip)
+	switch {
+	case resolver.IsTemporary(err):
+		return temp(err.Error())
+	case err != nil:
+		return fail("ptr-missing", "no PTR record for "+ip.String())
+	}
+	if p.Mode == PTRExists {
+		return Result{Status: Pass, Reason: "ptr-exists", Text: "PTR " + names[0]}
+	}
+	var tempErr error
+	resolved := false
+	for _, name := range names[:min(len(names), maxPTRNames)] {
+		addrs, err := p.DNS.LookupIP(ctx, name)
+		if resolver.IsTemporary(err) {
+			tempErr = err
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		resolved = true
+		if slices.Contains(addrs, ip) {
+			return Result{Status: Pass, Reason: "ptr-fcrdns", Text: "PTR " + name + " resolves back to " + ip.String(), Domain: name}
+		}
+	}
+	switch {
+	case tempErr != nil:
+		return temp(tempErr.Error())
+	case !resolved:
+		return fail("ptr-unresolvable", "no PTR name of "+ip.String()+" resolves: "+names[0])
+	}
+	return fail("ptr-mismatch", "PTR names of "+ip.String()+" resolve to other addresses: "+names[0])
+}

@@ -1,0 +1,171 @@
+package checks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Recipient checks each RCPT TO address, as Postfix's
+// reject_non_fqdn_recipient and reject_unlisted_recipient do. Recipients
+// in other domains pass here: the relay check decides about them.
+type Recipient struct {
+	RequireFQDN bool
+	Domains     []string       // our domains, lowercased
+	List        *RecipientList // nil: every address in our domains exists
+	// The replies; see Table for the defaults.
+	Syntax, NonFQDN, Unlisted, Temp Reply
+}
+
+// Name implements Check.
+func (*Recipient) Name() string { return "recipient" }
+
+// CheckRcpt implements RcptChecker.
+func (r *Recipient) CheckRcpt(_ context.Context, env *Envelope) Result {
+	vars := map[string]string{"rcpt": env.Rcpt}
+	fail := func(reason, text string, rep Reply) Result {
+		return Result{Status: Fail, Reason: reason, Text: text, Reply: rep.Expand(vars)}
+	}
+	a, err := ParseAddress(env.Rcpt)
+	if err != nil {
+		return fail("rcpt-malformed", err.Error(), r.Syntax)
+	}
+	// RFC 5321 §4.5.1: "postmaster" without a domain must be accepted.
+	if a.Domain == "" && strings.EqualFold(a.Local, "postmaster") {
+		return Result{Status: Pass, Reason: "rcpt-postmaster", Text: "unqualified postmaster"}
+	}
+	if r.RequireFQDN && !IsFQDN(a.Domain) {
+		return fail("rcpt-not-fqdn", "recipient domain "+quote(a.Domain)+" is not fully qualified", r.NonFQDN)
+	}
+	if !slices.Contains(r.Domains, a.Domain) {
+		return Result{Status: Pass, Reason: "rcpt-foreign", Text: "not one of our domains"}
+	}
+	if r.List == nil {
+		return Result{Status: Pass, Reason: "rcpt-local", Text: "one of our domains"}
+	}
+	ok, err := r.List.Has(a)
+	if err != nil {
+		return Result{Status: TempError, Reason: "rcpt-temperror", Text: err.Error(), Reply: r.Temp.Expand(vars)}
+	}
+	if !ok {
+		return fail("rcpt-unlisted", a.String()+" is not in "+r.List.path, r.Unlisted)
+	}
+	return Result{Status: Pass, Reason: "rcpt-listed", Text: "listed"}
+}
+
+// RecipientList is a file of valid recipients: one address per line,
+// "@domain" for every address of a domain, "#" comments. Local parts are
+// compared as written (RFC 5321 §2.4: they may be case-sensitive), domains
+// without case. The file is read again when it changes, at most once per
+// second; a file that fails to read keeps the previous list.
+type RecipientList struct {
+	path      string
+	delimiter string // "+": user+ext@ is also looked up as user@; "" for none
+	now       func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]bool
+	mtime   time.Time
+	size    int64
+	checked time.Time
+	err     error // the last read error, kept while the list is stale
+}
+
+// LoadRecipientList reads the list at path; the error names the file and
+// line of the first bad entry.
+func LoadRecipientList(path, delimiter string, now func() time.Time) (*RecipientList, error) {
+	l := &RecipientList{path: path, delimiter: delimiter, now: now, checked: now()}
+	if err := l.reload(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *RecipientList) reload() error {
+	fi, err := os.Stat(l.path)
+	if err != nil {
+		return fmt.Errorf("recipient list: %w", err)
+	}
+	if fi.ModTime().Equal(l.mtime) && fi.Size() == l.size && l.entries != nil {
+		return nil
+	}
+	data, err := os.ReadFile(l.path)
+	if err != nil {
+		return fmt.Errorf("recipient list: %w", err)
+	}
+	entries, err := parseRecipientList(l.path, data)
+	if err != nil {
+		return err
+	}
+	l.entries, l.mtime, l.size = entries, fi.ModTime(), fi.Size()
+	return nil
+}
+
+// ParseRecipientList parses a list; name is the file name for errors.
+func parseRecipientList(name string, data []byte) (map[string]bool, error) {
+	entries := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, "#"); i >= 0 && !strings.Contains(line[:i], `"`) {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		if d, ok := strings.CutPrefix(line, "@"); ok {
+			if !IsFQDN(d) || strings.HasPrefix(d, "[") {
+				return nil, fmt.Errorf("%s:%d: want an address or @domain, got %q", name, n, line)
+			}
+			entries["@"+strings.ToLower(strings.TrimSuffix(d, "."))] = true
+			continue
+		}
+		a, err := ParseAddress(line)
+		if err != nil || a.Domain == "" {
+			return nil, fmt.Errorf("%s:%d: want an address or @domain, got %q", name, n, line)
+		}
+		entries[a.String()] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return entries, nil
+}
+
+// Has reports whether a is listed. It fails only when the list cannot be
+// read and no earlier version of it was.
+func (l *RecipientList) Has(a Address) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := l.now(); now.Sub(l.checked) >= time.Second {
+		l.checked = now
+		l.err = l.reload()
+	}
+	if l.entries == nil {
+		return false, l.err
+	}
+	if l.entries[a.String()] || l.entries["@"+a.Domain] {
+		return true, nil
+	}
+	if l.delimiter != "" && !strings.HasPrefix(a.Local, `"`) {
+		if base, _, ok := strings.Cut(a.Local, l.delimiter); ok && base != "" {
+			return l.entries[base+"@"+a.Domain], nil
+		}
+	}
+	return false, nil
+}
+
+// Err returns the last error reading the list, while an older version is
+// in use; nil when the list is current.
+func (l *RecipientList) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}

@@ -1,0 +1,118 @@
+package checks
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func writeList(t *testing.T, path, text string, mtime time.Time) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, mtime, mtime)
+}
+
+func TestRecipient(t *testing.T) {
+	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	path := filepath.Join(t.TempDir(), "recipients")
+	writeList(t, path, "# our users\nalice@example.org\nBob@Example.ORG   # case kept in the local part\n@catchall.example.org\n", clk.Now())
+	list, err := LoadRecipientList(path, "+", clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &Recipient{RequireFQDN: true, Domains: []string{"example.org", "catchall.example.org"}, List: list,
+		Syntax: reply(t, "recipient", "syntax"), NonFQDN: reply(t, "recipient", "non_fqdn"),
+		Unlisted: reply(t, "recipient", "unlisted"), Temp: reply(t, "recipient", "temp")}
+	check := func(rcpt string, status Status, reason, rep string) {
+		t.Helper()
+		res := rc.CheckRcpt(context.Background(), &Envelope{Rcpt: rcpt})
+		if res.Status != status || res.Reason != reason || replyString(res.Reply) != rep {
+			t.Fatalf("%s: = %s/%s %q (%s), want %s/%s %q", rcpt, res.Status, res.Reason, replyString(res.Reply), res.Text, status, reason, rep)
+		}
+	}
+	check("alice@example.org", Pass, "rcpt-listed", "")
+	check("alice@EXAMPLE.org", Pass, "rcpt-listed", "")
+	check("alice+news@example.org", Pass, "rcpt-listed", "")
+	check("Bob@example.org", Pass, "rcpt-listed", "")
+	check("anyone@catchall.example.org", Pass, "rcpt-listed", "")
+	check("postmaster", Pass, "rcpt-postmaster", "")
+	check("someone@elsewhere.example", Pass, "rcpt-foreign", "")
+	check("ALICE@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <ALICE@example.org>: Recipient address rejected: User unknown")
+	check("bob@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown")
+	check("carol@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <carol@example.org>: Recipient address rejected: User unknown")
+	check("carol@localhost", Fail, "rcpt-not-fqdn", "504 5.5.2 <carol@localhost>: Recipient address rejected: need fully-qualified address")
+	check("carol..x@example.org", Fail, "rcpt-malformed", "501 5.1.3 <carol..x@example.org>: Recipient address rejected: malformed address")
+
+	// The file changes: the new list is used after at most a second,
+	// without a restart.
+	writeList(t, path, "alice@example.org\ncarol@example.org\n", clk.Now().Add(time.Minute))
+	check("carol@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <carol@example.org>: Recipient address rejected: User unknown")
+	clk.Add(time.Second)
+	check("carol@example.org", Pass, "rcpt-listed", "")
+	check("Bob@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <Bob@example.org>: Recipient address rejected: User unknown")
+
+	// A broken file keeps the last good list, and says why.
+	writeList(t, path, "alice@example.org\nnot an address\n", clk.Now().Add(2*time.Minute))
+	clk.Add(time.Second)
+	check("carol@example.org", Pass, "rcpt-listed", "")
+	if err := list.Err(); err == nil || !strings.Contains(err.Error(), path+":2: want an address or @domain") {
+		t.Fatalf("Err() = %v", err)
+	}
+}
+
+func TestRecipientListErrors(t *testing.T) {
+	dir := t.TempDir()
+	now := func() time.Time { return time.Unix(0, 0) }
+	for _, tt := range []struct{ text, want string }{
+		{"alice@example.org\n@localhost\n", ":2: want an address or @domain, got \"@localhost\""},
+		{"\n\nalice\n", ":3: want an address or @domain, got \"alice\""},
+	} {
+		p := filepath.Join(dir, "list")
+		os.WriteFile(p, []byte(tt.text), 0o644)
+		if _, err := LoadRecipientList(p, "+", now); err == nil || err.Error() != p+tt.want {
+			t.Errorf("LoadRecipientList(%q) = %v, want %s%s", tt.text, err, p, tt.want)
+		}
+	}
+	if _, err := LoadRecipientList(filepath.Join(dir, "missing"), "+", now); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestRelay(t *testing.T) {
+	r := &Relay{Domains: []string{"example.org"}, Denied: reply(t, "relay", "perm")}
+	for _, tt := range []struct {
+		rcpt          string
+		status        Status
+		reason, reply string
+	}{
+		{"bob@example.org", Pass, "relay-local", ""},
+		{"bob@EXAMPLE.org.", Pass, "relay-local", ""},
+		{"postmaster", Pass, "relay-local", ""},
+		{"bob@sub.example.org", Fail, "relay-denied", "554 5.7.1 <bob@sub.example.org>: Relay access denied"},
+		{"victim@elsewhere.example", Fail, "relay-denied", "554 5.7.1 <victim@elsewhere.example>: Relay access denied"},
+		{"bad..x@elsewhere.example", None, "relay-malformed", ""},
+	} {
+		res := r.CheckRcpt(context.Background(), &Envelope{Rcpt: tt.rcpt})
+		if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
+			t.Errorf("%s: = %s/%s %q, want %s/%s %q", tt.rcpt, res.Status, res.Reason, replyString(res.Reply), tt.status, tt.reason, tt.reply)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/mailsift/mailsift/resolver"
+)
+
+// Sender checks the MAIL FROM address, as Postfix's
+// reject_non_fqdn_sender and reject_unknown_sender_domain do, and refuses
+// domains that publish a null MX (RFC 7505): they send no mail. The null
+// sender <> (bounces) always passes: refusing it breaks delivery reports.
+type Sender struct {
+	RequireFQDN   bool // refuse an unqualified domain
+	RequireDomain bool // refuse a domain with no MX, A or AAAA record
+	DNS           interface {
+		LookupIP(ctx context.Context, host string) ([]netip.Addr, error)
+		LookupMX(ctx context.Context, domain string) ([]resolver.MX, error)
+	}
+	// The replies; see Table for the defaults.
+	Syntax, NonFQDN, UnknownDomain, NullMX, Temp Reply
+}
+
+// Name implements Check.
+func (*Sender) Name() string { return "sender" }
+
+// CheckMail implements MailChecker.
+func (s *Sender) CheckMail(ctx context.Context, env *Envelope) Result {
+	if env.From == "" {
+		return Result{Status: Pass, Reason: "sender-null", Text: "null sender"}
+	}
+	vars := map[string]string{"sender": env.From}
+	fail := func(reason, text string, r Reply) Result {
+		return Result{Status: Fail, Reason: reason, Text: text, Reply: r.Expand(vars)}
+	}
+	a, err := ParseAddress(env.From)
+	if err != nil {
+		return fail("sender-malformed", err.Error(), s.Syntax)
+	}
+	if s.RequireFQDN && !IsFQDN(a.Domain) {
+		return fail("sender-not-fqdn", "sender domain "+quote(a.Domain)+" is not fully qualified", s.NonFQDN)
+	}
+	if !s.RequireDomain || a.Domain == "" || a.Literal.IsValid() {
+		return Result{Status: Pass, Reason: "sender-valid", Text: "sender address is valid"}
+	}
+	temp := func(err error) Result {
+		return Result{Status: TempError, Reason: "sender-temperror", Text: err.Error(), Reply: s.Temp.Expand(vars)}
+	}
+	mxs, err := s.DNS.LookupMX(ctx, a.Domain)
+	switch {
+	case err == nil:
+		// RFC 7505 §3: a single MX of "." means the domain takes no mail,
+		// and so sends none that can be answered.
+		if len(mxs) == 1 && mxs[0].Host == "" {
+			return fail("sender-null-mx", a.Domain+" publishes a null MX", s.NullMX)
+		}
+		return Result{Status: Pass, Reason: "sender-domain-mx", Text: a.Domain + " has MX records"}
+	case resolver.IsTemporary(err):
+		return temp(err)
+	case resolver.IsNotFound(err):
+		return fail("sender-domain-unknown", a.Domain+" does not exist", s.UnknownDomain)
+	}
+	// No MX: the address record is the implicit MX (RFC 5321 §5.1).
+	_, err = s.DNS.LookupIP(ctx, a.Domain)
+	switch {
+	case err == nil:
+		return Result{Status: Pass, Reason: "sender-domain-address", Text: a.Domain + " has no MX but an address record"}
+	case resolver.IsTemporary(err):
+		return temp(err)
+	}
+	return fail("sender-domain-unknown", a.Domain+" has no MX, A or AAAA record", s.UnknownDomain)
+}
