@@ -23,6 +23,12 @@ func NewChain(timeout time.Duration, now func() time.Time, cs ...Check) *Chain {
 	return &Chain{checks: cs, timeout: timeout, now: now, except: map[string]*Exceptions{}}
 }
 
+// Add appends a check to the chain.
+func (c *Chain) Add(ch Check) *Chain {
+	c.checks = append(c.checks, ch)
+	return c
+}
+
 // Except gives the check named name its exceptions.
 func (c *Chain) Except(name string, x *Exceptions) *Chain {
 	c.except[name] = x

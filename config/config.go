@@ -56,15 +56,67 @@ type TrustConfig struct {
 // ChecksConfig holds the settings shared by all checks and one table per
 // check.
 type ChecksConfig struct {
-	Timeout Duration    `toml:"timeout"`
-	Helo    CheckConfig `toml:"helo"`
+	Timeout   Duration        `toml:"timeout"`
+	PTR       PTRConfig       `toml:"ptr"`
+	Helo      HeloConfig      `toml:"helo"`
+	Sender    SenderConfig    `toml:"sender"`
+	Recipient RecipientConfig `toml:"recipient"`
+	Relay     RelayConfig     `toml:"relay"`
 }
 
 // CheckConfig is what every check table has.
 type CheckConfig struct {
-	Mode    CheckMode         `toml:"mode"`
 	Actions map[string]Action `toml:"actions"`
 	Replies map[string]Reply  `toml:"replies"`
+	Except  ExceptConfig      `toml:"except"`
+}
+
+// ExceptConfig lists when a check does not run.
+type ExceptConfig struct {
+	Networks   []Prefix `toml:"networks"`
+	Hostnames  []string `toml:"hostnames"`
+	Senders    []string `toml:"senders"`
+	Recipients []string `toml:"recipients"`
+}
+
+// PTRConfig is [checks.ptr]. Its mode is the check's strength, as in
+// Postfix's two restrictions, not a policy mode.
+type PTRConfig struct {
+	Mode PTRMode `toml:"mode"`
+	CheckConfig
+}
+
+// HeloConfig is [checks.helo].
+type HeloConfig struct {
+	Mode    CheckMode `toml:"mode"`
+	NonFQDN bool      `toml:"non_fqdn"`
+	Unknown bool      `toml:"unknown"`
+	CheckConfig
+}
+
+// SenderConfig is [checks.sender].
+type SenderConfig struct {
+	Mode          CheckMode `toml:"mode"`
+	NonFQDN       bool      `toml:"non_fqdn"`
+	UnknownDomain bool      `toml:"unknown_domain"`
+	CheckConfig
+}
+
+// RecipientConfig is [checks.recipient]; its domains are "ours" for the
+// relay check too.
+type RecipientConfig struct {
+	Mode      CheckMode `toml:"mode"`
+	Domains   []string  `toml:"domains"`
+	List      string    `toml:"list"`
+	Delimiter string    `toml:"delimiter"`
+	NonFQDN   bool      `toml:"non_fqdn"`
+	CheckConfig
+}
+
+// RelayConfig is [checks.relay].
+type RelayConfig struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
 }
 
 // Default returns the configuration used when no file is given.
@@ -81,7 +133,13 @@ func Default() *Config {
 			Networks:      []Prefix{mustPrefix("127.0.0.0/8"), mustPrefix("::1/128")},
 			Authenticated: true,
 		},
-		Checks: ChecksConfig{Timeout: Duration(10 * time.Second)},
+		Checks: ChecksConfig{
+			Timeout:   Duration(10 * time.Second),
+			PTR:       PTRConfig{Mode: "fcrdns"},
+			Helo:      HeloConfig{NonFQDN: true, Unknown: true},
+			Sender:    SenderConfig{NonFQDN: true, UnknownDomain: true},
+			Recipient: RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}},
+		},
 	}
 }
 
@@ -191,7 +249,40 @@ func (c *Config) validate() error {
 	if c.Checks.Timeout <= 0 {
 		return &keyError{"checks.timeout", "want a positive duration"}
 	}
-	return c.Checks.Helo.validate("helo")
+	ck := &c.Checks
+	for i, d := range ck.Recipient.Domains {
+		if !checks.IsFQDN(d) || strings.HasPrefix(d, "[") {
+			return &keyError{"checks.recipient.domains", fmt.Sprintf("want domain names such as \"example.org\", got %q", d)}
+		}
+		ck.Recipient.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
+	}
+	if ck.Recipient.List != "" {
+		if len(ck.Recipient.Domains) == 0 {
+			return &keyError{"checks.recipient.list", "a recipient list needs checks.recipient.domains: the domains it lists"}
+		}
+		if _, err := checks.LoadRecipientList(ck.Recipient.List, ck.Recipient.Delimiter, time.Now); err != nil {
+			return &keyError{"checks.recipient.list", err.Error()}
+		}
+	}
+	if strings.ContainsAny(ck.Recipient.Delimiter, "@\" \t") || len(ck.Recipient.Delimiter) > 1 {
+		return &keyError{"checks.recipient.delimiter", fmt.Sprintf("want one character such as \"+\" or \"\" for none, got %q", ck.Recipient.Delimiter)}
+	}
+	for _, t := range []struct {
+		name    string
+		cc      *CheckConfig
+		atStage string // "" when senders and recipients are known when it runs
+	}{
+		{"ptr", &ck.PTR.CheckConfig, "connect"},
+		{"helo", &ck.Helo.CheckConfig, "HELO"},
+		{"sender", &ck.Sender.CheckConfig, ""},
+		{"recipient", &ck.Recipient.CheckConfig, ""},
+		{"relay", &ck.Relay.CheckConfig, ""},
+	} {
+		if err := t.cc.validate(t.name, t.atStage); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func validHostPort(s string) bool {
@@ -203,12 +294,38 @@ func validHostPort(s string) bool {
 	return err == nil && p > 0 && p < 65536
 }
 
-func (cc *CheckConfig) validate(check string) error {
+func (cc *CheckConfig) validate(check, atStage string) error {
 	prefix := "checks." + check
 	for _, k := range sortedKeys(cc.Actions) {
-		if _, err := checks.ParseStatus(k); err != nil {
-			return &keyError{prefix + ".actions." + k, err.Error()}
+		if _, err := checks.ParseStatus(k); err != nil && !slices.Contains(checks.Reasons(check), k) {
+			return &keyError{prefix + ".actions." + k, fmt.Sprintf("want a status (pass, fail, softfail, neutral, none, temperror, permerror) or one of %s's reasons (%s), got %q",
+				check, strings.Join(checks.Reasons(check), ", "), k)}
 		}
+	}
+	x := &cc.Except
+	if atStage != "" && len(x.Senders)+len(x.Recipients) > 0 {
+		return &keyError{prefix + ".except", fmt.Sprintf("%s runs at %s, before the sender and recipients are known: use networks or hostnames", check, atStage)}
+	}
+	for i, h := range x.Hostnames {
+		h = strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(h, "."), "."))
+		if checks.HostnameSyntaxError(h) != "" {
+			return &keyError{prefix + ".except.hostnames", fmt.Sprintf("want hostname suffixes such as \"outbound.example.net\", got %q", x.Hostnames[i])}
+		}
+		x.Hostnames[i] = h
+	}
+	for i, d := range x.Senders {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if checks.HostnameSyntaxError(d) != "" {
+			return &keyError{prefix + ".except.senders", fmt.Sprintf("want sender domains such as \"example.com\", got %q", x.Senders[i])}
+		}
+		x.Senders[i] = d
+	}
+	for i, r := range x.Recipients {
+		a, err := checks.ParseAddress(r)
+		if err != nil || a.Domain == "" {
+			return &keyError{prefix + ".except.recipients", fmt.Sprintf("want addresses such as \"postmaster@example.org\", got %q", r)}
+		}
+		x.Recipients[i] = a.String()
 	}
 	var keys []string
 	for _, row := range checks.Table() {
@@ -234,15 +351,28 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Rule returns the policy rule of a check table.
-func (cc *CheckConfig) Rule() policy.Rule {
-	r := policy.Rule{Actions: map[checks.Status]policy.Action{}}
-	if cc.Mode != "off" {
-		r.Mode = policy.Mode(cc.Mode)
+func (cc *CheckConfig) Rule(mode CheckMode) policy.Rule {
+	r := policy.Rule{Actions: map[string]policy.Action{}}
+	if mode != "off" {
+		r.Mode = policy.Mode(mode)
 	}
 	for k, a := range cc.Actions {
-		r.Actions[checks.Status(k)] = a.Action
+		r.Actions[k] = a.Action
 	}
 	return r
+}
+
+// Exceptions returns the check's exceptions, or nil when it has none.
+func (cc *CheckConfig) Exceptions() *checks.Exceptions {
+	x := cc.Except
+	if len(x.Networks)+len(x.Hostnames)+len(x.Senders)+len(x.Recipients) == 0 {
+		return nil
+	}
+	e := &checks.Exceptions{Hostnames: x.Hostnames, Senders: x.Senders, Recipients: x.Recipients}
+	for _, p := range x.Networks {
+		e.Networks = append(e.Networks, p.Prefix)
+	}
+	return e
 }
 
 // Reply returns the reply for key: the configured one, or the table's.
@@ -256,7 +386,33 @@ func (cc *CheckConfig) Reply(check, key string) checks.Reply {
 
 // Policy returns the policy the configuration describes.
 func (c *Config) Policy() *policy.Policy {
-	return &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{"helo": c.Checks.Helo.Rule()}}
+	ck := &c.Checks
+	return &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{
+		"ptr":       ck.PTR.Rule(""),
+		"helo":      ck.Helo.Rule(ck.Helo.Mode),
+		"sender":    ck.Sender.Rule(ck.Sender.Mode),
+		"recipient": ck.Recipient.Rule(ck.Recipient.Mode),
+		"relay":     ck.Relay.Rule(ck.Relay.Mode),
+	}}
+}
+
+// Warnings lists what is valid but probably not meant: a configuration
+// under which mailsift lets strangers relay.
+func (c *Config) Warnings() []string {
+	var w []string
+	if len(c.Checks.Recipient.Domains) == 0 {
+		w = append(w, "checks.recipient.domains is empty: the relay check is off and mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)")
+	} else if c.Checks.Relay.Mode == "off" {
+		w = append(w, "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)")
+	} else if a, ok := c.Checks.Relay.Actions["fail"]; ok && !a.Action.Refuses() {
+		w = append(w, fmt.Sprintf("checks.relay.actions.fail is %q: mailsift does not refuse relaying for strangers", a.Action))
+	}
+	for _, p := range c.Trust.Networks {
+		if p.Bits() < 8 {
+			w = append(w, fmt.Sprintf("trust.networks: %s is trusted: most of the internet skips every check and may relay through you", p))
+		}
+	}
+	return w
 }
 
 // Encode writes the effective configuration as TOML.

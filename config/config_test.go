@@ -2,6 +2,9 @@ package config
 
 import (
 	"os"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/policy"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,10 +18,35 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Default()
-	// The documented file spells out defaults that Default leaves implicit.
+	// The documented file spells out what Default leaves implicit: empty
+	// lists, and each default action and reply.
 	d.DNS.Servers = []string{}
-	d.Checks.Helo.Actions = c.Checks.Helo.Actions
-	d.Checks.Helo.Replies = c.Checks.Helo.Replies
+	for _, p := range []struct{ doc, def *CheckConfig }{
+		{&c.Checks.PTR.CheckConfig, &d.Checks.PTR.CheckConfig},
+		{&c.Checks.Helo.CheckConfig, &d.Checks.Helo.CheckConfig},
+		{&c.Checks.Sender.CheckConfig, &d.Checks.Sender.CheckConfig},
+		{&c.Checks.Recipient.CheckConfig, &d.Checks.Recipient.CheckConfig},
+		{&c.Checks.Relay.CheckConfig, &d.Checks.Relay.CheckConfig},
+	} {
+		for k, a := range p.doc.Actions {
+			if want, ok := policy.DefaultActions()[checks.Status(k)]; !ok || want != a.Action {
+				t.Errorf("contrib/mailsift.toml: action %s = %s, but the default is %s", k, a.Action, want)
+			}
+		}
+		p.def.Actions = p.doc.Actions
+		p.def.Replies = p.doc.Replies
+		p.def.Except = p.doc.Except
+	}
+	for _, row := range checks.Table() {
+		cc := map[string]*CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
+			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig}[row.Check]
+		if cc == nil {
+			continue
+		}
+		if got, ok := cc.Replies[row.Key]; !ok || got.Reply != row.Reply {
+			t.Errorf("contrib/mailsift.toml: checks.%s.replies.%s = %q, the default is %q", row.Check, row.Key, got.Reply, row.Reply)
+		}
+	}
 	if !reflect.DeepEqual(c, d) {
 		a, _ := c.Encode()
 		b, _ := d.Encode()
@@ -92,12 +120,22 @@ func TestErrors(t *testing.T) {
 		{"[log]\nlevel = \"loud\"", `c.toml:2: log.level: unknown level "loud", want debug, info, warn or error`},
 		{"hostname = \"not a host\"", `c.toml:1: hostname: want a hostname such as "mx.example.org", got "not a host"`},
 		{"[checks.helo]\nmode = \"loud\"", `c.toml:2: checks.helo.mode: unknown mode "loud", want enforce, tag, observe or off`},
-		{"[checks.helo.actions]\nfial = \"reject\"", `c.toml:2: checks.helo.actions.fial: unknown status "fial", want one of pass, fail, softfail, neutral, none, temperror, permerror`},
+		{"[checks.helo.actions]\nfial = \"reject\"", `c.toml:2: checks.helo.actions.fial: want a status (pass, fail, softfail, neutral, none, temperror, permerror) or one of helo's reasons (helo-valid, helo-literal, helo-missing, helo-invalid-syntax, helo-literal-mismatch, helo-ours, helo-not-fqdn, helo-unknown, helo-temperror), got "fial"`},
 		{"[checks.helo]\nactions = { fail = \"bounce\" }", `c.toml:2: checks.helo.actions.fail: unknown action "bounce", want one of reject, tempfail, quarantine, tag, log, off`},
 		{"[checks.helo.replies]\nsyntax = \"550 4.5.2 no\"", `c.toml:2: checks.helo.replies.syntax: reply 550 4.5.2: the enhanced code's class 4.x.x does not match the reply code's class 5xx`},
-		{"[checks.helo.replies]\nbogus = \"550 5.5.2 no\"", `c.toml:2: checks.helo.replies.bogus: unknown reply, want one of temp, perm, syntax, non_fqdn`},
+		{"[checks.helo.replies]\nbogus = \"550 5.5.2 no\"", `c.toml:2: checks.helo.replies.bogus: unknown reply, want one of temp, unknown, syntax, non_fqdn, literal, ours`},
 		{"[checks.helo]\nnope = 1", `c.toml:2: unknown key "checks.helo.nope"; see contrib/mailsift.toml for the keys there are`},
 		{"listen = ", `c.toml:1: listen: unexpected EOF; expected value`},
+		{"[checks.ptr]\nmode = \"strict\"", `c.toml:2: checks.ptr.mode: unknown mode "strict", want off, exists (a PTR record) or fcrdns (forward-confirmed)`},
+		{"[checks.ptr.except]\nsenders = [\"example.com\"]", `c.toml:1: checks.ptr.except: ptr runs at connect, before the sender and recipients are known: use networks or hostnames`},
+		{"[checks.sender.except]\nhostnames = [\"bad..name\"]", `c.toml:2: checks.sender.except.hostnames: want hostname suffixes such as "outbound.example.net", got "bad..name"`},
+		{"[checks.recipient.except]\nrecipients = [\"nobody\"]", `c.toml:2: checks.recipient.except.recipients: want addresses such as "postmaster@example.org", got "nobody"`},
+		{"[checks.relay.except]\nnetworks = [\"x\"]", `c.toml:2: checks.relay.except.networks: want a network such as "192.0.2.0/24" or an address, got "x"`},
+		{"[checks.recipient]\ndomains = [\"localhost\"]", `c.toml:2: checks.recipient.domains: want domain names such as "example.org", got "localhost"`},
+		{"[checks.recipient]\nlist = \"/nonexistent/recipients\"", `c.toml:2: checks.recipient.list: a recipient list needs checks.recipient.domains: the domains it lists`},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\nlist = \"/nonexistent/recipients\"", `c.toml:3: checks.recipient.list: recipient list: stat /nonexistent/recipients: no such file or directory`},
+		{"[checks.recipient]\ndelimiter = \"@\"", `c.toml:2: checks.recipient.delimiter: want one character such as "+" or "" for none, got "@"`},
+		{"[checks.sender]\nunknown_domain = \"yes\"", `c.toml:2: checks.sender.unknown_domain: incompatible types: TOML value has type string; destination has type boolean`},
 		{"[dns\n", `c.toml:2: expected '.' or ']' to end table name, but got '\n' instead`},
 		{"a = \"\xff\"", `c.toml: not UTF-8 text; want a TOML file`},
 	}
@@ -110,6 +148,61 @@ func TestErrors(t *testing.T) {
 		if err.Error() != tt.want {
 			t.Errorf("Parse(%q):\n got %q\nwant %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", "checks.recipient.domains is empty: the relay check is off and mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay]\nmode = \"off\"", "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay.actions]\nfail = \"log\"", `checks.relay.actions.fail is "log": mailsift does not refuse relaying for strangers`},
+		{"[trust]\nnetworks = [\"0.0.0.0/0\"]\n[checks.recipient]\ndomains = [\"example.org\"]", "trust.networks: 0.0.0.0/0 is trusted: most of the internet skips every check and may relay through you"},
+		{"[checks.recipient]\ndomains = [\"Example.ORG.\"]", ""},
+	} {
+		c, err := Parse("w.toml", []byte(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(c.Warnings(), "; ")
+		if got != tt.want {
+			t.Errorf("Warnings(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestExceptionsAndReasonActions(t *testing.T) {
+	c, err := Parse("x.toml", []byte(`
+[checks.helo.actions]
+helo-ours = "reject"
+fail = "tag"
+[checks.sender.except]
+networks = ["192.0.2.0/24"]
+hostnames = [".Outbound.Example.NET."]
+senders = ["Example.COM"]
+[checks.recipient]
+domains = ["Example.ORG"]
+[checks.recipient.except]
+recipients = ["postmaster@EXAMPLE.org"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := c.Checks.Sender.Exceptions()
+	if x == nil || x.Networks[0].String() != "192.0.2.0/24" || x.Hostnames[0] != "outbound.example.net" || x.Senders[0] != "example.com" {
+		t.Fatalf("sender exceptions = %+v", x)
+	}
+	if r := c.Checks.Recipient.Exceptions(); r == nil || r.Recipients[0] != "postmaster@example.org" {
+		t.Fatalf("recipient exceptions = %+v", r)
+	}
+	if c.Checks.Helo.Exceptions() != nil {
+		t.Fatal("helo has exceptions it was not given")
+	}
+	if c.Checks.Recipient.Domains[0] != "example.org" {
+		t.Fatalf("domains = %v", c.Checks.Recipient.Domains)
+	}
+	rule := c.Policy().Rules["helo"]
+	if rule.Actions["helo-ours"] != "reject" || rule.Actions["fail"] != "tag" {
+		t.Fatalf("helo rule = %+v", rule)
 	}
 }
 

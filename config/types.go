@@ -161,3 +161,16 @@ func (l *Level) UnmarshalText(b []byte) error {
 	}
 	return fmt.Errorf("unknown level %q, want debug, info, warn or error", b)
 }
+
+// PTRMode is the strength of the ptr check: off, exists or fcrdns.
+type PTRMode string
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (m *PTRMode) UnmarshalText(b []byte) error {
+	switch s := string(b); s {
+	case "off", "exists", "fcrdns":
+		*m = PTRMode(s)
+		return nil
+	}
+	return fmt.Errorf("unknown mode %q, want off, exists (a PTR record) or fcrdns (forward-confirmed)", b)
+}

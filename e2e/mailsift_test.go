@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailsift/mailsift/resolver/dnstest"
 )
 
 var binary string // the mailsift binary built for the tests
@@ -81,6 +83,7 @@ type mailsiftProc struct {
 	config string // path of its config file
 	stderr *syncBuf
 	done   chan error
+	dns    *dnstest.Server // the DNS server mailsift asks
 }
 
 // startMailsift writes config (with listen set to a free port) and runs
@@ -90,7 +93,15 @@ func startMailsift(t *testing.T, config string) *mailsiftProc {
 	port := freePort(t)
 	p := &mailsiftProc{addr: fmt.Sprintf("127.0.0.1:%d", port), stderr: &syncBuf{}, done: make(chan error, 1)}
 	p.config = filepath.Join(t.TempDir(), "mailsift.toml")
-	full := fmt.Sprintf("listen = \"inet:%s\"\nhostname = \"mx.mailsift.test\"\n%s", p.addr, config)
+	// mailsift does its own DNS: it asks the test server, which serves
+	// testdata/zones, whatever the MTA resolved.
+	dns := dnstest.Start(t)
+	if err := dns.LoadDir("../testdata/zones"); err != nil {
+		t.Fatal(err)
+	}
+	p.dns = dns
+	full := fmt.Sprintf("listen = \"inet:%s\"\nhostname = \"mx.mailsift.test\"\n%s\n[dns]\nservers = [\"%s\"]\ntimeout = \"300ms\"\nattempts = 1\n",
+		p.addr, config, dns.Addr)
 	if err := os.WriteFile(p.config, []byte(full), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ setgid_group = postdrop
 maillog_file = {BASE}/log/maillog
 maillog_file_prefixes = {BASE}
 inet_interfaces = loopback-only
-inet_protocols = ipv4
+inet_protocols = ipv4, ipv6
 myhostname = mx.pftest.test
 mydomain = pftest.test
 myorigin = $myhostname
@@ -40,7 +40,9 @@ mydestination =
 local_recipient_maps =
 alias_maps =
 alias_database =
-relay_domains =
+# Postfix relays to these, so that mailsift's relay and recipient checks are
+# what refuses them (nothing leaves: every transport but virtual is an error)
+relay_domains = elsewhere.test, localhost
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 virtual_mailbox_domains = example.test
 virtual_mailbox_base = {BASE}/mail
@@ -188,51 +190,53 @@ func queueID(t *testing.T, reply string) string {
 const postfixMilterConfig = `
 [trust]
 networks = ["127.0.0.0/8"]
+[checks.recipient]
+domains = ["example.test"]
 `
 
 func TestPostfixCleanMessageDelivered(t *testing.T) {
 	m := startMailsift(t, postfixMilterConfig)
 	p := startPostfix(t, m.addr)
-	c := p.xclient(t, "198.51.100.20", "mail.sender.test", "mail.sender.test")
-	c.expect("250", "MAIL FROM:<alice@sender.test>")
+	c := p.xclient(t, "192.0.2.10", "good.checks.test", "mail.checks.test")
+	c.expect("250", "MAIL FROM:<alice@checks.test>")
 	c.expect("250", "RCPT TO:<bob@example.test>")
 	forged := "Authentication-Results: mx.mailsift.test; dkim=pass header.d=bank.example\nAuthentication-Results: other.example; spf=pass smtp.mailfrom=sender.test"
-	reply := c.data(message("alice@sender.test", "bob@example.test", "clean1@sender.test", forged))
+	reply := c.data(message("alice@checks.test", "bob@example.test", "clean1@checks.test", forged))
 	if !strings.HasPrefix(reply, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("DATA: %q", reply)
 	}
 	// A second message on the same connection is checked and tagged too.
-	c.expect("250", "MAIL FROM:<alice2@sender.test>")
+	c.expect("250", "MAIL FROM:<alice2@checks.test>")
 	c.expect("250", "RCPT TO:<carol@example.test>")
-	reply2 := c.data(message("alice2@sender.test", "carol@example.test", "clean2@sender.test", ""))
+	reply2 := c.data(message("alice2@checks.test", "carol@example.test", "clean2@checks.test", ""))
 	c.expect("221", "QUIT")
 
-	h := p.delivered(t, "clean1@sender.test")
+	h := p.delivered(t, "clean1@checks.test")
 	ar := h.Values("Authentication-Results")
 	if strings.Join(ar, "|") != "other.example; spf=pass smtp.mailfrom=sender.test|mx.mailsift.test; none" {
 		t.Errorf("Authentication-Results = %q, want the foreign one kept, the forged one removed and ours added", ar)
 	}
-	h2 := p.delivered(t, "clean2@sender.test")
+	h2 := p.delivered(t, "clean2@checks.test")
 	if got := h2.Get("Authentication-Results"); got != "mx.mailsift.test; none" {
 		t.Errorf("second message: Authentication-Results = %q", got)
 	}
 
-	r := m.recordFor(t, "alice@sender.test")
+	r := m.recordFor(t, "alice@checks.test")
 	wantFields(t, r, map[string]any{
-		"event.action": "accept", "event.outcome": "success", "source.ip": "198.51.100.20",
-		"source.domain": "mail.sender.test", "email.local_id": queueID(t, reply),
-		"email.message_id": "<clean1@sender.test>", "email.to.address": "[bob@example.test]",
-		"mailsift.helo": "mail.sender.test", "mailsift.checks.helo.status": "pass",
+		"event.action": "accept", "event.outcome": "success", "source.ip": "192.0.2.10",
+		"source.domain": "good.checks.test", "email.local_id": queueID(t, reply),
+		"email.message_id": "<clean1@checks.test>", "email.to.address": "[bob@example.test]",
+		"mailsift.helo": "mail.checks.test", "mailsift.checks.helo.status": "pass",
 	})
-	r2 := m.recordFor(t, "alice2@sender.test")
-	wantFields(t, r2, map[string]any{"email.local_id": queueID(t, reply2), "source.ip": "198.51.100.20", "mailsift.helo": "mail.sender.test"})
+	r2 := m.recordFor(t, "alice2@checks.test")
+	wantFields(t, r2, map[string]any{"email.local_id": queueID(t, reply2), "source.ip": "192.0.2.10", "mailsift.helo": "mail.checks.test"})
 }
 
 func TestPostfixBadHeloRefusedAtRcpt(t *testing.T) {
 	m := startMailsift(t, postfixMilterConfig)
 	p := startPostfix(t, m.addr)
-	c := p.xclient(t, "198.51.100.21", "mail.sender.test", "bad..helo")
-	c.expect("250", "MAIL FROM:<mallory@sender.test>")
+	c := p.xclient(t, "192.0.2.10", "good.checks.test", "bad..helo")
+	c.expect("250", "MAIL FROM:<mallory@checks.test>")
 	const want = "501 5.5.2 <bad..helo>: Helo command rejected: Invalid name"
 	if got := c.cmd("RCPT TO:<bob@example.test>"); got != want {
 		t.Fatalf("RCPT: got %q, want %q", got, want)
@@ -242,9 +246,9 @@ func TestPostfixBadHeloRefusedAtRcpt(t *testing.T) {
 	}
 	c.expect("250", "RSET")
 	c.expect("221", "QUIT")
-	r := m.recordFor(t, "mallory@sender.test")
+	r := m.recordFor(t, "mallory@checks.test")
 	wantFields(t, r, map[string]any{
-		"event.action": "reject", "event.outcome": "failure", "source.ip": "198.51.100.21",
+		"event.action": "reject", "event.outcome": "failure", "source.ip": "192.0.2.10",
 		"mailsift.reply": want, "mailsift.helo": "bad..helo", "mailsift.checks.helo.status": "fail",
 		"mailsift.checks.helo.reason": "helo-invalid-syntax", "email.to.address": "[bob@example.test carol@example.test]",
 	})
@@ -254,8 +258,8 @@ func TestPostfixMilterDownTempfails(t *testing.T) {
 	m := startMailsift(t, postfixMilterConfig)
 	p := startPostfix(t, m.addr)
 	m.stop(t)
-	c := p.xclient(t, "198.51.100.22", "mail.sender.test", "mail.sender.test")
-	if got := c.cmd("MAIL FROM:<alice@sender.test>"); got != "451 4.7.1 Service unavailable - try again later" {
+	c := p.xclient(t, "192.0.2.10", "good.checks.test", "mail.checks.test")
+	if got := c.cmd("MAIL FROM:<alice@checks.test>"); got != "451 4.7.1 Service unavailable - try again later" {
 		t.Fatalf("MAIL with the milter down: got %q, want Postfix's milter_default_action = tempfail reply", got)
 	}
 }
@@ -289,24 +293,24 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if e := fmt.Sprint(bad["error"]); !strings.Contains(e, m.config+":") {
 		t.Errorf("reload error %q does not name the file and line", e)
 	}
-	c := p.xclient(t, "198.51.100.23", "mail.sender.test", "bad..helo")
-	c.expect("250", "MAIL FROM:<a1@sender.test>")
+	c := p.xclient(t, "192.0.2.10", "good.checks.test", "bad..helo")
+	c.expect("250", "MAIL FROM:<a1@checks.test>")
 	c.expect("501 5.5.2", "RCPT TO:<bob@example.test>")
 	c.expect("221", "QUIT")
 
 	os.WriteFile(m.config, []byte(strings.Replace(string(full), "\n", "\nmode = \"tag\"\n", 1)), 0o644)
 	m.cmd.Process.Signal(syscall.SIGHUP)
 	m.waitLog(t, "configuration reloaded")
-	c = p.xclient(t, "198.51.100.23", "mail.sender.test", "bad..helo")
-	c.expect("250", "MAIL FROM:<a2@sender.test>")
+	c = p.xclient(t, "192.0.2.10", "good.checks.test", "bad..helo")
+	c.expect("250", "MAIL FROM:<a2@checks.test>")
 	c.expect("250", "RCPT TO:<bob@example.test>")
-	if reply := c.data(message("a2@sender.test", "bob@example.test", "tagged@sender.test", "")); !strings.HasPrefix(reply, "250") {
+	if reply := c.data(message("a2@checks.test", "bob@example.test", "tagged@checks.test", "")); !strings.HasPrefix(reply, "250") {
 		t.Fatalf("DATA: %q", reply)
 	}
 	c.expect("221", "QUIT")
-	h := p.delivered(t, "tagged@sender.test")
+	h := p.delivered(t, "tagged@checks.test")
 	if got := h.Get("X-Mailsift"); got != "helo=fail" {
 		t.Errorf("X-Mailsift = %q, want helo=fail in tag mode", got)
 	}
-	wantFields(t, m.recordFor(t, "a2@sender.test"), map[string]any{"event.action": "tag", "mailsift.checks.helo.action": "tag"})
+	wantFields(t, m.recordFor(t, "a2@checks.test"), map[string]any{"event.action": "tag", "mailsift.checks.helo.action": "tag"})
 }

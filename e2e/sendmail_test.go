@@ -67,7 +67,7 @@ func startSendmail(t *testing.T, milterAddr string) *sendmail {
 	os.MkdirAll(filepath.Join(base, "queue"), 0o700)
 	port := freePort(t)
 	s := &sendmail{base: base, addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	os.WriteFile(filepath.Join(base, "hosts"), []byte("127.0.0.1 mx.smtest.test localhost\n127.0.0.2 mail.sender.test\n"), 0o644)
+	os.WriteFile(filepath.Join(base, "hosts"), []byte("127.0.0.1 mx.smtest.test localhost\n127.0.0.2 smclient.checks.test\n"), 0o644)
 	os.WriteFile(filepath.Join(base, "service.switch"), []byte("hosts files\naliases files\n"), 0o644)
 	os.WriteFile(filepath.Join(base, "aliases"), nil, 0o644)
 
@@ -154,14 +154,14 @@ func TestSendmailBadHeloRefusedAtRcpt(t *testing.T) {
 			s := startSendmail(t, m.addr)
 			c := dialSMTP(t, s.addr, "127.0.0.2")
 			c.expect("250", "EHLO bad..helo")
-			c.expect("250", "MAIL FROM:<mallory@sender.test>")
+			c.expect("250", "MAIL FROM:<mallory@checks.test>")
 			if got := c.cmd("RCPT TO:<bob@example.test>"); got != tt.want {
 				t.Fatalf("RCPT: got %q, want %q", got, tt.want)
 			}
 			c.expect("221", "QUIT")
-			r := m.recordFor(t, "mallory@sender.test")
+			r := m.recordFor(t, "mallory@checks.test")
 			wantFields(t, r, map[string]any{
-				"event.action": "reject", "source.ip": "127.0.0.2", "source.domain": "mail.sender.test",
+				"event.action": "reject", "source.ip": "127.0.0.2", "source.domain": "smclient.checks.test",
 				"mailsift.reply": tt.logged, "mailsift.checks.helo.status": "fail",
 			})
 		})
@@ -172,18 +172,18 @@ func TestSendmailCleanMessageQueuedWithHeader(t *testing.T) {
 	m := startMailsift(t, sendmailMilterConfig)
 	s := startSendmail(t, m.addr)
 	c := dialSMTP(t, s.addr, "127.0.0.2")
-	c.expect("250", "EHLO mail.sender.test")
-	c.expect("250", "MAIL FROM:<alice@sender.test>")
+	c.expect("250", "EHLO mail.checks.test")
+	c.expect("250", "MAIL FROM:<alice@checks.test>")
 	c.expect("250", "RCPT TO:<bob@example.test>")
-	reply := c.data(message("alice@sender.test", "bob@example.test", "sm1@sender.test", "Authentication-Results: mx.mailsift.test; spf=pass smtp.mailfrom=forged.example"))
+	reply := c.data(message("alice@checks.test", "bob@example.test", "sm1@checks.test", "Authentication-Results: mx.mailsift.test; spf=pass smtp.mailfrom=forged.example"))
 	if !strings.HasPrefix(reply, "250 2.0.0 ") {
 		t.Fatalf("DATA: %q", reply)
 	}
 	// Sendmail sends no abort between messages: the second one must not
 	// inherit the first one's state.
-	c.expect("250", "MAIL FROM:<alice2@sender.test>")
+	c.expect("250", "MAIL FROM:<alice2@checks.test>")
 	c.expect("250", "RCPT TO:<carol@example.test>")
-	if reply := c.data(message("alice2@sender.test", "carol@example.test", "sm2@sender.test", "")); !strings.HasPrefix(reply, "250 2.0.0 ") {
+	if reply := c.data(message("alice2@checks.test", "carol@example.test", "sm2@checks.test", "")); !strings.HasPrefix(reply, "250 2.0.0 ") {
 		t.Fatalf("second DATA: %q", reply)
 	}
 	c.expect("221", "QUIT")
@@ -194,14 +194,14 @@ func TestSendmailCleanMessageQueuedWithHeader(t *testing.T) {
 	if strings.Contains(qf, "forged.example") {
 		t.Errorf("the forged Authentication-Results is still in the queue file:\n%s", qf)
 	}
-	r := m.recordFor(t, "alice@sender.test")
+	r := m.recordFor(t, "alice@checks.test")
 	qid := strings.Fields(strings.TrimPrefix(reply, "250 2.0.0 "))[0]
 	wantFields(t, r, map[string]any{
 		"event.action": "accept", "source.ip": "127.0.0.2", "email.local_id": qid,
-		"email.message_id": "<sm1@sender.test>", "mailsift.helo": "mail.sender.test",
+		"email.message_id": "<sm1@checks.test>", "mailsift.helo": "mail.checks.test",
 	})
-	r2 := m.recordFor(t, "alice2@sender.test")
-	wantFields(t, r2, map[string]any{"email.message_id": "<sm2@sender.test>", "email.to.address": "[carol@example.test]", "source.ip": "127.0.0.2"})
+	r2 := m.recordFor(t, "alice2@checks.test")
+	wantFields(t, r2, map[string]any{"email.message_id": "<sm2@checks.test>", "email.to.address": "[carol@example.test]", "source.ip": "127.0.0.2"})
 	if r2["email.local_id"] == qid {
 		t.Errorf("second message logged with the first one's queue id %v", qid)
 	}

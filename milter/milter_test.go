@@ -411,7 +411,7 @@ func TestEndOfMessageVerdicts(t *testing.T) {
 	}
 
 	rt2 := testRuntime(policy.Enforce, dataCheck{checks.Fail})
-	rt2.Policy.Rules = map[string]policy.Rule{"body": {Actions: map[checks.Status]policy.Action{checks.Fail: policy.Quarantine}}}
+	rt2.Policy.Rules = map[string]policy.Rule{"body": {Actions: map[string]policy.Action{"fail": policy.Quarantine}}}
 	f2 := start(t, rt2)
 	s2 := f2.session(t, "198.51.100.13")
 	cont(t)(s2.Helo("mail.sender.test"))

@@ -93,6 +93,13 @@ func (s *Session) Connect(host, family string, port uint16, addr net.IP, m *gomi
 	s.env.ClientPort = int(port)
 	s.env.ClientName = verifiedName(host, s.macros)
 	s.env.ClientPTR = s.macros["{client_ptr}"]
+	s.env.MTAName = s.macros["j"]
+	for _, m := range []string{"{daemon_addr}", "{if_addr}"} {
+		if a, err := netip.ParseAddr(strings.TrimPrefix(s.macros[m], "IPv6:")); err == nil {
+			s.env.DaemonAddr = a.Unmap()
+			break
+		}
+	}
 	if s.env.ClientIP.IsValid() && s.rt.trustedIP(s.env.ClientIP) {
 		s.trusted = "network"
 	}
@@ -139,6 +146,13 @@ func (s *Session) runConn(stage checks.Stage) {
 		}
 	}
 	s.conn = append(keep, s.decide(s.run(stage))...)
+	// A hostname that a check forward-confirmed is the client's name for
+	// the checks that follow and for the log.
+	for _, f := range s.conn {
+		if f.r.Status == checks.Pass && f.r.Domain != "" {
+			s.env.ClientName = f.r.Domain
+		}
+	}
 }
 
 func (s *Session) ranAt(check string, stage checks.Stage) bool {

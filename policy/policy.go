@@ -69,13 +69,16 @@ func DefaultActions() map[checks.Status]Action {
 		checks.None:      Log,
 		checks.TempError: Tempfail,
 		checks.PermError: Reject,
+		checks.Skipped:   Log,
 	}
 }
 
 // Rule is one check's policy.
 type Rule struct {
-	Actions map[checks.Status]Action // missing statuses take DefaultActions
-	Mode    Mode                     // "" means the global mode
+	// Actions by reason ("helo-ours") or by status ("fail"); a reason
+	// wins over its status, and what is in neither takes DefaultActions.
+	Actions map[string]Action
+	Mode    Mode // "" means the global mode
 }
 
 // Policy maps results to decisions.
@@ -96,7 +99,10 @@ type Decision struct {
 // Decide maps r to a Decision.
 func (p *Policy) Decide(r checks.Result) Decision {
 	rule := p.Rules[r.Check]
-	wanted, ok := rule.Actions[r.Status]
+	wanted, ok := rule.Actions[r.Reason]
+	if !ok || r.Reason == "" {
+		wanted, ok = rule.Actions[string(r.Status)]
+	}
 	if !ok {
 		wanted = DefaultActions()[r.Status]
 	}

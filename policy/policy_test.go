@@ -24,10 +24,15 @@ func TestDecide(t *testing.T) {
 		{"observe logs", Policy{Mode: Observe}, checks.Result{Check: "helo", Status: checks.Fail, Reply: syntax}, Log, "", Reject},
 		{"per-check mode overrides", Policy{Mode: Observe, Rules: map[string]Rule{"helo": {Mode: Enforce}}},
 			checks.Result{Check: "helo", Status: checks.Fail, Reply: syntax}, Reject, "501 5.5.2 bad", Reject},
-		{"configured tempfail turns reply temporary", Policy{Mode: Enforce, Rules: map[string]Rule{"helo": {Actions: map[checks.Status]Action{checks.Fail: Tempfail}}}},
+		{"configured tempfail turns reply temporary", Policy{Mode: Enforce, Rules: map[string]Rule{"helo": {Actions: map[string]Action{"fail": Tempfail}}}},
 			checks.Result{Check: "helo", Status: checks.Fail, Reply: checks.Reply{Code: 550, Enhanced: "5.7.1", Text: "x"}}, Tempfail, "450 4.7.1 x", Tempfail},
+		{"reason wins over status", Policy{Mode: Enforce, Rules: map[string]Rule{"helo": {Actions: map[string]Action{"fail": Log, "helo-ours": Reject}}}},
+			checks.Result{Check: "helo", Status: checks.Fail, Reason: "helo-ours", Reply: checks.Reply{Code: 550, Enhanced: "5.7.1", Text: "x"}}, Reject, "550 5.7.1 x", Reject},
+		{"status when the reason is not named", Policy{Mode: Enforce, Rules: map[string]Rule{"helo": {Actions: map[string]Action{"fail": Log, "helo-ours": Reject}}}},
+			checks.Result{Check: "helo", Status: checks.Fail, Reason: "helo-unknown"}, Log, "", Log},
+		{"skipped is logged", Policy{Mode: Enforce}, checks.Result{Check: "helo", Status: checks.Skipped, Reason: "exception"}, Log, "", Log},
 		{"reject with no reply gets one", Policy{Mode: Enforce}, checks.Result{Check: "x", Status: checks.PermError}, Reject, "550 5.7.1 Message rejected by policy", Reject},
-		{"off stays off in observe", Policy{Mode: Observe, Rules: map[string]Rule{"helo": {Actions: map[checks.Status]Action{checks.Fail: Off}}}},
+		{"off stays off in observe", Policy{Mode: Observe, Rules: map[string]Rule{"helo": {Actions: map[string]Action{"fail": Off}}}},
 			checks.Result{Check: "helo", Status: checks.Fail}, Off, "", Off},
 	}
 	for _, tt := range tests {

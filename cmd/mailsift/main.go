@@ -23,6 +23,7 @@ import (
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/milter"
+	"github.com/mailsift/mailsift/resolver"
 )
 
 // version is set at build time: -ldflags "-X main.version=$(git describe)".
@@ -116,31 +117,74 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	name := path
-	if name == "" {
-		name = "built-in default"
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", configName(path), w)
 	}
-	fmt.Fprintf(stdout, "# %s: valid; the effective configuration:\n%s", name, b)
+	fmt.Fprintf(stdout, "# %s: valid; the effective configuration:\n%s", configName(path), b)
 	return 0
 }
 
-// newRuntime builds what sessions run with from a configuration: the checks,
-// constructed explicitly in their one order, and the policy.
-func newRuntime(cfg *config.Config) *milter.Runtime {
-	var cs []checks.Check
-	if cfg.Checks.Helo.Mode != "off" {
-		cs = append(cs, &checks.Helo{Syntax: cfg.Checks.Helo.Reply("helo", "syntax")})
+// newRuntime builds what sessions run with from a configuration: the
+// resolver, the checks, constructed explicitly in their one order (connect,
+// HELO, MAIL, RCPT), and the policy.
+func newRuntime(cfg *config.Config) (*milter.Runtime, error) {
+	res, err := resolver.New(resolver.Config{
+		Servers:   cfg.DNS.Servers,
+		Timeout:   time.Duration(cfg.DNS.Timeout),
+		Attempts:  cfg.DNS.Attempts,
+		CacheSize: cfg.DNS.CacheSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ck := &cfg.Checks
+	chain := checks.NewChain(time.Duration(ck.Timeout), time.Now)
+	add := func(c checks.Check, cc *config.CheckConfig) {
+		chain.Add(c)
+		if x := cc.Exceptions(); x != nil {
+			chain.Except(c.Name(), x)
+		}
+	}
+	if ck.PTR.Mode != "off" {
+		add(&checks.PTR{Mode: checks.PTRMode(ck.PTR.Mode), DNS: res,
+			Temp: ck.PTR.Reply("ptr", "temp"), Perm: ck.PTR.Reply("ptr", "perm")}, &ck.PTR.CheckConfig)
+	}
+	if ck.Helo.Mode != "off" {
+		h := &ck.Helo
+		add(&checks.Helo{RequireFQDN: h.NonFQDN, RequireDNS: h.Unknown, OurNames: []string{cfg.Hostname}, DNS: res,
+			Syntax: h.Reply("helo", "syntax"), NonFQDN: h.Reply("helo", "non_fqdn"), Literal: h.Reply("helo", "literal"),
+			Ours: h.Reply("helo", "ours"), Unknown: h.Reply("helo", "unknown"), Temp: h.Reply("helo", "temp")}, &h.CheckConfig)
+	}
+	if ck.Sender.Mode != "off" {
+		s := &ck.Sender
+		add(&checks.Sender{RequireFQDN: s.NonFQDN, RequireDomain: s.UnknownDomain, DNS: res,
+			Syntax: s.Reply("sender", "syntax"), NonFQDN: s.Reply("sender", "non_fqdn"), UnknownDomain: s.Reply("sender", "unknown_domain"),
+			NullMX: s.Reply("sender", "null_mx"), Temp: s.Reply("sender", "temp")}, &s.CheckConfig)
+	}
+	if r := &ck.Recipient; r.Mode != "off" {
+		var list *checks.RecipientList
+		if r.List != "" {
+			if list, err = checks.LoadRecipientList(r.List, r.Delimiter, time.Now); err != nil {
+				return nil, err
+			}
+		}
+		add(&checks.Recipient{RequireFQDN: r.NonFQDN, Domains: r.Domains, List: list,
+			Syntax: r.Reply("recipient", "syntax"), NonFQDN: r.Reply("recipient", "non_fqdn"),
+			Unlisted: r.Reply("recipient", "unlisted"), Temp: r.Reply("recipient", "temp")}, &r.CheckConfig)
+	}
+	if len(ck.Recipient.Domains) > 0 && ck.Relay.Mode != "off" {
+		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}
 	rt := &milter.Runtime{
 		Hostname:    cfg.Hostname,
-		Chain:       checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now, cs...),
+		Chain:       chain,
 		Policy:      cfg.Policy(),
 		TrustAuthed: cfg.Trust.Authenticated,
 	}
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
 	}
-	return rt
+	return rt, nil
 }
 
 func levelOf(cfg *config.Config) zapcore.Level {
@@ -168,7 +212,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("mailsift.listen", cfg.Listen.String()), zap.Error(err))
 		return 1
 	}
-	srv := milter.NewServer(newRuntime(cfg), log, time.Now)
+	rt, err := newRuntime(cfg)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot start", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		return 1
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w, zap.String("mailsift.config", configName(path)))
+	}
+	srv := milter.NewServer(rt, log, time.Now)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -217,7 +270,15 @@ func reload(path string, cur *config.Config, srv *milter.Server, level zap.Atomi
 		log.Warn("listen changed; it takes effect at the next restart", zap.String("mailsift.listen", cur.Listen.String()))
 		cfg.Listen = cur.Listen
 	}
-	srv.SetRuntime(newRuntime(cfg))
+	rt, err := newRuntime(cfg)
+	if err != nil {
+		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		return cur
+	}
+	srv.SetRuntime(rt)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w, zap.String("mailsift.config", configName(path)))
+	}
 	level.SetLevel(levelOf(cfg))
 	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode.Mode)))
 	return cfg

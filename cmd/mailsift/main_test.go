@@ -56,16 +56,34 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestNewRuntimeHeloOff(t *testing.T) {
+func TestNewRuntimeChecks(t *testing.T) {
 	cfg, err := loadConfig("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(newRuntime(cfg).Chain.Checks()); n != 1 {
-		t.Fatalf("default chain has %d checks, want 1 (helo)", n)
+	cfg.DNS.Servers = []string{"127.0.0.1:53"}
+	names := func() string {
+		rt, err := newRuntime(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []string
+		for _, c := range rt.Chain.Checks() {
+			ns = append(ns, c.Name())
+		}
+		return strings.Join(ns, " ")
+	}
+	if got := names(); got != "ptr helo sender recipient" {
+		t.Fatalf("default chain = %q", got)
+	}
+	cfg.Checks.Recipient.Domains = []string{"example.org"}
+	if got := names(); got != "ptr helo sender recipient relay" {
+		t.Fatalf("with domains = %q", got)
 	}
 	cfg.Checks.Helo.Mode = "off"
-	if n := len(newRuntime(cfg).Chain.Checks()); n != 0 {
-		t.Fatalf("helo mode off: chain has %d checks, want 0", n)
+	cfg.Checks.PTR.Mode = "off"
+	cfg.Checks.Relay.Mode = "off"
+	if got := names(); got != "sender recipient" {
+		t.Fatalf("helo, ptr and relay off = %q", got)
 	}
 }

@@ -1,0 +1,19 @@
+package checks
+
+// Reasons lists the reasons each check may give, by check name, so that
+// the config can name a reason in a check's actions and be checked.
+func Reasons(check string) []string {
+	switch check {
+	case "ptr":
+		return []string{"ptr-fcrdns", "ptr-exists", "ptr-missing", "ptr-unresolvable", "ptr-mismatch", "ptr-temperror", "ptr-no-client-address"}
+	case "helo":
+		return []string{"helo-valid", "helo-literal", "helo-missing", "helo-invalid-syntax", "helo-literal-mismatch", "helo-ours", "helo-not-fqdn", "helo-unknown", "helo-temperror"}
+	case "sender":
+		return []string{"sender-null", "sender-valid", "sender-domain-mx", "sender-domain-address", "sender-malformed", "sender-not-fqdn", "sender-null-mx", "sender-domain-unknown", "sender-temperror"}
+	case "recipient":
+		return []string{"rcpt-listed", "rcpt-local", "rcpt-foreign", "rcpt-postmaster", "rcpt-malformed", "rcpt-not-fqdn", "rcpt-unlisted", "rcpt-temperror"}
+	case "relay":
+		return []string{"relay-local", "relay-denied", "relay-malformed"}
+	}
+	return nil
+}
