@@ -55,6 +55,7 @@ func TestHeloSyntax(t *testing.T) {
 func TestHeloFull(t *testing.T) {
 	r, srv := testDNS(t)
 	srv.ServFail("helo-servfail.checks.test")
+	srv.Silent("slow.checks.test")
 	h := &Helo{RequireFQDN: true, RequireDNS: true, OurNames: []string{"mx.ours.test"}, DNS: r,
 		Syntax: reply(t, "helo", "syntax"), NonFQDN: reply(t, "helo", "non_fqdn"), Literal: reply(t, "helo", "literal"),
 		Ours: reply(t, "helo", "ours"), Unknown: reply(t, "helo", "unknown"), Temp: reply(t, "helo", "temp")}
@@ -79,6 +80,7 @@ func TestHeloFull(t *testing.T) {
 		{"nothing.checks.test", "", Fail, "helo-unknown", "550 5.7.1 <nothing.checks.test>: Helo command rejected: Host not found"},
 		{"txtonly.checks.test", "", Fail, "helo-unknown", "550 5.7.1 <txtonly.checks.test>: Helo command rejected: Host not found"},
 		{"helo-servfail.checks.test", "", TempError, "helo-temperror", "450 4.7.1 <helo-servfail.checks.test>: Helo command rejected: Host not found"},
+		{"slow.checks.test", "", TempError, "helo-temperror", "450 4.7.1 <slow.checks.test>: Helo command rejected: Host not found"},
 		{"bad..helo", "", Fail, "helo-invalid-syntax", "501 5.5.2 <bad..helo>: Helo command rejected: Invalid name"},
 		{"192.0.2.10", "", Fail, "helo-invalid-syntax", "501 5.5.2 <192.0.2.10>: Helo command rejected: Invalid name"},
 	}

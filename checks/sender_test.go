@@ -8,6 +8,7 @@ import (
 func TestSender(t *testing.T) {
 	r, srv := testDNS(t)
 	srv.ServFail("sender-servfail.checks.test")
+	srv.Silent("slow.checks.test")
 	s := &Sender{RequireFQDN: true, RequireDomain: true, DNS: r,
 		Syntax: reply(t, "sender", "syntax"), NonFQDN: reply(t, "sender", "non_fqdn"), UnknownDomain: reply(t, "sender", "unknown_domain"),
 		NullMX: reply(t, "sender", "null_mx"), Temp: reply(t, "sender", "temp")}
@@ -27,6 +28,7 @@ func TestSender(t *testing.T) {
 		{"x@nowhere.checks.test", Fail, "sender-domain-unknown", "550 5.1.8 <x@nowhere.checks.test>: Sender address rejected: Domain not found"},
 		{"x@txtonly.checks.test", Fail, "sender-domain-unknown", "550 5.1.8 <x@txtonly.checks.test>: Sender address rejected: Domain not found"},
 		{"x@sender-servfail.checks.test", TempError, "sender-temperror", "450 4.1.8 <x@sender-servfail.checks.test>: Sender address rejected: Domain not found"},
+		{"x@slow.checks.test", TempError, "sender-temperror", "450 4.1.8 <x@slow.checks.test>: Sender address rejected: Domain not found"},
 		{"x@localhost", Fail, "sender-not-fqdn", "504 5.5.2 <x@localhost>: Sender address rejected: need fully-qualified address"},
 		{"unqualified", Fail, "sender-not-fqdn", "504 5.5.2 <unqualified>: Sender address rejected: need fully-qualified address"},
 		{"x..y@checks.test", Fail, "sender-malformed", "553 5.1.7 <x..y@checks.test>: Sender address rejected: malformed address"},
