@@ -12,6 +12,9 @@ func Reasons(check string) []string {
 		return []string{"sender-null", "sender-valid", "sender-domain-mx", "sender-domain-address", "sender-malformed", "sender-not-fqdn", "sender-null-mx", "sender-domain-unknown", "sender-temperror"}
 	case "recipient":
 		return []string{"rcpt-listed", "rcpt-local", "rcpt-foreign", "rcpt-postmaster", "rcpt-malformed", "rcpt-not-fqdn", "rcpt-unlisted", "rcpt-temperror"}
+	case "callout":
+		return []string{"callout-deliverable", "callout-accept-all", "callout-undeliverable", "callout-not-probed", "callout-null-sender",
+			"callout-own-domain", "callout-in-progress", "callout-unverifiable", "callout-limited", "callout-temperror"}
 	case "relay":
 		return []string{"relay-local", "relay-denied", "relay-malformed"}
 	}

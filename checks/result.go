@@ -55,7 +55,10 @@ type Result struct {
 	Reply  Reply  // what the check would answer if the policy refuses
 	// Domain is the identity the check verified, for later checks and the
 	// log: for ptr, the forward-confirmed client hostname.
-	Domain   string
+	Domain string
+	// Details are more log fields, mailsift.checks.<name>.<key>: facts
+	// such as the server asked, never header values or bodies.
+	Details  map[string]string
 	Duration time.Duration // how long the check took, set by the Chain
 }
 

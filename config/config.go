@@ -62,6 +62,7 @@ type ChecksConfig struct {
 	Sender    SenderConfig    `toml:"sender"`
 	Recipient RecipientConfig `toml:"recipient"`
 	Relay     RelayConfig     `toml:"relay"`
+	Callout   CalloutConfig   `toml:"callout"`
 }
 
 // CheckConfig is what every check table has.
@@ -113,6 +114,24 @@ type RecipientConfig struct {
 	CheckConfig
 }
 
+// CalloutConfig is [checks.callout]: sender verification with the sender
+// domain's own servers. Off by default.
+type CalloutConfig struct {
+	Mode          CheckMode `toml:"mode"`
+	Port          int       `toml:"port"`
+	ProbeSender   string    `toml:"probe_sender"`
+	Budget        Duration  `toml:"budget"`
+	ProbeTimeout  Duration  `toml:"probe_timeout"`
+	PositiveTTL   Duration  `toml:"positive_ttl"`
+	NegativeTTL   Duration  `toml:"negative_ttl"`
+	TempTTL       Duration  `toml:"temp_ttl"`
+	CacheSize     int       `toml:"cache_size"`
+	MaxPerDomain  int       `toml:"max_per_domain"`
+	RatePerMinute int       `toml:"rate_per_minute"`
+	AcceptAll     bool      `toml:"detect_accept_all"`
+	CheckConfig
+}
+
 // RelayConfig is [checks.relay].
 type RelayConfig struct {
 	Mode CheckMode `toml:"mode"`
@@ -139,6 +158,14 @@ func Default() *Config {
 			Helo:      HeloConfig{NonFQDN: true, Unknown: true},
 			Sender:    SenderConfig{NonFQDN: true, UnknownDomain: true},
 			Recipient: RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}},
+			Callout: CalloutConfig{Mode: "off", Port: 25, Budget: Duration(8 * time.Second), ProbeTimeout: Duration(time.Minute),
+				PositiveTTL: Duration(31 * 24 * time.Hour), NegativeTTL: Duration(3 * time.Hour), TempTTL: Duration(5 * time.Minute),
+				CacheSize: 100000, MaxPerDomain: 2, RatePerMinute: 10,
+				// A domain that refuses <> or a limit reached is no evidence
+				// against the sender: accept, and log it.
+				CheckConfig: CheckConfig{Actions: map[string]Action{
+					"callout-unverifiable": {policy.Log}, "callout-limited": {policy.Log},
+				}}},
 		},
 	}
 }
@@ -267,6 +294,34 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(ck.Recipient.Delimiter, "@\" \t") || len(ck.Recipient.Delimiter) > 1 {
 		return &keyError{"checks.recipient.delimiter", fmt.Sprintf("want one character such as \"+\" or \"\" for none, got %q", ck.Recipient.Delimiter)}
 	}
+	co := &ck.Callout
+	if co.Port < 1 || co.Port > 65535 {
+		return &keyError{"checks.callout.port", fmt.Sprintf("want a port from 1 to 65535, got %d", co.Port)}
+	}
+	if co.ProbeSender != "" {
+		if a, err := checks.ParseAddress(co.ProbeSender); err != nil || a.Domain == "" {
+			return &keyError{"checks.callout.probe_sender", fmt.Sprintf("want an address such as \"verify@example.org\", or \"\" for the null sender, got %q", co.ProbeSender)}
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"budget", co.Budget}, {"probe_timeout", co.ProbeTimeout}, {"positive_ttl", co.PositiveTTL}, {"negative_ttl", co.NegativeTTL}, {"temp_ttl", co.TempTTL}} {
+		if d.v <= 0 {
+			return &keyError{"checks.callout." + d.key, "want a positive duration"}
+		}
+	}
+	if co.Budget > co.ProbeTimeout {
+		return &keyError{"checks.callout.budget", "want at most probe_timeout: the budget is how long a session waits for a probe"}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"cache_size", co.CacheSize}, {"max_per_domain", co.MaxPerDomain}, {"rate_per_minute", co.RatePerMinute}} {
+		if n.v < 1 {
+			return &keyError{"checks.callout." + n.key, fmt.Sprintf("want 1 or more, got %d", n.v)}
+		}
+	}
 	for _, t := range []struct {
 		name    string
 		cc      *CheckConfig
@@ -277,6 +332,7 @@ func (c *Config) validate() error {
 		{"sender", &ck.Sender.CheckConfig, ""},
 		{"recipient", &ck.Recipient.CheckConfig, ""},
 		{"relay", &ck.Relay.CheckConfig, ""},
+		{"callout", &ck.Callout.CheckConfig, ""},
 	} {
 		if err := t.cc.validate(t.name, t.atStage); err != nil {
 			return err
@@ -393,6 +449,7 @@ func (c *Config) Policy() *policy.Policy {
 		"sender":    ck.Sender.Rule(ck.Sender.Mode),
 		"recipient": ck.Recipient.Rule(ck.Recipient.Mode),
 		"relay":     ck.Relay.Rule(ck.Relay.Mode),
+		"callout":   ck.Callout.Rule(ck.Callout.Mode),
 	}}
 }
 

@@ -27,10 +27,20 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		{&c.Checks.Sender.CheckConfig, &d.Checks.Sender.CheckConfig},
 		{&c.Checks.Recipient.CheckConfig, &d.Checks.Recipient.CheckConfig},
 		{&c.Checks.Relay.CheckConfig, &d.Checks.Relay.CheckConfig},
+		{&c.Checks.Callout.CheckConfig, &d.Checks.Callout.CheckConfig},
 	} {
 		for k, a := range p.doc.Actions {
-			if want, ok := policy.DefaultActions()[checks.Status(k)]; !ok || want != a.Action {
-				t.Errorf("contrib/mailsift.toml: action %s = %s, but the default is %s", k, a.Action, want)
+			want, ok := p.def.Actions[k]
+			if !ok {
+				want.Action, ok = policy.DefaultActions()[checks.Status(k)]
+			}
+			if !ok || want.Action != a.Action {
+				t.Errorf("contrib/mailsift.toml: action %s = %s, but the default is %s", k, a.Action, want.Action)
+			}
+		}
+		for k, a := range p.def.Actions {
+			if _, ok := p.doc.Actions[k]; !ok {
+				t.Errorf("contrib/mailsift.toml does not show the default action %s = %s", k, a.Action)
 			}
 		}
 		p.def.Actions = p.doc.Actions
@@ -39,7 +49,8 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 	}
 	for _, row := range checks.Table() {
 		cc := map[string]*CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
-			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig}[row.Check]
+			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig,
+			"callout": &c.Checks.Callout.CheckConfig}[row.Check]
 		if cc == nil {
 			continue
 		}

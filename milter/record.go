@@ -1,6 +1,8 @@
 package milter
 
 import (
+	"sort"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -56,6 +58,11 @@ func (s *Session) logRecord(action string) {
 			zap.Int64(p+"duration", int64(f.r.Duration)),
 			zap.String(p+"action", string(f.d.Action)),
 		)
+		for _, k := range sortedKeys(f.r.Details) {
+			if v := f.r.Details[k]; v != "" {
+				fields = append(fields, zap.String(p+k, v))
+			}
+		}
 	}
 	s.log.Info("message", fields...)
 	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
@@ -72,4 +79,13 @@ func addrString(s *Session) string {
 		return s.env.ClientIP.String()
 	}
 	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -127,7 +127,7 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 // newRuntime builds what sessions run with from a configuration: the
 // resolver, the checks, constructed explicitly in their one order (connect,
 // HELO, MAIL, RCPT), and the policy.
-func newRuntime(cfg *config.Config) (*milter.Runtime, error) {
+func newRuntime(cfg *config.Config, callouts *calloutHolder) (*milter.Runtime, error) {
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
 		Timeout:   time.Duration(cfg.DNS.Timeout),
@@ -172,6 +172,10 @@ func newRuntime(cfg *config.Config) (*milter.Runtime, error) {
 			Syntax: r.Reply("recipient", "syntax"), NonFQDN: r.Reply("recipient", "non_fqdn"),
 			Unlisted: r.Reply("recipient", "unlisted"), Temp: r.Reply("recipient", "temp")}, &r.CheckConfig)
 	}
+	if co := &ck.Callout; co.Mode != "off" {
+		add(&checks.Callout{Verifier: callouts.get(cfg, res), OwnDomains: append([]string{cfg.Hostname}, ck.Recipient.Domains...),
+			Fail: co.Reply("callout", "perm"), Temp: co.Reply("callout", "temp"), InProgress: co.Reply("callout", "in_progress")}, &co.CheckConfig)
+	}
 	if len(ck.Recipient.Domains) > 0 && ck.Relay.Mode != "off" {
 		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}
@@ -212,7 +216,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("mailsift.listen", cfg.Listen.String()), zap.Error(err))
 		return 1
 	}
-	rt, err := newRuntime(cfg)
+	callouts := &calloutHolder{}
+	defer callouts.close()
+	rt, err := newRuntime(cfg, callouts)
 	if err != nil {
 		ln.Close()
 		log.Error("cannot start", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -246,7 +252,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 				log.Info("mailsift stopped")
 				return 0
 			}
-			cfg = reload(path, cfg, srv, level, log)
+			cfg = reload(path, cfg, srv, callouts, level, log)
 		}
 	}
 }
@@ -260,7 +266,7 @@ func configName(path string) string {
 
 // reload re-reads the configuration. An invalid file changes nothing: the
 // running configuration stays, and the error is logged.
-func reload(path string, cur *config.Config, srv *milter.Server, level zap.AtomicLevel, log *zap.Logger) *config.Config {
+func reload(path string, cur *config.Config, srv *milter.Server, callouts *calloutHolder, level zap.AtomicLevel, log *zap.Logger) *config.Config {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -270,7 +276,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, level zap.Atomi
 		log.Warn("listen changed; it takes effect at the next restart", zap.String("mailsift.listen", cur.Listen.String()))
 		cfg.Listen = cur.Listen
 	}
-	rt, err := newRuntime(cfg)
+	rt, err := newRuntime(cfg, callouts)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		return cur

@@ -63,7 +63,7 @@ func TestNewRuntimeChecks(t *testing.T) {
 	}
 	cfg.DNS.Servers = []string{"127.0.0.1:53"}
 	names := func() string {
-		rt, err := newRuntime(cfg)
+		rt, err := newRuntime(cfg, &calloutHolder{})
 		if err != nil {
 			t.Fatal(err)
 		}

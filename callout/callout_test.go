@@ -1,0 +1,242 @@
+package callout_test
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mailsift/mailsift/callout"
+	"github.com/mailsift/mailsift/callout/callouttest"
+	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/resolver/dnstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type world struct {
+	servers map[string]*callouttest.Server // by behaviour name
+	port    int
+	clk     *clock
+	dns     *resolver.Resolver
+}
+
+// setup starts the scripted servers of testdata/zones/callout.test.zone on
+// one port and a DNS server for the zone.
+func setup(t *testing.T) *world {
+	t.Helper()
+	srv := dnstest.Start(t)
+	if err := srv.LoadDir("../testdata/zones"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{servers: map[string]*callouttest.Server{}, clk: &clock{t: time.Unix(1_800_000_000, 0)}, dns: res}
+	w.servers["accept"] = callouttest.Start(t, "127.0.1.1", 0, callouttest.Accept, "alice", "bob")
+	_, port, _ := net.SplitHostPort(w.servers["accept"].Addr)
+	w.port, _ = strconv.Atoi(port)
+	for name, s := range map[string]struct {
+		ip string
+		b  callouttest.Behaviour
+	}{
+		"hang": {"127.0.1.3", callouttest.Hang}, "temp": {"127.0.1.4", callouttest.TempFail},
+		"nonull": {"127.0.1.5", callouttest.RefuseNull}, "catchall": {"127.0.1.6", callouttest.AcceptAll},
+		"drop": {"127.0.1.7", callouttest.Drop},
+	} {
+		w.servers[name] = callouttest.Start(t, s.ip, w.port, s.b, "alice")
+	}
+	return w
+}
+
+func (w *world) verifier(t *testing.T, mod func(*callout.Config)) *callout.Verifier {
+	cfg := callout.Config{Hostname: "mx.mailsift.test", Port: w.port, Budget: 2 * time.Second, ProbeTimeout: 3 * time.Second,
+		DialTimeout: time.Second, DNS: w.dns, Now: w.clk.Now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	v := callout.New(cfg)
+	t.Cleanup(v.Close)
+	return v
+}
+
+func TestOutcomes(t *testing.T) {
+	w := setup(t)
+	v := w.verifier(t, func(c *callout.Config) { c.Budget = 5 * time.Second; c.ProbeTimeout = 500 * time.Millisecond })
+	tests := []struct {
+		local, domain string
+		status        callout.Status
+		mx, reply     string
+	}{
+		{"alice", "ok.callout.test", callout.Deliverable, "mx1.callout.test [127.0.1.1]", "250"},
+		{"nobody", "ok.callout.test", callout.Undeliverable, "mx1.callout.test [127.0.1.1]", "550 5.1.1 <nobody@ok.callout.test>: Recipient address rejected: User unknown"},
+		{"alice", "down1.callout.test", callout.Deliverable, "mx1.callout.test [127.0.1.1]", "250"},
+		{"alice", "alldown.callout.test", callout.Unknown, "dropsrv.callout.test [127.0.1.7]", ""},
+		{"alice", "temp.callout.test", callout.Unknown, "tempsrv.callout.test [127.0.1.4]", "450 4.2.0 Try again later"},
+		{"alice", "temp2.callout.test", callout.Deliverable, "mx1.callout.test [127.0.1.1]", "250"},
+		{"alice", "hang.callout.test", callout.Unknown, "hanger.callout.test [127.0.1.3]", ""},
+		{"alice", "nonull.callout.test", callout.Unverifiable, "nonullsrv.callout.test [127.0.1.5]", "550 5.7.1 Null sender not accepted here"},
+		{"alice", "aonly.callout.test", callout.Deliverable, "aonly.callout.test [127.0.1.1]", "250"},
+		{"alice", "nullmx.callout.test", callout.NoProbe, "", ""},
+		{"alice", "nowhere.callout.test", callout.NoProbe, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.local+"@"+tt.domain, func(t *testing.T) {
+			o := v.Verify(context.Background(), tt.local, tt.domain)
+			if o.Status != tt.status || o.MX != tt.mx || o.Reply != tt.reply || o.Cached {
+				t.Fatalf("= %+v, want %s from %q with reply %q", o, tt.status, tt.mx, tt.reply)
+			}
+		})
+	}
+	// A domain that refuses the null sender is not asked again, for any address.
+	before := w.servers["nonull"].Conns.Load()
+	if o := v.Verify(context.Background(), "bob", "nonull.callout.test"); o.Status != callout.Unverifiable || !o.Cached {
+		t.Fatalf("second address at nonull: %+v", o)
+	}
+	if n := w.servers["nonull"].Conns.Load(); n != before {
+		t.Fatalf("nonull was probed again (%d connections, was %d)", n, before)
+	}
+}
+
+func TestAcceptAll(t *testing.T) {
+	w := setup(t)
+	v := w.verifier(t, func(c *callout.Config) { c.DetectAcceptAll = true })
+	if o := v.Verify(context.Background(), "alice", "catchall.callout.test"); o.Status != callout.AcceptAll {
+		t.Fatalf("catchall: %+v", o)
+	}
+	if o := v.Verify(context.Background(), "alice", "ok.callout.test"); o.Status != callout.Deliverable {
+		t.Fatalf("ok: %+v", o)
+	}
+}
+
+func TestCacheAndExpiry(t *testing.T) {
+	w := setup(t)
+	v := w.verifier(t, nil)
+	s := w.servers["accept"]
+	ctx := context.Background()
+	for i := range 3 {
+		o := v.Verify(ctx, "alice", "ok.callout.test")
+		if o.Status != callout.Deliverable || o.Cached != (i > 0) {
+			t.Fatalf("call %d: %+v", i, o)
+		}
+	}
+	if n := s.Conns.Load(); n != 1 {
+		t.Fatalf("%d probes for one address, want 1", n)
+	}
+	w.clk.Add(31*24*time.Hour - time.Second)
+	v.Verify(ctx, "alice", "ok.callout.test")
+	if n := s.Conns.Load(); n != 1 {
+		t.Fatalf("probed again before the positive TTL: %d", n)
+	}
+	w.clk.Add(time.Second)
+	if o := v.Verify(ctx, "alice", "ok.callout.test"); o.Cached {
+		t.Fatalf("still cached after 31 days: %+v", o)
+	}
+	if n := s.Conns.Load(); n != 2 {
+		t.Fatalf("after the positive TTL: %d probes, want 2", n)
+	}
+	// Negative answers are kept 3 hours.
+	v.Verify(ctx, "nobody", "ok.callout.test")
+	w.clk.Add(3*time.Hour - time.Second)
+	if o := v.Verify(ctx, "nobody", "ok.callout.test"); !o.Cached || o.Status != callout.Undeliverable {
+		t.Fatalf("negative answer within 3h: %+v", o)
+	}
+	w.clk.Add(time.Second)
+	if o := v.Verify(ctx, "nobody", "ok.callout.test"); o.Cached {
+		t.Fatalf("negative answer after 3h still cached: %+v", o)
+	}
+	// The cache key keeps the local part's case and folds the domain's.
+	if o := v.Verify(ctx, "Alice", "ok.callout.test"); o.Cached || o.Status != callout.Undeliverable {
+		t.Fatalf("Alice is another local part: %+v", o)
+	}
+}
+
+// Past the budget the client is told "in progress"; the probe finishes in
+// the background and the retry is answered from the cache.
+func TestBudgetThenCache(t *testing.T) {
+	w := setup(t)
+	slow := callouttest.Start(t, "127.0.1.8", w.port, callouttest.Slow, "alice")
+	v := w.verifier(t, func(c *callout.Config) {
+		c.Budget = 50 * time.Millisecond
+	})
+	ctx := context.Background()
+	if o := v.Verify(ctx, "alice", "slow.callout.test"); o.Status != callout.InProgress {
+		t.Fatalf("first call: %+v, want in progress", o)
+	}
+	var o callout.Outcome
+	for o = v.Verify(ctx, "alice", "slow.callout.test"); o.Status == callout.InProgress; o = v.Verify(ctx, "alice", "slow.callout.test") {
+	}
+	if o.Status != callout.Deliverable {
+		t.Fatalf("after the probe: %+v", o)
+	}
+	if o = v.Verify(ctx, "alice", "slow.callout.test"); !o.Cached || o.Status != callout.Deliverable {
+		t.Fatalf("retry: %+v, want deliverable from the cache", o)
+	}
+	if n := slow.Conns.Load(); n != 1 {
+		t.Fatalf("%d probes, want 1 (the retries waited for it)", n)
+	}
+}
+
+// Many sessions at once: identical questions share one probe, and one
+// domain never gets more than its limit of probes at a time.
+func TestLimits(t *testing.T) {
+	w := setup(t)
+	slow := callouttest.Start(t, "127.0.1.8", w.port, callouttest.Slow, "alice", "bob")
+	v := w.verifier(t, func(c *callout.Config) {
+		c.Budget = 5 * time.Second
+		c.MaxPerDomain = 2
+	})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[callout.Status]int{}
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := []string{"alice", "bob", "carol", "dave"}[i%4]
+			o := v.Verify(context.Background(), local, "slow.callout.test")
+			mu.Lock()
+			counts[o.Status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if n := slow.Conns.Load(); n > 2 {
+		t.Fatalf("%d probes to one domain, limit 2", n)
+	}
+	if counts[callout.Limited] == 0 || counts[callout.Deliverable]+counts[callout.Undeliverable]+counts[callout.Limited] != 20 {
+		t.Fatalf("outcomes %v", counts)
+	}
+
+	// The rate limit: 3 probes a minute per domain.
+	r := w.verifier(t, func(c *callout.Config) { c.RatePerMinute = 3 })
+	for i, local := range []string{"a1", "a2", "a3"} {
+		if o := r.Verify(context.Background(), local, "ok.callout.test"); o.Status != callout.Undeliverable {
+			t.Fatalf("probe %d: %+v", i, o)
+		}
+	}
+	if o := r.Verify(context.Background(), "a4", "ok.callout.test"); o.Status != callout.Limited {
+		t.Fatalf("fourth probe in a minute: %+v", o)
+	}
+	w.clk.Add(time.Minute)
+	if o := r.Verify(context.Background(), "a4", "ok.callout.test"); o.Status != callout.Undeliverable {
+		t.Fatalf("after a minute: %+v", o)
+	}
+}

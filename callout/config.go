@@ -1,0 +1,78 @@
+package callout
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/mailsift/mailsift/resolver"
+)
+
+// Config configures a Verifier.
+type Config struct {
+	Hostname    string // our EHLO name
+	ProbeSender string // MAIL FROM of the probe; "" for the null sender <>
+	Port        int    // the servers' SMTP port, 25
+
+	Budget       time.Duration // how long Verify waits: shorter than the MTA's milter timeouts
+	ProbeTimeout time.Duration // one whole probe, all servers
+	DialTimeout  time.Duration // one connection
+
+	PositiveTTL, NegativeTTL, TempTTL time.Duration
+	CacheSize                         int
+
+	MaxPerDomain  int // concurrent probes to one domain
+	RatePerMinute int // probes to one domain per minute
+
+	// DetectAcceptAll also asks for a random local part; a server that
+	// takes it takes anything, and its "yes" means nothing.
+	DetectAcceptAll bool
+
+	DNS interface {
+		LookupMX(ctx context.Context, domain string) ([]resolver.MX, error)
+		LookupIP(ctx context.Context, host string) ([]netip.Addr, error)
+	}
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now  func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Port == 0 {
+		c.Port = 25
+	}
+	if c.Budget <= 0 {
+		c.Budget = 8 * time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 60 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.PositiveTTL <= 0 {
+		c.PositiveTTL = 31 * 24 * time.Hour
+	}
+	if c.NegativeTTL <= 0 {
+		c.NegativeTTL = 3 * time.Hour
+	}
+	if c.TempTTL <= 0 {
+		c.TempTTL = 5 * time.Minute
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = 100000
+	}
+	if c.MaxPerDomain <= 0 {
+		c.MaxPerDomain = 2
+	}
+	if c.RatePerMinute <= 0 {
+		c.RatePerMinute = 10
+	}
+	if c.Dial == nil {
+		d := &net.Dialer{}
+		c.Dial = d.DialContext
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
