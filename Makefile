@@ -1,7 +1,7 @@
 # mailsift — make run | build | test | check | fuzz | bench
 #
-# make test needs root on a Debian machine: it installs Postfix, m4 and swaks
-# from Debian's packages and extracts Sendmail (installing sendmail-bin
+# make test needs root on a Debian machine: it installs Postfix, m4, swaks and
+# redis-server from Debian's packages and extracts Sendmail (installing sendmail-bin
 # would remove Postfix) when they are missing, then runs every test,
 # end-to-end ones included.
 
@@ -26,14 +26,14 @@ test: deps
 # What the tests need, from Debian's packages, only when missing.
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \
-		command -v postfix >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
+		command -v postfix >/dev/null && command -v redis-server >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
 		{ echo "make test: run as root so that Postfix and Sendmail can be installed and started"; exit 1; }; \
 	fi
-	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null; then \
-		echo "installing postfix, m4, swaks from Debian's packages"; \
+	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null; then \
+		echo "installing postfix, m4, swaks, redis-server from Debian's packages"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		printf 'postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string localhost\n' | debconf-set-selections; \
-		apt-get update -qq && apt-get install -y -q --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux; \
+		apt-get update -qq && apt-get install -y -q --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server; \
 	fi
 	@if [ ! -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ]; then \
 		echo "extracting sendmail into $(SM_ROOT) (not installed: sendmail-bin would remove postfix)"; \

@@ -76,16 +76,32 @@ func runFunc(ch Check, s Stage) func(context.Context, *Envelope) Result {
 }
 
 // Run runs the checks of stage s concurrently and returns their results in
-// chain order. Every goroutine it starts has ended when it returns. A check
+// chain order, leaving out the zero Results of checks that had nothing to
+// say. Every goroutine it starts has ended when it returns. A check
 // that panics gives temperror rather than taking the process down.
 func (c *Chain) Run(ctx context.Context, s Stage, env *Envelope) []Result {
+	return c.run(ctx, s, env, false)
+}
+
+// RunLate runs the stage's Late checks: those that record state (the
+// greylist) and so must run only when the others did not refuse.
+func (c *Chain) RunLate(ctx context.Context, s Stage, env *Envelope) []Result {
+	return c.run(ctx, s, env, true)
+}
+
+// Late marks a check that runs after the others of its stage, and only
+// when they let the mail through.
+type Late interface{ Late() }
+
+func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Result {
 	type job struct {
 		name string
 		fn   func(context.Context, *Envelope) Result
 	}
 	var jobs []job
 	for _, ch := range c.checks {
-		if fn := runFunc(ch, s); fn != nil {
+		_, isLate := ch.(Late)
+		if fn := runFunc(ch, s); fn != nil && isLate == late {
 			jobs = append(jobs, job{ch.Name(), fn})
 		}
 	}
@@ -99,7 +115,14 @@ func (c *Chain) Run(ctx context.Context, s Stage, env *Envelope) []Result {
 		}()
 	}
 	wg.Wait()
-	return results
+	// A check with nothing to say at this stage returns a zero Result.
+	kept := results[:0]
+	for _, r := range results {
+		if r.Status != "" {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 func (c *Chain) runOne(ctx context.Context, name string, fn func(context.Context, *Envelope) Result, env *Envelope) (r Result) {

@@ -37,9 +37,18 @@ type RcptChecker interface {
 }
 
 // DataChecker judges the whole message at its end (headers in env.Headers).
+// A check that also runs earlier may return a zero Result here, to say it
+// has nothing to add.
 type DataChecker interface {
 	Check
 	CheckData(ctx context.Context, env *Envelope) Result
+}
+
+// BodyReader marks a data check that reads the message body, so the MTA
+// is asked to send it; without one, only the headers are sent.
+type BodyReader interface {
+	DataChecker
+	ReadsBody()
 }
 
 // Stage is an SMTP stage at which checks run.

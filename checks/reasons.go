@@ -15,6 +15,9 @@ func Reasons(check string) []string {
 	case "callout":
 		return []string{"callout-deliverable", "callout-accept-all", "callout-undeliverable", "callout-not-probed", "callout-null-sender",
 			"callout-own-domain", "callout-in-progress", "callout-unverifiable", "callout-limited", "callout-temperror"}
+	case "greylist":
+		return []string{"greylist-greylisted", "greylist-retry-passed", "greylist-known", "greylist-auto-whitelisted", "greylist-whitelist",
+			"greylist-at-data", "greylist-store-error"}
 	case "relay":
 		return []string{"relay-local", "relay-denied", "relay-malformed"}
 	}

@@ -36,6 +36,7 @@ func Table() []Row {
 		{"recipient", "non_fqdn", Reply{504, "5.5.2", "<{rcpt}>: Recipient address rejected: need fully-qualified address"}},
 		{"relay", "perm", Reply{554, "5.7.1", "<{rcpt}>: Relay access denied"}},
 		{"greylist", "temp", Reply{450, "4.7.1", "<{rcpt}>: Recipient address rejected: Greylisted, retry in {retry} seconds"}},
+		{"greylist", "store", Reply{451, "4.3.0", "<{rcpt}>: Temporary lookup failure"}},
 		{"spf", "temp", Reply{451, "4.7.24", "SPF temporary error for <{sender}>, try again later"}},
 		{"spf", "perm", Reply{550, "5.7.23", "SPF validation failed for <{sender}>"}},
 		{"dmarc", "temp", Reply{451, "4.7.1", "DMARC temporary error, try again later"}},

@@ -28,10 +28,51 @@ type Config struct {
 	Mode          Mode     `toml:"mode"`
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 
-	Log    LogConfig    `toml:"log"`
-	DNS    DNSConfig    `toml:"dns"`
-	Trust  TrustConfig  `toml:"trust"`
-	Checks ChecksConfig `toml:"checks"`
+	Log      LogConfig      `toml:"log"`
+	DNS      DNSConfig      `toml:"dns"`
+	Trust    TrustConfig    `toml:"trust"`
+	Checks   ChecksConfig   `toml:"checks"`
+	Greylist GreylistConfig `toml:"greylist"`
+}
+
+// GreylistConfig is [greylist]: the greylist check and its store.
+type GreylistConfig struct {
+	Enabled          bool            `toml:"enabled"`
+	Mode             CheckMode       `toml:"mode"`
+	Delay            Duration        `toml:"delay"`
+	RetryWindow      Duration        `toml:"retry_window"`
+	MaxAge           Duration        `toml:"max_age"`
+	AutoWhitelist    int             `toml:"auto_whitelist"`
+	IPv4Prefix       int             `toml:"ipv4_prefix"`
+	IPv6Prefix       int             `toml:"ipv6_prefix"`
+	OrgDomain        bool            `toml:"org_domain"`
+	Store            string          `toml:"store"`
+	MaxEntries       int             `toml:"max_entries"`
+	Snapshot         string          `toml:"snapshot"`
+	SnapshotInterval Duration        `toml:"snapshot_interval"`
+	Whitelist        WhitelistConfig `toml:"whitelist"`
+	Redis            RedisConfig     `toml:"redis"`
+	CheckConfig
+}
+
+// WhitelistConfig is [greylist.whitelist].
+type WhitelistConfig struct {
+	Networks   []Prefix `toml:"networks"`
+	Hostnames  []string `toml:"hostnames"`
+	Senders    []string `toml:"senders"`
+	Recipients []string `toml:"recipients"`
+	Files      []string `toml:"files"`
+}
+
+// RedisConfig is [greylist.redis].
+type RedisConfig struct {
+	Addrs      []string `toml:"addrs"`
+	MasterName string   `toml:"master_name"`
+	Username   string   `toml:"username"`
+	Password   string   `toml:"password"`
+	DB         int      `toml:"db"`
+	Prefix     string   `toml:"prefix"`
+	Timeout    Duration `toml:"timeout"`
 }
 
 // LogConfig configures the JSON log on stderr.
@@ -151,6 +192,16 @@ func Default() *Config {
 		Trust: TrustConfig{
 			Networks:      []Prefix{mustPrefix("127.0.0.0/8"), mustPrefix("::1/128")},
 			Authenticated: true,
+		},
+		Greylist: GreylistConfig{
+			Enabled: true, Delay: Duration(5 * time.Minute), RetryWindow: Duration(48 * time.Hour), MaxAge: Duration(35 * 24 * time.Hour),
+			AutoWhitelist: 5, IPv4Prefix: 24, IPv6Prefix: 64, OrgDomain: true, Store: "memory", MaxEntries: 1000000,
+			Snapshot: "/var/lib/mailsift/greylist.snapshot", SnapshotInterval: Duration(5 * time.Minute),
+			Whitelist: WhitelistConfig{Recipients: []string{"postmaster@", "abuse@"}},
+			Redis:     RedisConfig{Prefix: "mailsift:greylist:", Timeout: Duration(time.Second)},
+			// A greylisted triplet tempfails; a store that cannot answer
+			// lets mail through (fail open), and says so in the log.
+			CheckConfig: CheckConfig{Actions: map[string]Action{"fail": {policy.Tempfail}, "greylist-store-error": {policy.Log}}},
 		},
 		Checks: ChecksConfig{
 			Timeout:   Duration(10 * time.Second),
@@ -294,6 +345,9 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(ck.Recipient.Delimiter, "@\" \t") || len(ck.Recipient.Delimiter) > 1 {
 		return &keyError{"checks.recipient.delimiter", fmt.Sprintf("want one character such as \"+\" or \"\" for none, got %q", ck.Recipient.Delimiter)}
 	}
+	if err := c.Greylist.validate(); err != nil {
+		return err
+	}
 	co := &ck.Callout
 	if co.Port < 1 || co.Port > 65535 {
 		return &keyError{"checks.callout.port", fmt.Sprintf("want a port from 1 to 65535, got %d", co.Port)}
@@ -333,6 +387,7 @@ func (c *Config) validate() error {
 		{"recipient", &ck.Recipient.CheckConfig, ""},
 		{"relay", &ck.Relay.CheckConfig, ""},
 		{"callout", &ck.Callout.CheckConfig, ""},
+		{"greylist", &c.Greylist.CheckConfig, ""},
 	} {
 		if err := t.cc.validate(t.name, t.atStage); err != nil {
 			return err
@@ -352,6 +407,9 @@ func validHostPort(s string) bool {
 
 func (cc *CheckConfig) validate(check, atStage string) error {
 	prefix := "checks." + check
+	if check == "greylist" {
+		prefix = "greylist"
+	}
 	for _, k := range sortedKeys(cc.Actions) {
 		if _, err := checks.ParseStatus(k); err != nil && !slices.Contains(checks.Reasons(check), k) {
 			return &keyError{prefix + ".actions." + k, fmt.Sprintf("want a status (pass, fail, softfail, neutral, none, temperror, permerror) or one of %s's reasons (%s), got %q",
@@ -450,6 +508,7 @@ func (c *Config) Policy() *policy.Policy {
 		"recipient": ck.Recipient.Rule(ck.Recipient.Mode),
 		"relay":     ck.Relay.Rule(ck.Relay.Mode),
 		"callout":   ck.Callout.Rule(ck.Callout.Mode),
+		"greylist":  c.Greylist.Rule(c.Greylist.Mode),
 	}}
 }
 
@@ -477,4 +536,76 @@ func (c *Config) Encode() ([]byte, error) {
 	var b bytes.Buffer
 	err := toml.NewEncoder(&b).Encode(c)
 	return b.Bytes(), err
+}
+
+func (g *GreylistConfig) validate() error {
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"retry_window", g.RetryWindow}, {"max_age", g.MaxAge}, {"snapshot_interval", g.SnapshotInterval}} {
+		if d.v <= 0 {
+			return &keyError{"greylist." + d.key, "want a positive duration"}
+		}
+	}
+	if g.Delay >= g.RetryWindow {
+		return &keyError{"greylist.delay", fmt.Sprintf("want less than retry_window (%s): a retry must be able to pass", time.Duration(g.RetryWindow))}
+	}
+	if g.AutoWhitelist < 0 || g.AutoWhitelist > 65535 {
+		return &keyError{"greylist.auto_whitelist", fmt.Sprintf("want 0 (off) to 65535 passes, got %d", g.AutoWhitelist)}
+	}
+	if g.IPv4Prefix < 8 || g.IPv4Prefix > 32 {
+		return &keyError{"greylist.ipv4_prefix", fmt.Sprintf("want 8 to 32, got %d", g.IPv4Prefix)}
+	}
+	if g.IPv6Prefix < 16 || g.IPv6Prefix > 128 {
+		return &keyError{"greylist.ipv6_prefix", fmt.Sprintf("want 16 to 128, got %d", g.IPv6Prefix)}
+	}
+	switch g.Store {
+	case "memory":
+		if g.MaxEntries < 1000 {
+			return &keyError{"greylist.max_entries", fmt.Sprintf("want 1000 or more, got %d", g.MaxEntries)}
+		}
+		if g.Snapshot != "" && !strings.HasPrefix(g.Snapshot, "/") {
+			return &keyError{"greylist.snapshot", fmt.Sprintf("want an absolute path, or \"\" for no snapshot, got %q", g.Snapshot)}
+		}
+	case "redis":
+		if len(g.Redis.Addrs) == 0 {
+			return &keyError{"greylist.store", "\"redis\" needs the server(s) in [greylist.redis] addrs = [\"HOST:PORT\", ...]"}
+		}
+		for _, a := range g.Redis.Addrs {
+			if !validHostPort(a) {
+				return &keyError{"greylist.redis.addrs", fmt.Sprintf("want \"HOST:PORT\", got %q", a)}
+			}
+		}
+		if g.Redis.Timeout <= 0 {
+			return &keyError{"greylist.redis.timeout", "want a positive duration"}
+		}
+	default:
+		return &keyError{"greylist.store", fmt.Sprintf("want \"memory\" or \"redis\", got %q", g.Store)}
+	}
+	w := &g.Whitelist
+	for i, h := range w.Hostnames {
+		h = strings.ToLower(strings.Trim(h, "."))
+		if checks.HostnameSyntaxError(h) != "" {
+			return &keyError{"greylist.whitelist.hostnames", fmt.Sprintf("want hostname suffixes, got %q", w.Hostnames[i])}
+		}
+		w.Hostnames[i] = h
+	}
+	for i, d := range w.Senders {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if checks.HostnameSyntaxError(d) != "" {
+			return &keyError{"greylist.whitelist.senders", fmt.Sprintf("want sender domains, got %q", w.Senders[i])}
+		}
+		w.Senders[i] = d
+	}
+	for _, r := range w.Recipients {
+		if !strings.Contains(r, "@") || checks.ParseWhitelistEntry(r) != nil {
+			return &keyError{"greylist.whitelist.recipients", fmt.Sprintf("want \"postmaster@\" (any domain) or an address, got %q", r)}
+		}
+	}
+	for _, f := range w.Files {
+		if _, err := checks.LoadLineFile(f, checks.ParseWhitelistEntry, time.Now); err != nil {
+			return &keyError{"greylist.whitelist.files", err.Error()}
+		}
+	}
+	return nil
 }

@@ -21,6 +21,9 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 	// The documented file spells out what Default leaves implicit: empty
 	// lists, and each default action and reply.
 	d.DNS.Servers = []string{}
+	d.Greylist.Whitelist.Networks, d.Greylist.Whitelist.Hostnames = []Prefix{}, []string{}
+	d.Greylist.Whitelist.Senders, d.Greylist.Whitelist.Files = []string{}, []string{}
+	d.Greylist.Redis.Addrs = []string{}
 	for _, p := range []struct{ doc, def *CheckConfig }{
 		{&c.Checks.PTR.CheckConfig, &d.Checks.PTR.CheckConfig},
 		{&c.Checks.Helo.CheckConfig, &d.Checks.Helo.CheckConfig},
@@ -28,6 +31,7 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		{&c.Checks.Recipient.CheckConfig, &d.Checks.Recipient.CheckConfig},
 		{&c.Checks.Relay.CheckConfig, &d.Checks.Relay.CheckConfig},
 		{&c.Checks.Callout.CheckConfig, &d.Checks.Callout.CheckConfig},
+		{&c.Greylist.CheckConfig, &d.Greylist.CheckConfig},
 	} {
 		for k, a := range p.doc.Actions {
 			want, ok := p.def.Actions[k]
@@ -50,7 +54,7 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 	for _, row := range checks.Table() {
 		cc := map[string]*CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
 			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig,
-			"callout": &c.Checks.Callout.CheckConfig}[row.Check]
+			"callout": &c.Checks.Callout.CheckConfig, "greylist": &c.Greylist.CheckConfig}[row.Check]
 		if cc == nil {
 			continue
 		}
@@ -137,6 +141,14 @@ func TestErrors(t *testing.T) {
 		{"[checks.helo.replies]\nbogus = \"550 5.5.2 no\"", `c.toml:2: checks.helo.replies.bogus: unknown reply, want one of temp, unknown, syntax, non_fqdn, literal, ours`},
 		{"[checks.helo]\nnope = 1", `c.toml:2: unknown key "checks.helo.nope"; see contrib/mailsift.toml for the keys there are`},
 		{"listen = ", `c.toml:1: listen: unexpected EOF; expected value`},
+		{"[greylist]\nstore = \"disk\"", `c.toml:2: greylist.store: want "memory" or "redis", got "disk"`},
+		{"[greylist]\nstore = \"redis\"", `c.toml:2: greylist.store: "redis" needs the server(s) in [greylist.redis] addrs = ["HOST:PORT", ...]`},
+		{"[greylist]\ndelay = \"72h\"", `c.toml:2: greylist.delay: want less than retry_window (48h0m0s): a retry must be able to pass`},
+		{"[greylist]\nipv4_prefix = 33", `c.toml:2: greylist.ipv4_prefix: want 8 to 32, got 33`},
+		{"[greylist]\nsnapshot = \"relative\"", `c.toml:2: greylist.snapshot: want an absolute path, or "" for no snapshot, got "relative"`},
+		{"[greylist.whitelist]\nrecipients = [\"postmaster\"]", `c.toml:2: greylist.whitelist.recipients: want "postmaster@" (any domain) or an address, got "postmaster"`},
+		{"[greylist.whitelist]\nfiles = [\"/nonexistent/wl\"]", `c.toml:2: greylist.whitelist.files: stat /nonexistent/wl: no such file or directory`},
+		{"[greylist.actions]\nbogus = \"log\"", `c.toml:2: greylist.actions.bogus: want a status (pass, fail, softfail, neutral, none, temperror, permerror) or one of greylist's reasons (greylist-greylisted, greylist-retry-passed, greylist-known, greylist-auto-whitelisted, greylist-whitelist, greylist-at-data, greylist-store-error), got "bogus"`},
 		{"[checks.ptr]\nmode = \"strict\"", `c.toml:2: checks.ptr.mode: unknown mode "strict", want off, exists (a PTR record) or fcrdns (forward-confirmed)`},
 		{"[checks.ptr.except]\nsenders = [\"example.com\"]", `c.toml:1: checks.ptr.except: ptr runs at connect, before the sender and recipients are known: use networks or hostnames`},
 		{"[checks.sender.except]\nhostnames = [\"bad..name\"]", `c.toml:2: checks.sender.except.hostnames: want hostname suffixes such as "outbound.example.net", got "bad..name"`},

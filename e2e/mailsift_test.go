@@ -86,6 +86,21 @@ type mailsiftProc struct {
 	dns    *dnstest.Server // the DNS server mailsift asks
 }
 
+// restart stops mailsift (SIGTERM, a clean exit) and starts it again on
+// the same config, address and DNS server.
+func (p *mailsiftProc) restart(t *testing.T) {
+	t.Helper()
+	p.stop(t)
+	p.cmd = exec.Command(binary, "run", "-c", p.config)
+	p.cmd.Stderr = p.stderr
+	p.done = make(chan error, 1)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(p.cmd, p.done)
+	p.waitLogN(t, "mailsift started", 2)
+}
+
 // startMailsift writes config (with listen set to a free port) and runs
 // mailsift on it, waiting until it listens.
 func startMailsift(t *testing.T, config string) *mailsiftProc {
@@ -100,6 +115,10 @@ func startMailsift(t *testing.T, config string) *mailsiftProc {
 		t.Fatal(err)
 	}
 	p.dns = dns
+	if !strings.Contains(config, "[greylist]") {
+		// Greylisting is on by default; tests of other checks turn it off.
+		config += "\n[greylist]\nenabled = false\n"
+	}
 	full := fmt.Sprintf("listen = \"inet:%s\"\nhostname = \"mx.mailsift.test\"\n%s\n[dns]\nservers = [\"%s\"]\ntimeout = \"300ms\"\nattempts = 1\n",
 		p.addr, config, dns.Addr)
 	if err := os.WriteFile(p.config, []byte(full), 0o644); err != nil {

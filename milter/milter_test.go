@@ -392,8 +392,8 @@ func TestEndOfMessageVerdicts(t *testing.T) {
 	rt := testRuntime(policy.Enforce, dataCheck{checks.Fail})
 	f := start(t, rt)
 	s := f.session(t, "198.51.100.12")
-	if s.ProtocolOpts&gomilter.OptNoBody != 0 {
-		t.Errorf("a data check is configured but the body is not requested")
+	if s.ProtocolOpts&gomilter.OptNoBody == 0 {
+		t.Errorf("the body is requested, but no check reads it")
 	}
 	cont(t)(s.Helo("mail.sender.test"))
 	cont(t)(s.Mail("<a@b.test>", nil))

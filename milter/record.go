@@ -50,7 +50,7 @@ func (s *Session) logRecord(action string) {
 	if s.env.AuthUser != "" {
 		fields = append(fields, zap.String("user.name", s.env.AuthUser))
 	}
-	for _, f := range s.findings() {
+	for _, f := range lastPerCheck(s.findings()) {
 		p := "mailsift.checks." + f.r.Check + "."
 		fields = append(fields,
 			zap.String(p+"status", string(f.r.Status)),
@@ -88,4 +88,20 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// lastPerCheck keeps each check's last finding, in the order the checks
+// first appear: a check that runs at two stages has one set of log fields.
+func lastPerCheck(fs []finding) []finding {
+	idx := map[string]int{}
+	var out []finding
+	for _, f := range fs {
+		if i, ok := idx[f.r.Check]; ok {
+			out[i] = f
+			continue
+		}
+		idx[f.r.Check] = len(out)
+		out = append(out, f)
+	}
+	return out
 }

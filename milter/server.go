@@ -118,12 +118,14 @@ func (s *Server) Serve(ln net.Listener) error {
 // Only options of milter protocol version 2, which go-milter negotiates.
 func protocol(c *checks.Chain) gomilter.OptProtocol {
 	p := gomilter.OptNoEOH
-	if !c.Has(checks.StageData) {
-		// Headers are still read, for the log and Authentication-Results;
-		// the body only when a check reads it.
-		p |= gomilter.OptNoBody
+	// Headers are always read, for the log and Authentication-Results;
+	// the body only when a check reads it.
+	for _, ch := range c.Checks() {
+		if _, ok := ch.(checks.BodyReader); ok {
+			return p
+		}
 	}
-	return p
+	return p | gomilter.OptNoBody
 }
 
 // Actions are the modifications mailsift may ask for.

@@ -172,6 +172,14 @@ func (s *Session) ranAt(check string, stage checks.Stage) bool {
 }
 
 func (s *Session) run(stage checks.Stage) []checks.Result {
+	return s.runPhase(stage, s.rt.Chain.Run)
+}
+
+func (s *Session) runLate(stage checks.Stage) []checks.Result {
+	return s.runPhase(stage, s.rt.Chain.RunLate)
+}
+
+func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.Stage, *checks.Envelope) []checks.Result) []checks.Result {
 	ctx := s.ctx
 	if s.rt.StageTimeout > 0 {
 		var cancel context.CancelFunc
@@ -182,7 +190,7 @@ func (s *Session) run(stage checks.Stage) []checks.Result {
 	for _, f := range s.findings() {
 		s.env.Results[f.r.Check] = f.r
 	}
-	return s.rt.Chain.Run(ctx, stage, &s.env)
+	return run(ctx, stage, &s.env)
 }
 
 // MailFrom implements milter.Milter. It starts a transaction; Sendmail
@@ -226,6 +234,9 @@ func (s *Session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
 		s.tx.rcpt = s.decide(s.run(checks.StageRcpt))
+		if _, ok := strongestRefusal(s.tx.rcpt); !ok {
+			s.tx.rcpt = append(s.tx.rcpt, s.decide(s.runLate(checks.StageRcpt))...)
+		}
 		s.env.Rcpt = ""
 		if d, ok := strongestRefusal(s.tx.rcpt); ok {
 			return s.refuse(rcpt, d), nil
@@ -289,6 +300,9 @@ func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	}
 	if s.trusted == "" {
 		s.tx.data = s.decide(s.run(checks.StageData))
+		if _, ok := strongestRefusal(s.tx.data); !ok {
+			s.tx.data = append(s.tx.data, s.decide(s.runLate(checks.StageData))...)
+		}
 	}
 	v := s.verdict()
 	if v.refusal != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/milter"
 	"github.com/mailsift/mailsift/resolver"
 )
@@ -127,7 +128,7 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 // newRuntime builds what sessions run with from a configuration: the
 // resolver, the checks, constructed explicitly in their one order (connect,
 // HELO, MAIL, RCPT), and the policy.
-func newRuntime(cfg *config.Config, callouts *calloutHolder) (*milter.Runtime, error) {
+func newRuntime(cfg *config.Config, callouts *calloutHolder, greylists *greylistHolder) (*milter.Runtime, error) {
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
 		Timeout:   time.Duration(cfg.DNS.Timeout),
@@ -179,6 +180,25 @@ func newRuntime(cfg *config.Config, callouts *calloutHolder) (*milter.Runtime, e
 	if len(ck.Recipient.Domains) > 0 && ck.Relay.Mode != "off" {
 		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}
+	if g := &cfg.Greylist; g.Enabled && g.Mode != "off" {
+		wl := &checks.GreyWhitelist{WhitelistEntries: checks.WhitelistEntries{
+			Hostnames: g.Whitelist.Hostnames, Senders: g.Whitelist.Senders, Recipients: g.Whitelist.Recipients}}
+		for _, p := range g.Whitelist.Networks {
+			wl.Networks = append(wl.Networks, p.Prefix)
+		}
+		for _, f := range g.Whitelist.Files {
+			lf, err := checks.LoadLineFile(f, checks.ParseWhitelistEntry, time.Now)
+			if err != nil {
+				return nil, err
+			}
+			wl.Files = append(wl.Files, lf)
+		}
+		add(&checks.Greylist{Store: greylists.get(cfg), Now: time.Now,
+			Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
+				MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
+			OrgDomain: g.OrgDomain, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: ck.Recipient.Delimiter, Whitelist: wl,
+			Greylisted: g.Reply("greylist", "temp"), StoreError: g.Reply("greylist", "store")}, &g.CheckConfig)
+	}
 	rt := &milter.Runtime{
 		Hostname:    cfg.Hostname,
 		Chain:       chain,
@@ -218,7 +238,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	callouts := &calloutHolder{}
 	defer callouts.close()
-	rt, err := newRuntime(cfg, callouts)
+	greylists := &greylistHolder{log: log}
+	defer greylists.close()
+	rt, err := newRuntime(cfg, callouts, greylists)
 	if err != nil {
 		ln.Close()
 		log.Error("cannot start", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -252,7 +274,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 				log.Info("mailsift stopped")
 				return 0
 			}
-			cfg = reload(path, cfg, srv, callouts, level, log)
+			cfg = reload(path, cfg, srv, callouts, greylists, level, log)
 		}
 	}
 }
@@ -266,7 +288,7 @@ func configName(path string) string {
 
 // reload re-reads the configuration. An invalid file changes nothing: the
 // running configuration stays, and the error is logged.
-func reload(path string, cur *config.Config, srv *milter.Server, callouts *calloutHolder, level zap.AtomicLevel, log *zap.Logger) *config.Config {
+func reload(path string, cur *config.Config, srv *milter.Server, callouts *calloutHolder, greylists *greylistHolder, level zap.AtomicLevel, log *zap.Logger) *config.Config {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -276,7 +298,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, callouts *callo
 		log.Warn("listen changed; it takes effect at the next restart", zap.String("mailsift.listen", cur.Listen.String()))
 		cfg.Listen = cur.Listen
 	}
-	rt, err := newRuntime(cfg, callouts)
+	rt, err := newRuntime(cfg, callouts, greylists)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		return cur

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -63,7 +65,7 @@ func TestNewRuntimeChecks(t *testing.T) {
 	}
 	cfg.DNS.Servers = []string{"127.0.0.1:53"}
 	names := func() string {
-		rt, err := newRuntime(cfg, &calloutHolder{})
+		rt, err := newRuntime(cfg, &calloutHolder{}, &greylistHolder{log: zap.NewNop()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,16 +75,18 @@ func TestNewRuntimeChecks(t *testing.T) {
 		}
 		return strings.Join(ns, " ")
 	}
-	if got := names(); got != "ptr helo sender recipient" {
+	cfg.Greylist.Snapshot = ""
+	if got := names(); got != "ptr helo sender recipient greylist" {
 		t.Fatalf("default chain = %q", got)
 	}
 	cfg.Checks.Recipient.Domains = []string{"example.org"}
-	if got := names(); got != "ptr helo sender recipient relay" {
+	if got := names(); got != "ptr helo sender recipient relay greylist" {
 		t.Fatalf("with domains = %q", got)
 	}
 	cfg.Checks.Helo.Mode = "off"
 	cfg.Checks.PTR.Mode = "off"
 	cfg.Checks.Relay.Mode = "off"
+	cfg.Greylist.Enabled = false
 	if got := names(); got != "sender recipient" {
 		t.Fatalf("helo, ptr and relay off = %q", got)
 	}

@@ -1,0 +1,86 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mailsift/mailsift/greylist"
+)
+
+func TestGreylist(t *testing.T) {
+	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	path := filepath.Join(t.TempDir(), "whitelist")
+	writeList(t, path, "# clients\n203.0.113.0/24\n.outbound.example.net\nvip@example.org\n", clk.Now())
+	file, err := LoadLineFile(path, ParseWhitelistEntry, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64, Delimiter: "+",
+		Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour, AWLCount: 5},
+		Whitelist:  &GreyWhitelist{WhitelistEntries: WhitelistEntries{Recipients: []string{"postmaster@", "abuse@"}, Senders: []string{"trusted.example"}}, Files: []*LineFile{file}},
+		Greylisted: reply(t, "greylist", "temp")}
+	env := func(ip, name, from string) *Envelope {
+		return &Envelope{ClientIP: netip.MustParseAddr(ip), ClientName: name, From: from}
+	}
+	check := func(e *Envelope, rcpt string, status Status, reason, rep, key string) {
+		t.Helper()
+		e.Rcpt = rcpt
+		r := g.CheckRcpt(context.Background(), e)
+		if r.Status != status || r.Reason != reason || replyString(r.Reply) != rep || r.Details["client_key"] != key {
+			t.Fatalf("%s from %s: = %s/%s %q key %q (%s), want %s/%s %q key %q", rcpt, e.ClientIP, r.Status, r.Reason, replyString(r.Reply), r.Details["client_key"], r.Text, status, reason, rep, key)
+		}
+	}
+	check(env("192.0.2.10", "", "alice@example.com"), "bob@example.org", Fail, "greylist-greylisted",
+		"450 4.7.1 <bob@example.org>: Recipient address rejected: Greylisted, retry in 300 seconds", "net:192.0.2.0/24")
+	clk.Add(2 * time.Minute)
+	check(env("192.0.2.11", "", "alice+x@EXAMPLE.com"), "bob@example.org", Fail, "greylist-greylisted",
+		"450 4.7.1 <bob@example.org>: Recipient address rejected: Greylisted, retry in 180 seconds", "net:192.0.2.0/24")
+	clk.Add(3 * time.Minute)
+	check(env("192.0.2.12", "", "prvs=1234567890=alice@example.com"), "bob@example.org", Pass, "greylist-retry-passed", "", "net:192.0.2.0/24")
+	check(env("192.0.2.12", "", "alice@example.com"), "bob@example.org", Pass, "greylist-known", "", "net:192.0.2.0/24")
+	// A verified pool hostname: keyed by its organizational domain.
+	check(env("198.51.100.7", "mail-a.outbound.protection.outlook.com", "x@contoso.example"), "bob@example.org", Fail, "greylist-greylisted",
+		"450 4.7.1 <bob@example.org>: Recipient address rejected: Greylisted, retry in 300 seconds", "org:outlook.com")
+	clk.Add(6 * time.Minute)
+	check(env("203.0.113.99", "mail-b.outbound.protection.outlook.com", "x@contoso.example"), "bob@example.org", Pass, "greylist-whitelist", "", "")
+	check(env("198.18.0.7", "mail-b.outbound.protection.outlook.com", "x@contoso.example"), "bob@example.org", Pass, "greylist-retry-passed", "", "org:outlook.com")
+	// Whitelists: recipients postmaster@ and abuse@, a sender domain, and the file's entries.
+	check(env("192.0.2.99", "", "spam@example.com"), "postmaster@example.org", Pass, "greylist-whitelist", "", "")
+	check(env("192.0.2.99", "", "spam@example.com"), "Abuse@example.org", Pass, "greylist-whitelist", "", "")
+	check(env("192.0.2.99", "", "a@mail.trusted.example"), "bob@example.org", Pass, "greylist-whitelist", "", "")
+	check(env("192.0.2.99", "relay.outbound.example.net", "a@b.example"), "bob@example.org", Pass, "greylist-whitelist", "", "")
+	check(env("192.0.2.99", "", "a@b.example"), "vip@example.org", Pass, "greylist-whitelist", "", "")
+	// The file changes: its new entries apply without a restart.
+	writeList(t, path, "192.0.2.0/24\n", clk.Now().Add(time.Minute))
+	clk.Add(time.Second)
+	check(env("192.0.2.99", "", "a@b.example"), "carol@example.org", Pass, "greylist-whitelist", "", "")
+	check(env("198.51.100.1", "", "a@b.example"), "vip@example.org", Fail, "greylist-greylisted",
+		"450 4.7.1 <vip@example.org>: Recipient address rejected: Greylisted, retry in 300 seconds", "net:198.51.100.0/24")
+
+	// The null sender: nothing at RCPT TO, judged at the end of DATA.
+	e := env("198.51.100.50", "", "")
+	e.Rcpt = "bob@example.org"
+	if r := g.CheckRcpt(context.Background(), e); r.Status != None || r.Reason != "greylist-at-data" {
+		t.Fatalf("null sender at RCPT: %+v", r)
+	}
+	e.Rcpts = []string{"bob@example.org"}
+	if r := g.CheckData(context.Background(), e); r.Status != Fail || r.Reason != "greylist-greylisted" {
+		t.Fatalf("null sender at DATA: %+v", r)
+	}
+	if r := g.CheckData(context.Background(), env("192.0.2.50", "", "x@y.example")); r.Status != "" {
+		t.Fatalf("a sender judged at RCPT has nothing to say at DATA: %+v", r)
+	}
+}
+
+func TestLineFileErrors(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "wl")
+	os.WriteFile(p, []byte("192.0.2.0/24\nnot valid!\n"), 0o644)
+	_, err := LoadLineFile(p, ParseWhitelistEntry, time.Now)
+	if err == nil || err.Error() != p+`:2: want a network (192.0.2.0/24), a hostname suffix (outbound.example.net) or a recipient (postmaster@ or user@example.org), got "not valid!"` {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/greylist"
+)
+
+// greylistHolder keeps the one greylist store of the process. A reload
+// never replaces it: that would lose the memory store's state. A change of
+// the store's settings takes effect at the next restart.
+type greylistHolder struct {
+	log   *zap.Logger
+	store greylist.Store
+	key   string
+}
+
+func storeKey(g *config.GreylistConfig) string {
+	return fmt.Sprintf("%s|%d|%s|%v|%+v", g.Store, g.MaxEntries, g.Snapshot, g.SnapshotInterval, g.Redis)
+}
+
+func (h *greylistHolder) get(cfg *config.Config) greylist.Store {
+	g := &cfg.Greylist
+	key := storeKey(g)
+	if h.store != nil {
+		if key != h.key {
+			h.log.Warn("greylist store settings changed; they take effect at the next restart")
+		}
+		return h.store
+	}
+	h.key = key
+	if g.Store == "redis" {
+		// go-redis's logger is package-wide; main owns the process.
+		redis.SetLogger(redisLog{h.log.Named("go-redis")})
+		r := g.Redis
+		h.store = greylist.NewRedis(greylist.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
+			Password: r.Password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
+		return h.store
+	}
+	h.store = greylist.OpenPersistent(g.Snapshot, g.MaxEntries, time.Duration(g.SnapshotInterval), time.Now, h.log)
+	return h.store
+}
+
+// close writes the memory store's last snapshot, or closes the Redis client.
+func (h *greylistHolder) close() {
+	if h.store != nil {
+		if err := h.store.Close(); err != nil {
+			h.log.Error("closing the greylist store", zap.Error(err))
+		}
+		h.store = nil
+	}
+}
+
+// redisLog sends go-redis's own messages (one per failed dial) to the JSON
+// log at debug: the store logs an outage once, at warn.
+type redisLog struct{ log *zap.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.log.Debug(fmt.Sprintf(format, v...))
+}
