@@ -146,6 +146,8 @@ type Persistent struct {
 	log  *zap.Logger
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	reported int64 // evictions already reported
 }
 
 // OpenPersistent returns a memory store restored from the snapshot at path.
@@ -194,6 +196,11 @@ func (p *Persistent) snapshot() error {
 	}
 	p.log.Debug("greylist snapshot written", zap.String("file.path", p.path), zap.Int("mailsift.greylist.entries", n),
 		zap.Int64("mailsift.greylist.evictions", p.Evictions()))
+	if ev := p.Evictions(); ev > p.reported {
+		p.log.Warn("greylist full: live entries were evicted; raise greylist.max_entries",
+			zap.Int64("mailsift.greylist.evictions", ev-p.reported), zap.Int("mailsift.greylist.entries", n))
+		p.reported = ev
+	}
 	return nil
 }
 
