@@ -96,6 +96,8 @@ type Envelope struct {
 
 	// Results of the checks that already ran for this message, by check name.
 	Results map[string]Result
+	// Streams are the message streams of the Streamer checks, by name.
+	Streams map[string]MessageStream
 }
 
 // Header is one message header field as the MTA passed it.

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/emersion/go-msgauth/authres"
+
 	"github.com/mailsift/mailsift/resolver"
 )
 
@@ -40,6 +42,15 @@ func (*PTR) Name() string { return "ptr" }
 
 // CheckConnect implements ConnectChecker.
 func (p *PTR) CheckConnect(ctx context.Context, env *Envelope) Result {
+	r := p.check(ctx, env)
+	if r.Status != None && p.Mode == PTRFCrDNS {
+		// RFC 8601 §2.7.3: iprev is the forward-confirmed check.
+		r.AuthRes = []authres.Result{&authres.IPRevResult{Value: authres.ResultValue(r.Status), IP: env.ClientIP.String()}}
+	}
+	return r
+}
+
+func (p *PTR) check(ctx context.Context, env *Envelope) Result {
 	ip := env.ClientIP
 	if !ip.IsValid() {
 		return Result{Status: None, Reason: "ptr-no-client-address", Text: "the MTA gave no client address"}

@@ -18,6 +18,13 @@ func Reasons(check string) []string {
 	case "greylist":
 		return []string{"greylist-greylisted", "greylist-retry-passed", "greylist-known", "greylist-auto-whitelisted", "greylist-whitelist",
 			"greylist-at-data", "greylist-store-error"}
+	case "spf":
+		return []string{"spf-pass", "spf-fail", "spf-fail-dmarc-decides", "spf-softfail", "spf-neutral", "spf-none", "spf-temperror", "spf-permerror", "spf-no-client-address"}
+	case "dkim":
+		return []string{"dkim-pass", "dkim-fail", "dkim-temperror", "dkim-permerror", "dkim-none", "dkim-unreadable", "dkim-no-message"}
+	case "dmarc":
+		return []string{"dmarc-pass", "dmarc-none", "dmarc-fail-reject", "dmarc-fail-quarantine", "dmarc-fail-none", "dmarc-override",
+			"dmarc-temperror", "dmarc-from-invalid"}
 	case "relay":
 		return []string{"relay-local", "relay-denied", "relay-malformed"}
 	}

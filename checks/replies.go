@@ -41,6 +41,7 @@ func Table() []Row {
 		{"spf", "perm", Reply{550, "5.7.23", "SPF validation failed for <{sender}>"}},
 		{"dmarc", "temp", Reply{451, "4.7.1", "DMARC temporary error, try again later"}},
 		{"dmarc", "perm", Reply{550, "5.7.1", "Email rejected per DMARC policy for {domain}"}},
+		{"dmarc", "from", Reply{550, "5.7.1", "Message must have exactly one From address"}},
 	}
 }
 

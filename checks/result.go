@@ -10,6 +10,8 @@ package checks
 
 import (
 	"fmt"
+
+	"github.com/emersion/go-msgauth/authres"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +60,10 @@ type Result struct {
 	Domain string
 	// Details are more log fields, mailsift.checks.<name>.<key>: facts
 	// such as the server asked, never header values or bodies.
-	Details  map[string]string
+	Details map[string]string
+	// AuthRes are the check's entries for our Authentication-Results header
+	// (RFC 8601), in the order they are to appear.
+	AuthRes  []authres.Result
 	Duration time.Duration // how long the check took, set by the Chain
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -104,6 +105,30 @@ type ChecksConfig struct {
 	Recipient RecipientConfig `toml:"recipient"`
 	Relay     RelayConfig     `toml:"relay"`
 	Callout   CalloutConfig   `toml:"callout"`
+	SPF       SPFConfig       `toml:"spf"`
+	DKIM      DKIMConfig      `toml:"dkim"`
+	DMARC     DMARCConfig     `toml:"dmarc"`
+}
+
+// SPFConfig is [checks.spf].
+type SPFConfig struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// DKIMConfig is [checks.dkim].
+type DKIMConfig struct {
+	Mode          CheckMode `toml:"mode"`
+	MaxSignatures int       `toml:"max_signatures"`
+	CheckConfig
+}
+
+// DMARCConfig is [checks.dmarc].
+type DMARCConfig struct {
+	Mode       CheckMode `toml:"mode"`
+	ListHosts  []string  `toml:"list_hosts"`
+	Forwarders []string  `toml:"forwarders"`
+	CheckConfig
 }
 
 // CheckConfig is what every check table has.
@@ -217,6 +242,15 @@ func Default() *Config {
 				CheckConfig: CheckConfig{Actions: map[string]Action{
 					"callout-unverifiable": {policy.Log}, "callout-limited": {policy.Log},
 				}}},
+			// SPF and DKIM annotate; DMARC decides (RFC 7489 §10.1: SPF
+			// alone breaks on forwarding, DKIM alone on mailing lists).
+			SPF: SPFConfig{CheckConfig: CheckConfig{Actions: map[string]Action{
+				"fail": {policy.Log}, "temperror": {policy.Log}, "permerror": {policy.Log}, "spf-fail-dmarc-decides": {policy.Log}}}},
+			DKIM: DKIMConfig{MaxSignatures: 5, CheckConfig: CheckConfig{Actions: map[string]Action{
+				"fail": {policy.Log}, "temperror": {policy.Log}, "permerror": {policy.Log}}}},
+			DMARC: DMARCConfig{ListHosts: []string{}, Forwarders: []string{}, CheckConfig: CheckConfig{Actions: map[string]Action{
+				"dmarc-fail-reject": {policy.Reject}, "dmarc-fail-quarantine": {policy.Tag}, "fail": {policy.Log},
+				"temperror": {policy.Tempfail}, "permerror": {policy.Reject}}}},
 		},
 	}
 }
@@ -348,6 +382,21 @@ func (c *Config) validate() error {
 	if err := c.Greylist.validate(); err != nil {
 		return err
 	}
+	if ck.DKIM.MaxSignatures < 1 || ck.DKIM.MaxSignatures > 50 {
+		return &keyError{"checks.dkim.max_signatures", fmt.Sprintf("want 1 to 50, got %d", ck.DKIM.MaxSignatures)}
+	}
+	for i, h := range ck.DMARC.ListHosts {
+		h = strings.ToLower(strings.Trim(h, "."))
+		if checks.HostnameSyntaxError(h) != "" {
+			return &keyError{"checks.dmarc.list_hosts", fmt.Sprintf("want list host domains such as \"lists.example.org\", got %q", ck.DMARC.ListHosts[i])}
+		}
+		ck.DMARC.ListHosts[i] = h
+	}
+	for _, f := range ck.DMARC.Forwarders {
+		if _, _, ok := ParseForwarder(f); !ok {
+			return &keyError{"checks.dmarc.forwarders", fmt.Sprintf("want a network (192.0.2.0/24) or a hostname suffix (forwarder.example.net), got %q", f)}
+		}
+	}
 	co := &ck.Callout
 	if co.Port < 1 || co.Port > 65535 {
 		return &keyError{"checks.callout.port", fmt.Sprintf("want a port from 1 to 65535, got %d", co.Port)}
@@ -388,6 +437,9 @@ func (c *Config) validate() error {
 		{"relay", &ck.Relay.CheckConfig, ""},
 		{"callout", &ck.Callout.CheckConfig, ""},
 		{"greylist", &c.Greylist.CheckConfig, ""},
+		{"spf", &ck.SPF.CheckConfig, ""},
+		{"dkim", &ck.DKIM.CheckConfig, ""},
+		{"dmarc", &ck.DMARC.CheckConfig, ""},
 	} {
 		if err := t.cc.validate(t.name, t.atStage); err != nil {
 			return err
@@ -509,6 +561,9 @@ func (c *Config) Policy() *policy.Policy {
 		"relay":     ck.Relay.Rule(ck.Relay.Mode),
 		"callout":   ck.Callout.Rule(ck.Callout.Mode),
 		"greylist":  c.Greylist.Rule(c.Greylist.Mode),
+		"spf":       ck.SPF.Rule(ck.SPF.Mode),
+		"dkim":      ck.DKIM.Rule(ck.DKIM.Mode),
+		"dmarc":     ck.DMARC.Rule(ck.DMARC.Mode),
 	}}
 }
 
@@ -608,4 +663,18 @@ func (g *GreylistConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// ParseForwarder reads a trusted forwarder: a network or an address, or a
+// hostname suffix.
+func ParseForwarder(s string) (netip.Prefix, string, bool) {
+	var p Prefix
+	if err := p.UnmarshalText([]byte(s)); err == nil {
+		return p.Prefix, "", true
+	}
+	h := strings.ToLower(strings.Trim(s, "."))
+	if checks.HostnameSyntaxError(h) == "" {
+		return netip.Prefix{}, h, true
+	}
+	return netip.Prefix{}, "", false
 }

@@ -32,6 +32,9 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		{&c.Checks.Relay.CheckConfig, &d.Checks.Relay.CheckConfig},
 		{&c.Checks.Callout.CheckConfig, &d.Checks.Callout.CheckConfig},
 		{&c.Greylist.CheckConfig, &d.Greylist.CheckConfig},
+		{&c.Checks.SPF.CheckConfig, &d.Checks.SPF.CheckConfig},
+		{&c.Checks.DKIM.CheckConfig, &d.Checks.DKIM.CheckConfig},
+		{&c.Checks.DMARC.CheckConfig, &d.Checks.DMARC.CheckConfig},
 	} {
 		for k, a := range p.doc.Actions {
 			want, ok := p.def.Actions[k]
@@ -54,7 +57,8 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 	for _, row := range checks.Table() {
 		cc := map[string]*CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
 			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig,
-			"callout": &c.Checks.Callout.CheckConfig, "greylist": &c.Greylist.CheckConfig}[row.Check]
+			"callout": &c.Checks.Callout.CheckConfig, "greylist": &c.Greylist.CheckConfig,
+			"spf": &c.Checks.SPF.CheckConfig, "dmarc": &c.Checks.DMARC.CheckConfig}[row.Check]
 		if cc == nil {
 			continue
 		}

@@ -17,7 +17,8 @@ type edit struct {
 // edits lists the header changes for a message that is accepted:
 //   - Authentication-Results headers that claim to be ours are forged
 //     (RFC 8601 §5) and are removed;
-//   - our own Authentication-Results is added;
+//   - our own Authentication-Results is added, with each check's results
+//     (iprev, spf, dkim, dmarc) or "none";
 //   - in tag mode, X-Mailsift names each finding that was softened to a tag.
 func (s *Session) edits(v verdict) []edit {
 	var es []edit
@@ -31,7 +32,11 @@ func (s *Session) edits(v verdict) []edit {
 			es = append(es, edit{name: h.Name, index: n})
 		}
 	}
-	es = append(es, edit{name: "Authentication-Results", value: authres.Format(s.rt.Hostname, nil)})
+	var results []authres.Result
+	for _, f := range lastPerCheck(s.findings()) {
+		results = append(results, f.r.AuthRes...)
+	}
+	es = append(es, edit{name: "Authentication-Results", value: authres.Format(s.rt.Hostname, results)})
 	if len(v.tags) > 0 {
 		es = append(es, edit{name: "X-Mailsift", value: strings.Join(v.tags, " ")})
 	}

@@ -48,7 +48,8 @@ type transaction struct {
 	data      []finding // end of message
 	to        []string  // every RCPT TO, in order
 	refusedTo []string
-	reply     string // first refusal sent, the line as the client saw it
+	streams   map[string]checks.MessageStream // nil until the body starts
+	reply     string                          // first refusal sent, the line as the client saw it
 	action    policy.Action
 }
 
@@ -284,10 +285,42 @@ func (s *Session) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 	return gomilter.RespContinue, nil
 }
 
-// BodyChunk implements milter.Milter (not requested until a check reads
-// the body).
-func (s *Session) BodyChunk([]byte, *gomilter.Modifier) (gomilter.Response, error) {
+// BodyChunk implements milter.Milter: the body goes to the checks that
+// read it as a stream (the MTA sends it only when one does).
+func (s *Session) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.startStreams()
+	for _, st := range s.tx.streams {
+		st.Write(chunk)
+	}
 	return gomilter.RespContinue, nil
+}
+
+// startStreams starts the Streamer checks' streams, once per message, and
+// gives them the header block.
+func (s *Session) startStreams() {
+	if s.tx == nil {
+		s.tx = &transaction{start: s.now()}
+	}
+	if s.tx.streams != nil {
+		return
+	}
+	s.tx.streams = map[string]checks.MessageStream{}
+	if s.trusted != "" {
+		return
+	}
+	var hdr []byte
+	for _, h := range s.env.Headers {
+		v := strings.ReplaceAll(strings.ReplaceAll(h.Value, "\r\n", "\n"), "\n", "\r\n")
+		hdr = append(hdr, h.Name+": "+v+"\r\n"...)
+	}
+	hdr = append(hdr, "\r\n"...)
+	for _, c := range s.rt.Chain.Checks() {
+		if sc, ok := c.(checks.Streamer); ok {
+			st := sc.Stream(s.ctx)
+			st.Write(hdr)
+			s.tx.streams[c.Name()] = st
+		}
+	}
 }
 
 // Body implements milter.Milter: the end of the message. It answers
@@ -298,6 +331,8 @@ func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	if s.tx == nil {
 		s.tx = &transaction{start: s.now()}
 	}
+	s.startStreams()
+	s.env.Streams = s.tx.streams
 	if s.trusted == "" {
 		s.tx.data = s.decide(s.run(checks.StageData))
 		if _, ok := strongestRefusal(s.tx.data); !ok {
@@ -419,6 +454,10 @@ func (s *Session) endTx(action string) {
 		action = string(s.tx.action) // every recipient was refused
 	}
 	s.logRecord(action)
+	for _, st := range s.tx.streams {
+		st.Abort() // ends the stream's work; harmless after its verdict
+	}
+	s.env.Streams = nil
 	s.tx = nil
 	s.env.From, s.env.Rcpt, s.env.Rcpts, s.env.Headers, s.env.QueueID = "", "", nil, nil, ""
 	for _, k := range txMacros {

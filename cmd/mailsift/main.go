@@ -177,6 +177,27 @@ func newRuntime(cfg *config.Config, callouts *calloutHolder, greylists *greylist
 		add(&checks.Callout{Verifier: callouts.get(cfg, res), OwnDomains: append([]string{cfg.Hostname}, ck.Recipient.Domains...),
 			Fail: co.Reply("callout", "perm"), Temp: co.Reply("callout", "temp"), InProgress: co.Reply("callout", "in_progress")}, &co.CheckConfig)
 	}
+	dmarcOn := ck.DMARC.Mode != "off"
+	if ck.SPF.Mode != "off" {
+		add(&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: dmarcOn,
+			Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}, &ck.SPF.CheckConfig)
+	}
+	if ck.DKIM.Mode != "off" {
+		add(&checks.DKIM{DNS: checks.NetResolver{R: res}, Max: ck.DKIM.MaxSignatures}, &ck.DKIM.CheckConfig)
+	}
+	if dmarcOn {
+		d := &checks.DMARC{DNS: checks.NetResolver{R: res}, ListHosts: ck.DMARC.ListHosts,
+			Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
+		for _, f := range ck.DMARC.Forwarders {
+			p, name, _ := config.ParseForwarder(f)
+			if name != "" {
+				d.ForwarderNames = append(d.ForwarderNames, name)
+			} else {
+				d.ForwarderNets = append(d.ForwarderNets, p)
+			}
+		}
+		add(d, &ck.DMARC.CheckConfig)
+	}
 	if len(ck.Recipient.Domains) > 0 && ck.Relay.Mode != "off" {
 		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}

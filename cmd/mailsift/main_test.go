@@ -76,17 +76,18 @@ func TestNewRuntimeChecks(t *testing.T) {
 		return strings.Join(ns, " ")
 	}
 	cfg.Greylist.Snapshot = ""
-	if got := names(); got != "ptr helo sender recipient greylist" {
+	if got := names(); got != "ptr helo sender recipient spf dkim dmarc greylist" {
 		t.Fatalf("default chain = %q", got)
 	}
 	cfg.Checks.Recipient.Domains = []string{"example.org"}
-	if got := names(); got != "ptr helo sender recipient relay greylist" {
+	if got := names(); got != "ptr helo sender recipient spf dkim dmarc relay greylist" {
 		t.Fatalf("with domains = %q", got)
 	}
 	cfg.Checks.Helo.Mode = "off"
 	cfg.Checks.PTR.Mode = "off"
 	cfg.Checks.Relay.Mode = "off"
 	cfg.Greylist.Enabled = false
+	cfg.Checks.SPF.Mode, cfg.Checks.DKIM.Mode, cfg.Checks.DMARC.Mode = "off", "off", "off"
 	if got := names(); got != "sender recipient" {
 		t.Fatalf("helo, ptr and relay off = %q", got)
 	}

@@ -1,0 +1,139 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// DKIM verifies the message's DKIM signatures (RFC 6376, Ed25519 RFC 8463)
+// with go-msgauth, the keys looked up through mailsift's resolver. The
+// message is streamed into the verifier as the MTA sends it, so memory per
+// message stays bounded whatever its size.
+type DKIM struct {
+	DNS NetResolver
+	Max int // signatures verified at most
+}
+
+// Name implements Check.
+func (*DKIM) Name() string { return "dkim" }
+
+// ReadsBody implements BodyReader.
+func (*DKIM) ReadsBody() {}
+
+// MessageStream receives the message as the MTA passes it: the header
+// block, then the body, and gives a check's verdict at its end.
+type MessageStream interface {
+	io.Writer
+	// Finish ends the message and waits for the verdict.
+	Finish(ctx context.Context) Result
+	// Abort drops the message; the stream's work ends.
+	Abort()
+}
+
+// Streamer is a check that reads the message as a stream.
+type Streamer interface {
+	BodyReader
+	Stream(ctx context.Context) MessageStream
+}
+
+// Stream implements Streamer.
+func (d *DKIM) Stream(ctx context.Context) MessageStream {
+	pr, pw := io.Pipe()
+	s := &dkimStream{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		opts := &dkim.VerifyOptions{MaxVerifications: d.Max,
+			// go-msgauth takes no context: bind the lookups to ours.
+			LookupTXT: func(name string) ([]string, error) { return d.DNS.LookupTXT(ctx, name) }}
+		s.vs, s.err = dkim.VerifyWithOptions(pr, opts)
+		io.Copy(io.Discard, pr) // the verifier may stop early: drain, so writers never block
+		pr.Close()
+	}()
+	return s
+}
+
+type dkimStream struct {
+	pw   *io.PipeWriter
+	done chan struct{}
+	vs   []*dkim.Verification
+	err  error
+}
+
+func (s *dkimStream) Write(p []byte) (int, error) { return s.pw.Write(p) }
+
+func (s *dkimStream) Abort() {
+	s.pw.CloseWithError(errors.New("message aborted"))
+	<-s.done
+}
+
+func (s *dkimStream) Finish(ctx context.Context) Result {
+	s.pw.Close()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.Abort()
+		return Result{Status: TempError, Reason: "dkim-temperror", Text: "verification did not finish in time"}
+	}
+	return dkimResult(s.vs, s.err)
+}
+
+// CheckData implements DataChecker: the stream's verdict.
+func (d *DKIM) CheckData(ctx context.Context, env *Envelope) Result {
+	s, ok := env.Streams[d.Name()]
+	if !ok {
+		return Result{Status: None, Reason: "dkim-no-message"}
+	}
+	return s.Finish(ctx)
+}
+
+func dkimResult(vs []*dkim.Verification, err error) Result {
+	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) && len(vs) == 0 {
+		return Result{Status: PermError, Reason: "dkim-unreadable", Text: err.Error(),
+			AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPermError, Reason: err.Error()}}}
+	}
+	if len(vs) == 0 {
+		return Result{Status: None, Reason: "dkim-none", Text: "no signature",
+			AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultNone}}}
+	}
+	r := Result{Status: Fail, Reason: "dkim-fail"}
+	rank := map[Status]int{Pass: 4, TempError: 3, Fail: 2, PermError: 1}
+	var texts []string
+	for _, v := range vs {
+		st := Pass
+		switch {
+		case v.Err == nil:
+		case dkim.IsTempFail(v.Err):
+			st = TempError
+		case dkim.IsPermFail(v.Err):
+			st = PermError
+		default:
+			st = Fail
+		}
+		ar := &authres.DKIMResult{Value: authres.ResultValue(st), Domain: v.Domain, Identifier: v.Identifier}
+		text := v.Domain + "=" + string(st)
+		if v.Err != nil {
+			ar.Reason = strings.TrimPrefix(v.Err.Error(), "dkim: ")
+			text += " (" + ar.Reason + ")"
+		}
+		texts = append(texts, text)
+		r.AuthRes = append(r.AuthRes, ar)
+		if rank[st] > rank[r.Status] {
+			r.Status, r.Reason = st, "dkim-"+string(st)
+		}
+	}
+	if r.Status == Pass {
+		for _, a := range r.AuthRes {
+			if k := a.(*authres.DKIMResult); k.Value == authres.ResultPass {
+				r.Domain = k.Domain
+				break
+			}
+		}
+	}
+	r.Text = strings.Join(texts, ", ")
+	return r
+}
