@@ -98,7 +98,7 @@ func dkimResult(vs []*dkim.Verification, err error) Result {
 	}
 	if len(vs) == 0 {
 		return Result{Status: None, Reason: "dkim-none", Text: "no signature",
-			AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultNone}}}
+			AuthRes: []authres.Result{&authres.GenericResult{Method: "dkim", Value: authres.ResultNone}}}
 	}
 	r := Result{Status: Fail, Reason: "dkim-fail"}
 	rank := map[Status]int{Pass: 4, TempError: 3, Fail: 2, PermError: 1}

@@ -295,6 +295,9 @@ func (c *smtpClient) data(msg string) string {
 }
 
 func message(from, to, msgID, extra string) string {
+	if from == "" { // a bounce still has an author
+		from = "MAILER-DAEMON@checks.test"
+	}
 	return fmt.Sprintf("From: <%s>\nTo: <%s>\nSubject: mailsift e2e\nMessage-Id: <%s>\n%s\nHello.\n", from, to, msgID, extra)
 }
 

@@ -188,7 +188,7 @@ func TestSendmailCleanMessageQueuedWithHeader(t *testing.T) {
 	}
 	c.expect("221", "QUIT")
 	qf := s.queued(t)
-	if n := strings.Count(qf, "H??Authentication-Results: mx.mailsift.test; none\n"); n != 2 {
+	if n := strings.Count(qf, "H??Authentication-Results: mx.mailsift.test; iprev=pass policy.iprev=127.0.0.2; spf=none smtp.mailfrom="); n != 2 {
 		t.Errorf("queue files carry our Authentication-Results %d times, want 2:\n%s", n, qf)
 	}
 	if strings.Contains(qf, "forged.example") {
