@@ -100,7 +100,7 @@ func dkimResult(vs []*dkim.Verification, err error) Result {
 		return Result{Status: None, Reason: "dkim-none", Text: "no signature",
 			AuthRes: []authres.Result{&authres.GenericResult{Method: "dkim", Value: authres.ResultNone}}}
 	}
-	r := Result{Status: Fail, Reason: "dkim-fail"}
+	var r Result
 	rank := map[Status]int{Pass: 4, TempError: 3, Fail: 2, PermError: 1}
 	var texts []string
 	for _, v := range vs {

@@ -202,10 +202,22 @@ func (r *Resolver) exchangeOne(ctx context.Context, q *dns.Msg, server string) (
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Question) != 1 || !strings.EqualFold(resp.Question[0].Name, q.Question[0].Name) || resp.Question[0].Qtype != q.Question[0].Qtype {
+	if len(resp.Question) != 1 || !strings.EqualFold(resp.Question[0].Name, wireName(q)) || resp.Question[0].Qtype != q.Question[0].Qtype {
 		return nil, fmt.Errorf("answer from %s does not match the question", server)
 	}
 	return resp, nil
+}
+
+// wireName is the question's name as it reads back from the wire, with
+// the escapes miekg/dns writes for unusual octets (a space is "\032"), so
+// that an answer's question compares equal to ours.
+func wireName(q *dns.Msg) string {
+	b, err := q.Pack()
+	var m dns.Msg
+	if err != nil || m.Unpack(b) != nil || len(m.Question) != 1 {
+		return q.Question[0].Name
+	}
+	return m.Question[0].Name
 }
 
 // negativeTTL is how long a negative answer may be cached: the lesser of the

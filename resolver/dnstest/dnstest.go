@@ -263,10 +263,18 @@ func (s *Server) zoneOf(name string) *dns.SOA {
 		}
 		i := strings.IndexByte(n, '.')
 		if i < 0 || i == len(n)-1 {
-			return nil
+			return s.zones["."] // a root zone serves every name
 		}
 		n = n[i+1:]
 	}
+}
+
+// Reset forgets every record, zone and fault.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.zones, s.records = map[string]*dns.SOA{}, map[string][]dns.RR{}
+	s.faults, s.delays = map[string]string{}, map[string]time.Duration{}
 }
 
 // hasChildren reports whether name is an empty non-terminal: it has no

@@ -1,0 +1,101 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/emersion/go-msgauth/authres"
+)
+
+func TestDMARC(t *testing.T) {
+	r, srv := testDNS(t)
+	srv.ServFail("_dmarc.dmarctemp.test")
+	roll := 0
+	d := &DMARC{DNS: NetResolver{R: r}, Rand: func(int) int { return roll }, ListHosts: []string{"lists.example.org"},
+		ForwarderNets: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+		Reject:        reply(t, "dmarc", "perm"), Temp: reply(t, "dmarc", "temp"), FromInvalid: reply(t, "dmarc", "from")}
+	spfPass := func(domain string) Result { return Result{Check: "spf", Status: Pass, Domain: domain} }
+	dkimPass := func(domain string) Result {
+		return Result{Check: "dkim", Status: Pass, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: domain}}}
+	}
+	from := func(v ...string) []Header {
+		var hs []Header
+		for _, x := range v {
+			hs = append(hs, Header{"From", x})
+		}
+		return hs
+	}
+	tests := []struct {
+		name    string
+		headers []Header
+		results []Result
+		roll    int
+		client  string
+		status  Status
+		reason  string
+		reply   string
+		ar      string // golden Authentication-Results line
+	}{
+		{"spf aligned", from("<a@reject.test>"), []Result{spfPass("reject.test")}, 0, "", Pass, "dmarc-pass", "",
+			"mx.mailsift.test; dmarc=pass header.from=reject.test policy.dmarc=reject"},
+		{"spf relaxed alignment", from("A <a@reject.test>"), []Result{spfPass("bounce.reject.test")}, 0, "", Pass, "dmarc-pass", "", ""},
+		{"dkim aligned", from("a@reject.test"), []Result{dkimPass("reject.test")}, 0, "", Pass, "dmarc-pass", "", ""},
+		{"unaligned", from("a@reject.test"), []Result{spfPass("other.test"), dkimPass("other.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for reject.test",
+			"mx.mailsift.test; dmarc=fail header.from=reject.test policy.dmarc=reject"},
+		{"nothing passed", from("a@reject.test"), nil, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"strict spf", from("a@strict.test"), []Result{spfPass("mail.strict.test")}, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for strict.test", ""},
+		{"strict dkim", from("a@strict.test"), []Result{dkimPass("strict.test")}, 0, "", Pass, "dmarc-pass", "", ""},
+		{"subdomain: sp=", from("a@sub.reject.test"), nil, 0, "", Fail, "dmarc-fail-none", "",
+			"mx.mailsift.test; dmarc=fail header.from=sub.reject.test policy.dmarc=none"},
+		{"quarantine", from("a@quarantine.test"), nil, 0, "", Fail, "dmarc-fail-quarantine", "", ""},
+		{"p=none", from("a@none.test"), nil, 0, "", Fail, "dmarc-fail-none", "", ""},
+		{"pct=50 in the sample", from("a@pct.test"), nil, 49, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for pct.test", ""},
+		{"pct=50 outside", from("a@pct.test"), nil, 50, "", Fail, "dmarc-fail-quarantine", "", ""},
+		{"pct=0", from("a@zero.pct.test"), nil, 0, "", Fail, "dmarc-fail-quarantine", "", ""},
+		{"two records: no policy", from("a@multi.test"), nil, 0, "", None, "dmarc-none", "", "mx.mailsift.test; dmarc=none header.from=multi.test"},
+		{"no record", from("a@nopolicy.test"), nil, 0, "", None, "dmarc-none", "", ""},
+		{"temperror", from("a@dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror", "451 4.7.1 DMARC temporary error, try again later", ""},
+		{"no From", nil, nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
+		{"two From", from("a@reject.test", "b@reject.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
+		{"two addresses", from("a@reject.test, b@none.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
+		{"mailing list", append(from("a@reject.test"), Header{"List-Id", "Users <users.lists.example.org>"}), nil, 0, "", Fail, "dmarc-override",
+			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"forwarder", from("a@reject.test"), nil, 0, "203.0.113.5", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			roll = tt.roll
+			env := &Envelope{Headers: tt.headers, Results: map[string]Result{}}
+			if tt.client != "" {
+				env.ClientIP = netip.MustParseAddr(tt.client)
+			}
+			for _, r := range tt.results {
+				env.Results[r.Check] = r
+			}
+			res := d.CheckData(context.Background(), env)
+			if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
+				t.Fatalf("= %s/%s %q (%s), want %s/%s %q", res.Status, res.Reason, replyString(res.Reply), res.Text, tt.status, tt.reason, tt.reply)
+			}
+			if tt.ar != "" {
+				if got := authres.Format("mx.mailsift.test", res.AuthRes); got != tt.ar {
+					t.Fatalf("Authentication-Results = %q, want %q", got, tt.ar)
+				}
+			}
+		})
+	}
+}
+
+// FuzzFromDomain: any From header gives a domain or a reason, never both.
+func FuzzFromDomain(f *testing.F) {
+	for _, s := range []string{"a@b.example", "A <a@b.example>", "a@b.example, c@d.example", "", "<>", `"x@y" <a@b.c>`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, why := fromDomain([]Header{{"From", v}})
+		if (d == "") == (why == "") {
+			t.Fatalf("fromDomain(%q) = %q, %q", v, d, why)
+		}
+	})
+}
