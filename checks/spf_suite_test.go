@@ -188,8 +188,8 @@ func load(t *testing.T, srv *dnstest.Server, zone map[string][]spfRecord) {
 	}
 	add(". 300 IN SOA ns. hostmaster. 1 3600 600 86400 60")
 	for domain, recs := range zone {
-		// Names are kept as miekg/dns writes them: a space is "\032".
-		name := strings.ReplaceAll(dns.Fqdn(domain), " ", `\032`)
+		// Names are kept as miekg/dns writes them: a space is "\\ ".
+		name := strings.ReplaceAll(dns.Fqdn(domain), " ", `\ `)
 		hasTXT := false
 		for _, r := range recs {
 			hasTXT = hasTXT || len(r.TXT) > 0

@@ -209,7 +209,7 @@ func (r *Resolver) exchangeOne(ctx context.Context, q *dns.Msg, server string) (
 }
 
 // wireName is the question's name as it reads back from the wire, with
-// the escapes miekg/dns writes for unusual octets (a space is "\032"), so
+// the escapes miekg/dns writes for unusual octets (a space is "\\ "), so
 // that an answer's question compares equal to ours.
 func wireName(q *dns.Msg) string {
 	b, err := q.Pack()
