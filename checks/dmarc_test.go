@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dmarc"
 )
 
 func TestDMARC(t *testing.T) {
@@ -97,5 +98,33 @@ func FuzzFromDomain(f *testing.F) {
 		if (d == "") == (why == "") {
 			t.Fatalf("fromDomain(%q) = %q, %q", v, d, why)
 		}
+	})
+}
+
+// FuzzDMARCRecord: any TXT record either parses into a policy mailsift can
+// apply or is no policy; evaluation never panics.
+func FuzzDMARCRecord(f *testing.F) {
+	for _, s := range []string{"v=DMARC1; p=reject", "v=DMARC1; p=quarantine; sp=none; pct=0; adkim=s; aspf=r", "v=DMARC1", "v=DMARC1; pct=200; p=x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, txt string) {
+		rec, err := dmarc.Parse(txt)
+		if err != nil {
+			return
+		}
+		// What CheckData relies on: a known policy, a known sub-policy
+		// or none, and alignment modes it understands.
+		switch rec.Policy {
+		case dmarc.PolicyNone, dmarc.PolicyQuarantine, dmarc.PolicyReject:
+		default:
+			t.Fatalf("Parse(%q) gave policy %q", txt, rec.Policy)
+		}
+		switch rec.SubdomainPolicy {
+		case "", dmarc.PolicyNone, dmarc.PolicyQuarantine, dmarc.PolicyReject:
+		default:
+			t.Fatalf("Parse(%q) gave sp %q", txt, rec.SubdomainPolicy)
+		}
+		_ = percent(rec)
+		_ = alignedDomains("a.example", "b.example", rec.DKIMAlignment)
 	})
 }
