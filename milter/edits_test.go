@@ -19,9 +19,9 @@ func FuzzAuthServID(f *testing.F) {
 
 func TestAuthServID(t *testing.T) {
 	for in, want := range map[string]string{
-		"mx.mailsift.test; none":               "mx.mailsift.test",
-		"mx.mailsift.test 1; spf=pass":         "mx.mailsift.test",
-		"  MX.mailsift.test ; dkim=pass":       "MX.mailsift.test",
+		"mx.mailsift.test; none":              "mx.mailsift.test",
+		"mx.mailsift.test 1; spf=pass":        "mx.mailsift.test",
+		"  MX.mailsift.test ; dkim=pass":      "MX.mailsift.test",
 		"other.example; spf=fail (bad (nest)": "other.example",
 	} {
 		if got := authServID(in); got != want {
