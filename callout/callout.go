@@ -155,6 +155,7 @@ func (v *Verifier) run(key, local, domain string, c *call) {
 	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.ProbeTimeout)
 	out := v.probe(ctx, local, domain)
 	cancel()
+	v.cfg.Observe(out.Status)
 
 	now := v.cfg.Now()
 	v.mu.Lock()

@@ -35,6 +35,8 @@ type Config struct {
 	}
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	Now  func() time.Time
+	// Observe, if set, is told each probe's outcome.
+	Observe func(Status)
 }
 
 func (c *Config) defaults() {
@@ -74,5 +76,8 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observe == nil {
+		c.Observe = func(Status) {}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -34,6 +35,12 @@ type Config struct {
 	Trust    TrustConfig    `toml:"trust"`
 	Checks   ChecksConfig   `toml:"checks"`
 	Greylist GreylistConfig `toml:"greylist"`
+	Admin    AdminConfig    `toml:"admin"`
+}
+
+// AdminConfig is [admin]: the metrics, health and greylist endpoint.
+type AdminConfig struct {
+	Listen string `toml:"listen"` // "HOST:PORT"; "" turns it off
 }
 
 // GreylistConfig is [greylist]: the greylist check and its store.
@@ -218,6 +225,7 @@ func Default() *Config {
 			Networks:      []Prefix{mustPrefix("127.0.0.0/8"), mustPrefix("::1/128")},
 			Authenticated: true,
 		},
+		Admin: AdminConfig{Listen: "127.0.0.1:9895"},
 		Greylist: GreylistConfig{
 			Enabled: true, Delay: Duration(5 * time.Minute), RetryWindow: Duration(48 * time.Hour), MaxAge: Duration(35 * 24 * time.Hour),
 			AutoWhitelist: 5, IPv4Prefix: 24, IPv6Prefix: 64, OrgDomain: true, Store: "memory", MaxEntries: 1000000,
@@ -358,6 +366,9 @@ func (c *Config) validate() error {
 			return &keyError{"dns.servers", fmt.Sprintf("server %d: want \"HOST:PORT\" such as \"127.0.0.1:53\", got %q", i+1, s)}
 		}
 	}
+	if _, port, err := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen != "" && (err != nil || !validPort(port)) {
+		return &keyError{"admin.listen", fmt.Sprintf("want \"HOST:PORT\" such as \"127.0.0.1:9895\", or \"\" for none, got %q", c.Admin.Listen)}
+	}
 	if c.Checks.Timeout <= 0 {
 		return &keyError{"checks.timeout", "want a positive duration"}
 	}
@@ -446,6 +457,11 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n < 65536
 }
 
 func validHostPort(s string) bool {

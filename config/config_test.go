@@ -145,6 +145,8 @@ func TestErrors(t *testing.T) {
 		{"[checks.helo.replies]\nbogus = \"550 5.5.2 no\"", `c.toml:2: checks.helo.replies.bogus: unknown reply, want one of temp, unknown, syntax, non_fqdn, literal, ours`},
 		{"[checks.helo]\nnope = 1", `c.toml:2: unknown key "checks.helo.nope"; see contrib/mailsift.toml for the keys there are`},
 		{"listen = ", `c.toml:1: listen: unexpected EOF; expected value`},
+		{"[admin]\nlisten = \"9895\"", `c.toml:2: admin.listen: want "HOST:PORT" such as "127.0.0.1:9895", or "" for none, got "9895"`},
+		{"[admin]\nlisten = \"127.0.0.1:99999\"", `c.toml:2: admin.listen: want "HOST:PORT" such as "127.0.0.1:9895", or "" for none, got "127.0.0.1:99999"`},
 		{"[greylist]\nstore = \"disk\"", `c.toml:2: greylist.store: want "memory" or "redis", got "disk"`},
 		{"[greylist]\nstore = \"redis\"", `c.toml:2: greylist.store: "redis" needs the server(s) in [greylist.redis] addrs = ["HOST:PORT", ...]`},
 		{"[greylist]\ndelay = \"72h\"", `c.toml:2: greylist.delay: want less than retry_window (48h0m0s): a retry must be able to pass`},

@@ -115,6 +115,9 @@ func startMailsift(t *testing.T, config string) *mailsiftProc {
 		t.Fatal(err)
 	}
 	p.dns = dns
+	if !strings.Contains(config, "[admin]") {
+		config += "\n[admin]\nlisten = \"127.0.0.1:0\"\n" // several mailsift processes at once
+	}
 	if !strings.Contains(config, "[greylist]") {
 		// Greylisting is on by default; tests of other checks turn it off.
 		config += "\n[greylist]\nenabled = false\n"

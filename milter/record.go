@@ -3,6 +3,8 @@ package milter
 import (
 	"sort"
 
+	"github.com/mailsift/mailsift/checks"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -65,6 +67,11 @@ func (s *Session) logRecord(action string) {
 		}
 	}
 	s.log.Info("message", fields...)
+	results := make([]checks.Result, 0, len(s.findings()))
+	for _, f := range s.findings() {
+		results = append(results, f.r)
+	}
+	s.obs.Message(action, results, tx.reply)
 	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
 		var details []zap.Field
 		for _, f := range s.findings() {

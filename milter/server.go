@@ -16,10 +16,26 @@ import (
 	"github.com/mailsift/mailsift/checks"
 )
 
+// Observer is told about sessions and messages, for metrics.
+type Observer interface {
+	SessionOpen()
+	SessionClose()
+	// Message is a finished transaction: its final action, the checks'
+	// results, and the refusal line sent ("" for none).
+	Message(action string, results []checks.Result, reply string)
+}
+
+type noObserver struct{}
+
+func (noObserver) SessionOpen()                            {}
+func (noObserver) SessionClose()                           {}
+func (noObserver) Message(string, []checks.Result, string) {}
+
 // Server accepts MTA connections and runs one Session for each.
 type Server struct {
 	log *zap.Logger
 	now func() time.Time
+	obs Observer
 	rt  atomic.Pointer[Runtime]
 
 	ctx    context.Context // cancelled when the server is forced down
@@ -34,11 +50,14 @@ type Server struct {
 
 // NewServer returns a server that runs sessions with rt until SetRuntime.
 func NewServer(rt *Runtime, log *zap.Logger, now func() time.Time) *Server {
-	s := &Server{log: log, now: now, conns: map[net.Conn]struct{}{}}
+	s := &Server{log: log, now: now, obs: noObserver{}, conns: map[net.Conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.rt.Store(rt)
 	return s
 }
+
+// Observe makes o see every session and message; call before Serve.
+func (s *Server) Observe(o Observer) { s.obs = o }
 
 // SetRuntime makes new sessions use rt; open sessions keep theirs.
 func (s *Server) SetRuntime(rt *Runtime) { s.rt.Store(rt) }
@@ -134,7 +153,10 @@ const Actions = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQ
 func (s *Server) handle(c net.Conn) {
 	defer s.wg.Done()
 	rt := s.rt.Load()
+	s.obs.SessionOpen()
+	defer s.obs.SessionClose()
 	sess := newSession(s.ctx, rt, s.log, s.now)
+	sess.obs = s.obs
 	one := newOneConn(c)
 	ms := &gomilter.Server{
 		NewMilter: func() gomilter.Milter { return sess },

@@ -26,6 +26,7 @@ import (
 // so even a non-continue reply does not lose the connection's state.
 type Session struct {
 	rt  *Runtime
+	obs Observer
 	log *zap.Logger
 	now func() time.Time
 	ctx context.Context
@@ -54,7 +55,7 @@ type transaction struct {
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
-	return &Session{rt: rt, log: log, now: now, ctx: ctx, macros: map[string]string{}}
+	return &Session{rt: rt, obs: noObserver{}, log: log, now: now, ctx: ctx, macros: map[string]string{}}
 }
 
 // txMacros are the macros that belong to one transaction and must not leak

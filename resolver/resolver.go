@@ -33,6 +33,9 @@ type Config struct {
 	MaxTTL time.Duration
 	// Now is the clock for cache expiry; nil means time.Now.
 	Now func() time.Time
+	// Observe, if set, is told "hit" or "miss" for each cache lookup and
+	// "answer", "nxdomain", "nodata" or "error" for each question sent.
+	Observe func(event string)
 }
 
 // Resolver answers DNS questions. It is safe for concurrent use.
@@ -42,6 +45,7 @@ type Resolver struct {
 	attempts int
 	maxTTL   time.Duration
 	now      func() time.Time
+	observe  func(string)
 	cache    *lru.Cache[key, entry]
 	flight   singleflight.Group
 }
@@ -84,6 +88,10 @@ func New(cfg Config) (*Resolver, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	r.observe = cfg.Observe
+	if r.observe == nil {
+		r.observe = func(string) {}
+	}
 	if cfg.CacheSize > 0 {
 		c, err := lru.New[key, entry](cfg.CacheSize)
 		if err != nil {
@@ -102,8 +110,10 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) ([]dns.
 		return nil, &Error{Name: name, Type: dns.TypeToString[qtype], Class: ErrNotFound, Detail: "not a valid domain name"}
 	}
 	if rrs, err, ok := r.cached(k); ok {
+		r.observe("hit")
 		return rrs, err
 	}
+	r.observe("miss")
 	v, err, _ := r.flight.Do(k.name+"/"+dns.TypeToString[qtype], func() (any, error) {
 		return r.exchange(ctx, k)
 	})
@@ -164,6 +174,7 @@ func (r *Resolver) exchange(ctx context.Context, k key) ([]dns.RR, error) {
 		switch resp.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
+			r.observe("nxdomain")
 			r.store(k, nil, ErrNotFound, negativeTTL(resp))
 			return nil, fail(ErrNotFound, "")
 		default:
@@ -181,12 +192,15 @@ func (r *Resolver) exchange(ctx context.Context, k key) ([]dns.RR, error) {
 			}
 		}
 		if len(rrs) == 0 {
+			r.observe("nodata")
 			r.store(k, nil, ErrNoData, negativeTTL(resp))
 			return nil, fail(ErrNoData, "")
 		}
+		r.observe("answer")
 		r.store(k, rrs, nil, ttl)
 		return rrs, nil
 	}
+	r.observe("error")
 	return nil, fail(ErrTemporary, last)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/metrics"
 	"github.com/mailsift/mailsift/resolver"
 )
 
@@ -17,7 +18,7 @@ type calloutHolder struct {
 	key string
 }
 
-func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver) *callout.Verifier {
+func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metrics.Metrics) *callout.Verifier {
 	co := cfg.Checks.Callout
 	co.CheckConfig = config.CheckConfig{} // actions, replies and exceptions are the check's, not the verifier's
 	co.Mode = ""
@@ -33,6 +34,7 @@ func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver) *callout
 		PositiveTTL: time.Duration(co.PositiveTTL), NegativeTTL: time.Duration(co.NegativeTTL), TempTTL: time.Duration(co.TempTTL),
 		CacheSize: co.CacheSize, MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute,
 		DetectAcceptAll: co.AcceptAll, DNS: res,
+		Observe: func(s callout.Status) { m.Callout(string(s)) },
 	})
 	return h.v
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/metrics"
 )
 
 // greylistHolder keeps the one greylist store of the process. A reload
@@ -26,7 +27,7 @@ func storeKey(g *config.GreylistConfig) string {
 	return fmt.Sprintf("%s|%d|%s|%v|%+v", g.Store, g.MaxEntries, g.Snapshot, g.SnapshotInterval, g.Redis)
 }
 
-func (h *greylistHolder) get(cfg *config.Config) greylist.Store {
+func (h *greylistHolder) get(cfg *config.Config, m *metrics.Metrics) greylist.Store {
 	g := &cfg.Greylist
 	key := storeKey(g)
 	if h.store != nil {
@@ -40,11 +41,15 @@ func (h *greylistHolder) get(cfg *config.Config) greylist.Store {
 		// go-redis's logger is package-wide; main owns the process.
 		redis.SetLogger(redisLog{h.log.Named("go-redis")})
 		r := g.Redis
-		h.store = greylist.NewRedis(greylist.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
+		rs := greylist.NewRedis(greylist.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
 			Password: r.Password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
+		m.Greylist(nil, nil, rs.Outages)
+		h.store = rs
 		return h.store
 	}
-	h.store = greylist.OpenPersistent(g.Snapshot, g.MaxEntries, time.Duration(g.SnapshotInterval), time.Now, h.log)
+	p := greylist.OpenPersistent(g.Snapshot, g.MaxEntries, time.Duration(g.SnapshotInterval), time.Now, h.log)
+	m.Greylist(p.Len, p.Evictions, nil)
+	h.store = p
 	return h.store
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/metrics"
 	"github.com/mailsift/mailsift/milter"
 	"github.com/mailsift/mailsift/resolver"
 )
@@ -128,12 +130,14 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 // newRuntime builds what sessions run with from a configuration: the
 // resolver, the checks, constructed explicitly in their one order (connect,
 // HELO, MAIL, RCPT), and the policy.
-func newRuntime(cfg *config.Config, callouts *calloutHolder, greylists *greylistHolder) (*milter.Runtime, error) {
+func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
+	callouts, greylists := d.callouts, d.greylists
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
 		Timeout:   time.Duration(cfg.DNS.Timeout),
 		Attempts:  cfg.DNS.Attempts,
 		CacheSize: cfg.DNS.CacheSize,
+		Observe:   d.metrics.DNS,
 	})
 	if err != nil {
 		return nil, err
@@ -174,7 +178,7 @@ func newRuntime(cfg *config.Config, callouts *calloutHolder, greylists *greylist
 			Unlisted: r.Reply("recipient", "unlisted"), Temp: r.Reply("recipient", "temp")}, &r.CheckConfig)
 	}
 	if co := &ck.Callout; co.Mode != "off" {
-		add(&checks.Callout{Verifier: callouts.get(cfg, res), OwnDomains: append([]string{cfg.Hostname}, ck.Recipient.Domains...),
+		add(&checks.Callout{Verifier: callouts.get(cfg, res, d.metrics), OwnDomains: append([]string{cfg.Hostname}, ck.Recipient.Domains...),
 			Fail: co.Reply("callout", "perm"), Temp: co.Reply("callout", "temp"), InProgress: co.Reply("callout", "in_progress")}, &co.CheckConfig)
 	}
 	dmarcOn := ck.DMARC.Mode != "off"
@@ -214,7 +218,7 @@ func newRuntime(cfg *config.Config, callouts *calloutHolder, greylists *greylist
 			}
 			wl.Files = append(wl.Files, lf)
 		}
-		add(&checks.Greylist{Store: greylists.get(cfg), Now: time.Now,
+		add(&checks.Greylist{Store: greylists.get(cfg, d.metrics), Now: time.Now,
 			Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
 				MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
 			OrgDomain: g.OrgDomain, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: ck.Recipient.Delimiter, Whitelist: wl,
@@ -257,11 +261,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("mailsift.listen", cfg.Listen.String()), zap.Error(err))
 		return 1
 	}
-	callouts := &calloutHolder{}
-	defer callouts.close()
-	greylists := &greylistHolder{log: log}
-	defer greylists.close()
-	rt, err := newRuntime(cfg, callouts, greylists)
+	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
+	defer d.callouts.close()
+	defer d.greylists.close()
+	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		ln.Close()
 		log.Error("cannot start", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -271,6 +274,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Warn(w, zap.String("mailsift.config", configName(path)))
 	}
 	srv := milter.NewServer(rt, log, time.Now)
+	srv.Observe(d.metrics)
+	var current atomic.Pointer[config.Config]
+	current.Store(cfg)
+	stopAdmin, err := startAdmin(cfg, d, &current, log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot start the admin endpoint", zap.String("mailsift.admin.listen", cfg.Admin.Listen), zap.Error(err))
+		return 1
+	}
+	defer stopAdmin()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -295,7 +308,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 				log.Info("mailsift stopped")
 				return 0
 			}
-			cfg = reload(path, cfg, srv, callouts, greylists, level, log)
+			cfg = reload(path, cfg, srv, d, level, log)
+			current.Store(cfg)
 		}
 	}
 }
@@ -309,7 +323,7 @@ func configName(path string) string {
 
 // reload re-reads the configuration. An invalid file changes nothing: the
 // running configuration stays, and the error is logged.
-func reload(path string, cur *config.Config, srv *milter.Server, callouts *calloutHolder, greylists *greylistHolder, level zap.AtomicLevel, log *zap.Logger) *config.Config {
+func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level zap.AtomicLevel, log *zap.Logger) *config.Config {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -319,7 +333,11 @@ func reload(path string, cur *config.Config, srv *milter.Server, callouts *callo
 		log.Warn("listen changed; it takes effect at the next restart", zap.String("mailsift.listen", cur.Listen.String()))
 		cfg.Listen = cur.Listen
 	}
-	rt, err := newRuntime(cfg, callouts, greylists)
+	if cfg.Admin != cur.Admin {
+		log.Warn("admin.listen changed; it takes effect at the next restart")
+		cfg.Admin = cur.Admin
+	}
+	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		return cur

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/metrics"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -65,7 +67,7 @@ func TestNewRuntimeChecks(t *testing.T) {
 	}
 	cfg.DNS.Servers = []string{"127.0.0.1:53"}
 	names := func() string {
-		rt, err := newRuntime(cfg, &calloutHolder{}, &greylistHolder{log: zap.NewNop()})
+		rt, err := newRuntime(cfg, &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.NewNop()}, metrics: metrics.New("test")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/admin"
+	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/metrics"
+)
+
+// deps are what outlives a reload: the callout verifier, the greylist
+// store and the metrics.
+type deps struct {
+	callouts  *calloutHolder
+	greylists *greylistHolder
+	metrics   *metrics.Metrics
+}
+
+// startAdmin serves the admin endpoint when [admin] listen is set, and
+// returns the function that stops it.
+func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Config], log *zap.Logger) (func(), error) {
+	if cfg.Admin.Listen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, err
+	}
+	opts := admin.Options{
+		Registry:  d.metrics.Registry,
+		Now:       time.Now,
+		Delimiter: cfg.Checks.Recipient.Delimiter,
+		MaxAge:    func() time.Duration { return time.Duration(current.Load().Greylist.MaxAge) },
+		Ready: func(ctx context.Context) error {
+			if r, ok := d.greylists.store.(*greylist.Redis); ok {
+				if err := r.Ping(ctx); err != nil {
+					return errors.New("greylist Redis unreachable: " + err.Error())
+				}
+			}
+			return nil
+		},
+	}
+	if a, ok := d.greylists.store.(greylist.Admin); ok {
+		opts.Greylist = a
+	}
+	hs := &http.Server{Handler: admin.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin endpoint failed", zap.Error(err))
+		}
+	}()
+	log.Info("admin endpoint listening", zap.String("mailsift.admin.listen", ln.Addr().String()))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		<-done
+	}, nil
+}
