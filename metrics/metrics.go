@@ -108,4 +108,3 @@ func (m *Metrics) Greylist(entries func() int, evictions func() int64, outages f
 			Help: "Times the Redis greylist store became unreachable."}, func() float64 { return float64(outages()) }))
 	}
 }
-
