@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Side-by-side milter throughput on this machine, in one run: mailsift with
+# the full chain, mailsift with network checks off, a bare go-milter server
+# (the protocol ceiling), and OpenDMARC and OpenDKIM when installed (from
+# Debian's packages; --install installs them). Each is driven by milterbench
+# with the same message, unix sockets then TCP, concurrency 8. It prints one
+# table: msg/s, ratio to the ceiling, CPU ms per message (from /proc), p50
+# and p99. Loopback only.
+#
+#   bench/compare.sh [--install] [-d 10s]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=10s
+INSTALL=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--install) INSTALL=1 ;;
+	-d) DURATION=$2; shift ;;
+	*) echo "usage: bench/compare.sh [--install] [-d DURATION]" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ $INSTALL = 1 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends opendmarc opendkim >/dev/null
+fi
+
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+go build -o "$T" ./cmd/mailsift ./cmd/milterbench ./bench/ceiling ./bench/dnsd
+
+"$T/dnsd" -addr 127.0.0.1:0 -zones testdata/zones > "$T/dns.addr" & PIDS+=($!)
+for _ in $(seq 50); do [ -s "$T/dns.addr" ] && break; sleep 0.1; done
+DNS=$(cat "$T/dns.addr")
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+CLK=$(getconf CLK_TCK)
+
+printf '%-28s %-5s %10s %8s %10s %9s %9s\n' target sock msg/s ratio "cpu ms/msg" "p50 ms" "p99 ms"
+declare -A CEIL
+
+# bench NAME SOCK ADDR PID: run milterbench against a running milter.
+bench() {
+	local name=$1 sock=$2 addr=$3 pid=$4
+	local c0 c1 out
+	# Warm up (and pass the greylist triplets), then measure.
+	"$T/milterbench" -addr "$addr" -c 8 -d 3s -warmup 0 -from alice@checks.test >/dev/null 2>&1 || true
+	c0=$(cpu_ticks "$pid")
+	out=$("$T/milterbench" -addr "$addr" -c 8 -d "$DURATION" -warmup 1s -from alice@checks.test -json)
+	c1=$(cpu_ticks "$pid")
+	python3 - "$name" "$sock" "$out" "$(( (c1 - c0) * 1000 / CLK ))" "${CEIL[$sock]:-0}" <<'PY'
+import json, sys
+name, sock, out, cpu_ms, ceil = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+n = max(out["messages"], 1)
+mps = out["messages_per_second"]
+ratio = f"{mps/ceil:.2f}x" if ceil else "1.00x"
+print(f"{name:<28} {sock:<5} {mps:10.1f} {ratio:>8} {cpu_ms/n:10.3f} {out['latency_ms']['p50']:9.3f} {out['latency_ms']['p99']:9.3f}")
+if out["errors"]:
+    print(f"  errors: {out['errors']} {out.get('first_error','')}")
+PY
+	if [ "$name" = ceiling ]; then
+		CEIL[$sock]=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['messages_per_second'])" "$out")
+	fi
+}
+
+mailsift_conf() { # LISTEN FULL
+	cat <<CONF
+listen = "$1"
+hostname = "mx.mailsift.test"
+[log]
+level = "warn"
+[dns]
+servers = ["$DNS"]
+[trust]
+networks = []
+[admin]
+listen = ""
+[checks.recipient]
+domains = ["example.test"]
+CONF
+	if [ "$2" = full ]; then
+		printf '[greylist]\ndelay = "1s"\nsnapshot = ""\n'
+	else
+		printf '[checks.ptr]\nmode = "off"\n[checks.helo]\nunknown = false\n[checks.sender]\nunknown_domain = false\n'
+		printf '[checks.spf]\nmode = "off"\n[checks.dkim]\nmode = "off"\n[checks.dmarc]\nmode = "off"\n[greylist]\nenabled = false\n'
+	fi
+}
+
+for sock in unix tcp; do
+	if [ $sock = unix ]; then addr_of() { echo "unix:$T/$1.sock"; }; else
+		port=20000; addr_of() { port=$((port + 1)); echo "inet:127.0.0.1:$port"; }
+	fi
+	a=$(addr_of ceiling); "$T/ceiling" -addr "$a" & p=$!; PIDS+=($p); sleep 0.3
+	bench ceiling $sock "$a" $p; kill $p
+
+	for variant in full off; do
+		a=$(addr_of "ms-$variant"); mailsift_conf "$a" $variant > "$T/ms-$variant.toml"
+		"$T/mailsift" run -c "$T/ms-$variant.toml" 2>"$T/ms-$variant.log" & p=$!; PIDS+=($p); sleep 0.5
+		name="mailsift (full chain)"; [ $variant = off ] && name="mailsift (network checks off)"
+		bench "$name" $sock "$a" $p; kill $p
+	done
+
+	if command -v opendmarc >/dev/null; then
+		a=$(addr_of opendmarc)
+		sa=${a#unix:}; [ $sock = tcp ] && sa="inet:${a##*:}@127.0.0.1" || sa="local:$sa"
+		printf 'Socket %s\nBackground false\nAuthservID mx.bench.test\nPidFile %s/opendmarc.pid\n' "$sa" "$T" > "$T/opendmarc.conf"
+		opendmarc -c "$T/opendmarc.conf" -f & p=$!; PIDS+=($p); sleep 0.5
+		bench opendmarc $sock "$a" $p; kill $p
+	fi
+	if command -v opendkim >/dev/null; then
+		a=$(addr_of opendkim)
+		sa=${a#unix:}; [ $sock = tcp ] && sa="inet:${a##*:}@127.0.0.1" || sa="local:$sa"
+		printf 'Socket %s\nBackground no\nMode v\nPidFile %s/opendkim.pid\n' "$sa" "$T" > "$T/opendkim.conf"
+		opendkim -x "$T/opendkim.conf" -f & p=$!; PIDS+=($p); sleep 0.5
+		bench opendkim $sock "$a" $p; kill $p
+	fi
+done
