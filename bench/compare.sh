@@ -34,6 +34,18 @@ go build -o "$T" ./cmd/mailsift ./cmd/milterbench ./bench/ceiling ./bench/dnsd
 for _ in $(seq 50); do [ -s "$T/dns.addr" ] && break; sleep 0.1; done
 DNS=$(cat "$T/dns.addr")
 
+# OpenDMARC and OpenDKIM use the system resolver (port 53 only): they run in
+# a private mount namespace whose /etc/resolv.conf names a second dnsd on
+# 127.0.53.53:53, so that no lookup leaves the machine.
+if command -v opendmarc >/dev/null || command -v opendkim >/dev/null; then
+	"$T/dnsd" -addr 127.0.53.53:53 -zones testdata/zones > "$T/dns53.addr" & PIDS+=($!)
+	for _ in $(seq 50); do [ -s "$T/dns53.addr" ] && break; sleep 0.1; done
+	echo "nameserver 127.0.53.53" > "$T/resolv.conf"
+fi
+# NS COMMAND... execs COMMAND with the private resolv.conf; started with &,
+# its $! is the daemon's own pid (unshare and sh exec).
+NS=(unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"')
+
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 CLK=$(getconf CLK_TCK)
 
@@ -89,30 +101,30 @@ CONF
 
 for sock in unix tcp; do
 	if [ $sock = unix ]; then addr_of() { echo "unix:$T/$1.sock"; }; else
-		port=20000; addr_of() { port=$((port + 1)); echo "inet:127.0.0.1:$port"; }
+		port=$((20000 + RANDOM % 20000)); addr_of() { port=$((port + 1)); echo "inet:127.0.0.1:$port"; }
 	fi
 	a=$(addr_of ceiling); "$T/ceiling" -addr "$a" & p=$!; PIDS+=($p); sleep 0.3
-	bench ceiling $sock "$a" $p; kill $p
+	bench ceiling $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
 
 	for variant in full off; do
 		a=$(addr_of "ms-$variant"); mailsift_conf "$a" $variant > "$T/ms-$variant.toml"
 		"$T/mailsift" run -c "$T/ms-$variant.toml" 2>"$T/ms-$variant.log" & p=$!; PIDS+=($p); sleep 0.5
 		name="mailsift (full chain)"; [ $variant = off ] && name="mailsift (network checks off)"
-		bench "$name" $sock "$a" $p; kill $p
+		bench "$name" $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
 	done
 
 	if command -v opendmarc >/dev/null; then
 		a=$(addr_of opendmarc)
 		sa=${a#unix:}; [ $sock = tcp ] && sa="inet:${a##*:}@127.0.0.1" || sa="local:$sa"
 		printf 'Socket %s\nBackground false\nAuthservID mx.bench.test\nPidFile %s/opendmarc.pid\n' "$sa" "$T" > "$T/opendmarc.conf"
-		opendmarc -c "$T/opendmarc.conf" -f & p=$!; PIDS+=($p); sleep 0.5
-		bench opendmarc $sock "$a" $p; kill $p
+		"${NS[@]}" "$T/resolv.conf" opendmarc -c "$T/opendmarc.conf" -f & p=$!; PIDS+=($p); sleep 0.5
+		bench opendmarc $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
 	fi
 	if command -v opendkim >/dev/null; then
 		a=$(addr_of opendkim)
 		sa=${a#unix:}; [ $sock = tcp ] && sa="inet:${a##*:}@127.0.0.1" || sa="local:$sa"
 		printf 'Socket %s\nBackground no\nMode v\nPidFile %s/opendkim.pid\n' "$sa" "$T" > "$T/opendkim.conf"
-		opendkim -x "$T/opendkim.conf" -f & p=$!; PIDS+=($p); sleep 0.5
-		bench opendkim $sock "$a" $p; kill $p
+		"${NS[@]}" "$T/resolv.conf" opendkim -x "$T/opendkim.conf" -f & p=$!; PIDS+=($p); sleep 0.5
+		bench opendkim $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
 	fi
 done
