@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ $INSTALL = 1 ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends opendmarc opendkim >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends opendmarc opendkim rspamd >/dev/null
 fi
 
 T=$(mktemp -d)
@@ -34,10 +34,10 @@ go build -o "$T" ./cmd/mailsift ./cmd/milterbench ./bench/ceiling ./bench/dnsd
 for _ in $(seq 50); do [ -s "$T/dns.addr" ] && break; sleep 0.1; done
 DNS=$(cat "$T/dns.addr")
 
-# OpenDMARC and OpenDKIM use the system resolver (port 53 only): they run in
+# OpenDMARC, OpenDKIM and rspamd use the system resolver (port 53 only): they run in
 # a private mount namespace whose /etc/resolv.conf names a second dnsd on
 # 127.0.53.53:53, so that no lookup leaves the machine.
-if command -v opendmarc >/dev/null || command -v opendkim >/dev/null; then
+if command -v opendmarc >/dev/null || command -v opendkim >/dev/null || command -v rspamd >/dev/null; then
 	"$T/dnsd" -addr 127.0.53.53:53 -zones testdata/zones > "$T/dns53.addr" & PIDS+=($!)
 	for _ in $(seq 50); do [ -s "$T/dns53.addr" ] && break; sleep 0.1; done
 	echo "nameserver 127.0.53.53" > "$T/resolv.conf"
@@ -46,7 +46,14 @@ fi
 # its $! is the daemon's own pid (unshare and sh exec).
 NS=(unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"')
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# cpu_ticks PID: CPU ticks of PID, or of every rspamd process for "rspamd".
+cpu_ticks() {
+	if [ "$1" = rspamd ]; then
+		for q in $(pgrep -x rspamd); do awk '{print $14+$15}' "/proc/$q/stat"; done | awk '{s+=$1} END {print s+0}'
+	else
+		awk '{print $14+$15}' "/proc/$1/stat"
+	fi
+}
 CLK=$(getconf CLK_TCK)
 
 printf '%-28s %-5s %10s %8s %10s %9s %9s\n' target sock msg/s ratio "cpu ms/msg" "p50 ms" "p99 ms"
@@ -128,3 +135,21 @@ for sock in unix tcp; do
 		bench opendkim $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
 	fi
 done
+
+# rspamd's milter proxy, unix socket only: it runs in a network namespace
+# of its own with only loopback (and a dnsd there), so that none of its
+# map, RBL or fuzzy lookups can leave the machine.
+if command -v rspamd >/dev/null; then
+	R=$T/rspamd; mkdir -p "$R/local/local.d" "$R/db" "$R/run" "$R/log"
+	printf 'bind_socket = "%s/rspamd.sock mode=0666";\nmilter = yes;\ncount = 1;\nupstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n' "$R" > "$R/local/local.d/worker-proxy.inc"
+	printf 'dns {\n  nameserver = ["127.0.53.53:53"];\n}\n' > "$R/local/local.d/options.inc"
+	printf 'enabled = false;\n' > "$R/local/local.d/fuzzy_check.conf"
+	unshare --net --mount --propagation private sh -c 'ip link set lo up; mount --bind "$0/resolv.conf" /etc/resolv.conf
+		"$0/dnsd" -addr 127.0.53.53:53 -zones testdata/zones >/dev/null &
+		exec rspamd -f -i -u root -g root --var=LOCAL_CONFDIR="$0/rspamd/local" --var=DBDIR="$0/rspamd/db" --var=RUNDIR="$0/rspamd/run" --var=LOGDIR="$0/rspamd/log"' "$T" \
+		>"$R/out.log" 2>&1 & p=$!; PIDS+=($p)
+	for _ in $(seq 120); do [ -S "$R/rspamd.sock" ] && break; sleep 0.5; done
+	sleep 10 # rspamd compiles its regex databases after start
+	bench rspamd unix "unix:$R/rspamd.sock" rspamd
+	kill $p; wait $p 2>/dev/null || true
+fi

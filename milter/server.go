@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -211,7 +212,7 @@ type oneConn struct {
 
 func newOneConn(c net.Conn) *oneConn {
 	o := &oneConn{closed: make(chan struct{})}
-	o.c = &trackedConn{Conn: c, onClose: func() { o.once.Do(func() { close(o.closed) }) }}
+	o.c = &trackedConn{Conn: c, r: bufio.NewReaderSize(c, 4096), onClose: func() { o.once.Do(func() { close(o.closed) }) }}
 	return o
 }
 
@@ -231,10 +232,17 @@ func (o *oneConn) wait()          { <-o.closed }
 func (o *oneConn) Close() error   { return nil }
 func (o *oneConn) Addr() net.Addr { return &net.UnixAddr{Name: "milter-session", Net: "unix"} }
 
+// trackedConn tells when go-milter closes the connection, and buffers its
+// reads: go-milter reads a packet's length and its body with two reads,
+// and the MTA sends a macro packet and its command back to back, so one
+// read syscall often serves three or four.
 type trackedConn struct {
 	net.Conn
+	r       *bufio.Reader
 	onClose func()
 }
+
+func (t *trackedConn) Read(p []byte) (int, error) { return t.r.Read(p) }
 
 func (t *trackedConn) Close() error {
 	err := t.Conn.Close()
