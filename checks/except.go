@@ -16,7 +16,11 @@ type Exceptions struct {
 
 // Match returns what matched env, or "". Only what is known at the stage
 // can match: a HELO check never sees the sender.
-func (x *Exceptions) Match(env *Envelope) string {
+func (x *Exceptions) Match(env *Envelope) string { return x.match(env, env.Rcpt) }
+
+// match returns what matched the client, the sender or rcpt, or "". A
+// recipient entry "postmaster@" matches that local part in every domain.
+func (x *Exceptions) match(env *Envelope, rcpt string) string {
 	for _, p := range x.Networks {
 		if env.ClientIP.IsValid() && p.Contains(env.ClientIP) {
 			return "client " + env.ClientIP.String() + " in " + p.String()
@@ -30,7 +34,7 @@ func (x *Exceptions) Match(env *Envelope) string {
 		}
 	}
 	if env.From != "" && len(x.Senders) > 0 {
-		if a, err := ParseAddress(env.From); err == nil {
+		if a, err := ParseAddress(env.From); err == nil && a.Domain != "" {
 			for _, d := range x.Senders {
 				if domainMatch(a.Domain, d) {
 					return "sender domain " + a.Domain + " under " + d
@@ -38,11 +42,14 @@ func (x *Exceptions) Match(env *Envelope) string {
 			}
 		}
 	}
-	if env.Rcpt != "" && len(x.Recipients) > 0 {
-		if a, err := ParseAddress(env.Rcpt); err == nil {
+	if rcpt != "" && len(x.Recipients) > 0 {
+		if a, err := ParseAddress(rcpt); err == nil {
 			for _, r := range x.Recipients {
 				if a.String() == r {
 					return "recipient " + r
+				}
+				if local, ok := strings.CutSuffix(r, "@"); ok && strings.EqualFold(a.Local, local) {
+					return "recipient " + a.String() + " matches " + r
 				}
 			}
 		}

@@ -96,20 +96,12 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 // that local part in any domain). The files are read again when they
 // change.
 type GreyWhitelist struct {
-	WhitelistEntries
+	Exceptions
 	Files []*LineFile // entries: a network, a hostname suffix, or a recipient (with "@")
 
 	mu   sync.Mutex
 	gens []int
-	file WhitelistEntries // parsed from Files
-}
-
-// WhitelistEntries are the entries of a whitelist.
-type WhitelistEntries struct {
-	Networks   []netip.Prefix
-	Hostnames  []string
-	Senders    []string
-	Recipients []string
+	file Exceptions // parsed from Files
 }
 
 // Match returns why env/rcpt is whitelisted, or "".
@@ -123,37 +115,9 @@ func (w *GreyWhitelist) Match(env *Envelope, rcpt string) string {
 	return w.fromFiles().match(env, rcpt)
 }
 
-func (w *WhitelistEntries) match(env *Envelope, rcpt string) string {
-	for _, p := range w.Networks {
-		if env.ClientIP.IsValid() && p.Contains(env.ClientIP) {
-			return "client " + env.ClientIP.String() + " in " + p.String()
-		}
-	}
-	for _, h := range w.Hostnames {
-		if env.ClientName != "" && domainMatch(env.ClientName, h) {
-			return "client hostname " + env.ClientName + " under " + h
-		}
-	}
-	if a, err := ParseAddress(env.From); err == nil && a.Domain != "" {
-		for _, d := range w.Senders {
-			if domainMatch(a.Domain, d) {
-				return "sender domain " + a.Domain + " under " + d
-			}
-		}
-	}
-	if a, err := ParseAddress(rcpt); err == nil {
-		for _, r := range w.Recipients {
-			if local, ok := strings.CutSuffix(r, "@"); ok && strings.EqualFold(a.Local, local) || a.String() == r {
-				return "recipient " + a.String() + " matches " + r
-			}
-		}
-	}
-	return ""
-}
-
 // fromFiles returns the entries of the files, parsed again when a file
 // changed.
-func (w *GreyWhitelist) fromFiles() *WhitelistEntries {
+func (w *GreyWhitelist) fromFiles() *Exceptions {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.gens) != len(w.Files) {
@@ -169,7 +133,7 @@ func (w *GreyWhitelist) fromFiles() *WhitelistEntries {
 		}
 	}
 	if changed {
-		w.file = WhitelistEntries{}
+		w.file = Exceptions{}
 		for _, lines := range all {
 			for _, l := range lines {
 				w.file.add(l)
@@ -181,14 +145,14 @@ func (w *GreyWhitelist) fromFiles() *WhitelistEntries {
 
 // ParseWhitelistEntry checks one whitelist file entry.
 func ParseWhitelistEntry(line string) error {
-	var w WhitelistEntries
+	var w Exceptions
 	if !w.add(line) {
 		return fmt.Errorf("want a network (192.0.2.0/24), a hostname suffix (outbound.example.net) or a recipient (postmaster@ or user@example.org), got %q", line)
 	}
 	return nil
 }
 
-func (w *WhitelistEntries) add(line string) bool {
+func (w *Exceptions) add(line string) bool {
 	if p, err := netip.ParsePrefix(line); err == nil {
 		w.Networks = append(w.Networks, p.Masked())
 		return true

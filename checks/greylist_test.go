@@ -21,7 +21,7 @@ func TestGreylist(t *testing.T) {
 	}
 	g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64, Delimiter: "+",
 		Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour, AWLCount: 5},
-		Whitelist:  &GreyWhitelist{WhitelistEntries: WhitelistEntries{Recipients: []string{"postmaster@", "abuse@"}, Senders: []string{"trusted.example"}}, Files: []*LineFile{file}},
+		Whitelist:  &GreyWhitelist{Exceptions: Exceptions{Recipients: []string{"postmaster@", "abuse@"}, Senders: []string{"trusted.example"}}, Files: []*LineFile{file}},
 		Greylisted: reply(t, "greylist", "temp")}
 	env := func(ip, name, from string) *Envelope {
 		return &Envelope{ClientIP: netip.MustParseAddr(ip), ClientName: name, From: from}

@@ -206,7 +206,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}
 	if g := &cfg.Greylist; g.Enabled && g.Mode != "off" {
-		wl := &checks.GreyWhitelist{WhitelistEntries: checks.WhitelistEntries{
+		wl := &checks.GreyWhitelist{Exceptions: checks.Exceptions{
 			Hostnames: g.Whitelist.Hostnames, Senders: g.Whitelist.Senders, Recipients: g.Whitelist.Recipients}}
 		for _, p := range g.Whitelist.Networks {
 			wl.Networks = append(wl.Networks, p.Prefix)
