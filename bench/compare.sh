@@ -26,7 +26,12 @@ fi
 
 T=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	pkill -f "$T/dnsd" 2>/dev/null || true # the one inside rspamd's namespace too
+	wait 2>/dev/null || true
+	rm -rf "$T"
+}
 trap cleanup EXIT
 go build -o "$T" ./cmd/mailsift ./cmd/milterbench ./bench/ceiling ./bench/dnsd
 
