@@ -24,9 +24,13 @@ type Greylist struct {
 	// OrgDomain keys a client with a forward-confirmed hostname by its
 	// organizational domain, so a sender's pool counts as one client.
 	OrgDomain  bool
-	IPv4, IPv6 int    // prefix lengths of the network key
-	Delimiter  string // recipient/sender extension delimiter
-	Whitelist  *GreyWhitelist
+	IPv4, IPv6 int // prefix lengths of the network key
+	// SPFSkip lets a message whose MAIL FROM domain passed SPF skip
+	// greylisting (off by default: spammers publish SPF for their own
+	// domains too).
+	SPFSkip   bool
+	Delimiter string // recipient/sender extension delimiter
+	Whitelist *GreyWhitelist
 	// The replies; see Table for the defaults.
 	Greylisted, StoreError Reply
 }
@@ -64,7 +68,21 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 	if why := g.Whitelist.Match(env, rcpt); why != "" {
 		return Result{Status: Pass, Reason: "greylist-whitelist", Text: why}
 	}
-	client := greylist.Client(env.ClientIP, env.ClientName, g.OrgDomain, g.IPv4, g.IPv6)
+	spf := env.Results["spf"]
+	spfDomain := ""
+	if spf.Status == Pass {
+		spfDomain = spf.Domain
+	}
+	if g.SPFSkip && spfDomain != "" {
+		return Result{Status: Pass, Reason: "greylist-spf-pass", Text: "SPF passed for " + spfDomain}
+	}
+	// Without a forward-confirmed hostname, a domain that passed SPF for
+	// this message stands for the client's pool as well.
+	name := env.ClientName
+	if name == "" {
+		name = spfDomain
+	}
+	client := greylist.Client(env.ClientIP, name, g.OrgDomain, g.IPv4, g.IPv6)
 	details := map[string]string{"client_key": client.Key, "client_key_kind": client.Kind}
 	to := rcpt
 	if a, err := ParseAddress(rcpt); err == nil {

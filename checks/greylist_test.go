@@ -76,6 +76,28 @@ func TestGreylist(t *testing.T) {
 	}
 }
 
+// A domain that passed SPF keys a client without a verified hostname, and
+// with SPFSkip the message is not greylisted at all.
+func TestGreylistSPF(t *testing.T) {
+	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64,
+		Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour},
+		Greylisted: reply(t, "greylist", "temp")}
+	env := &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), From: "a@bounces.example.com", Rcpt: "bob@example.org",
+		Results: map[string]Result{"spf": {Check: "spf", Status: Pass, Domain: "bounces.example.com"}}}
+	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "org:example.com" {
+		t.Fatalf("SPF-keyed: %+v", r)
+	}
+	g.SPFSkip = true
+	if r := g.CheckRcpt(context.Background(), env); r.Status != Pass || r.Reason != "greylist-spf-pass" {
+		t.Fatalf("SPF skip: %+v", r)
+	}
+	env.Results["spf"] = Result{Check: "spf", Status: SoftFail}
+	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "net:192.0.2.0/24" {
+		t.Fatalf("no SPF pass: %+v", r)
+	}
+}
+
 func TestLineFileErrors(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "wl")
 	os.WriteFile(p, []byte("192.0.2.0/24\nnot valid!\n"), 0o644)

@@ -17,7 +17,7 @@ func Reasons(check string) []string {
 			"callout-own-domain", "callout-in-progress", "callout-unverifiable", "callout-limited", "callout-temperror"}
 	case "greylist":
 		return []string{"greylist-greylisted", "greylist-retry-passed", "greylist-known", "greylist-auto-whitelisted", "greylist-whitelist",
-			"greylist-at-data", "greylist-store-error"}
+			"greylist-at-data", "greylist-store-error", "greylist-spf-pass"}
 	case "spf":
 		return []string{"spf-pass", "spf-fail", "spf-fail-dmarc-decides", "spf-softfail", "spf-neutral", "spf-none", "spf-temperror", "spf-permerror", "spf-no-client-address"}
 	case "dkim":

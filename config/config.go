@@ -54,6 +54,7 @@ type GreylistConfig struct {
 	IPv4Prefix       int             `toml:"ipv4_prefix"`
 	IPv6Prefix       int             `toml:"ipv6_prefix"`
 	OrgDomain        bool            `toml:"org_domain"`
+	SPFSkip          bool            `toml:"spf_skip"`
 	Store            string          `toml:"store"`
 	MaxEntries       int             `toml:"max_entries"`
 	Snapshot         string          `toml:"snapshot"`

@@ -154,7 +154,7 @@ func TestErrors(t *testing.T) {
 		{"[greylist]\nsnapshot = \"relative\"", `c.toml:2: greylist.snapshot: want an absolute path, or "" for no snapshot, got "relative"`},
 		{"[greylist.whitelist]\nrecipients = [\"postmaster\"]", `c.toml:2: greylist.whitelist.recipients: want "postmaster@" (any domain) or an address, got "postmaster"`},
 		{"[greylist.whitelist]\nfiles = [\"/nonexistent/wl\"]", `c.toml:2: greylist.whitelist.files: stat /nonexistent/wl: no such file or directory`},
-		{"[greylist.actions]\nbogus = \"log\"", `c.toml:2: greylist.actions.bogus: want a status (pass, fail, softfail, neutral, none, temperror, permerror) or one of greylist's reasons (greylist-greylisted, greylist-retry-passed, greylist-known, greylist-auto-whitelisted, greylist-whitelist, greylist-at-data, greylist-store-error), got "bogus"`},
+		{"[greylist.actions]\nbogus = \"log\"", `c.toml:2: greylist.actions.bogus: want a status (pass, fail, softfail, neutral, none, temperror, permerror) or one of greylist's reasons (greylist-greylisted, greylist-retry-passed, greylist-known, greylist-auto-whitelisted, greylist-whitelist, greylist-at-data, greylist-store-error, greylist-spf-pass), got "bogus"`},
 		{"[checks.ptr]\nmode = \"strict\"", `c.toml:2: checks.ptr.mode: unknown mode "strict", want off, exists (a PTR record) or fcrdns (forward-confirmed)`},
 		{"[checks.ptr.except]\nsenders = [\"example.com\"]", `c.toml:1: checks.ptr.except: ptr runs at connect, before the sender and recipients are known: use networks or hostnames`},
 		{"[checks.sender.except]\nhostnames = [\"bad..name\"]", `c.toml:2: checks.sender.except.hostnames: want hostname suffixes such as "outbound.example.net", got "bad..name"`},

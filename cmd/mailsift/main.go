@@ -221,7 +221,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		add(&checks.Greylist{Store: greylists.get(cfg, d.metrics), Now: time.Now,
 			Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
 				MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
-			OrgDomain: g.OrgDomain, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: ck.Recipient.Delimiter, Whitelist: wl,
+			OrgDomain: g.OrgDomain, SPFSkip: g.SPFSkip, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: ck.Recipient.Delimiter, Whitelist: wl,
 			Greylisted: g.Reply("greylist", "temp"), StoreError: g.Reply("greylist", "store")}, &g.CheckConfig)
 	}
 	rt := &milter.Runtime{
