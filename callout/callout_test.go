@@ -12,28 +12,17 @@ import (
 
 	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/callout/callouttest"
+	"github.com/mailsift/mailsift/internal/clocktest"
 	"github.com/mailsift/mailsift/resolver"
 	"github.com/mailsift/mailsift/resolver/dnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type world struct {
 	servers map[string]*callouttest.Server // by behaviour name
 	port    int
-	clk     *clock
+	clk     *clocktest.Clock
 	dns     *resolver.Resolver
 }
 
@@ -49,7 +38,7 @@ func setup(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{servers: map[string]*callouttest.Server{}, clk: &clock{t: time.Unix(1_800_000_000, 0)}, dns: res}
+	w := &world{servers: map[string]*callouttest.Server{}, clk: clocktest.New(time.Unix(1_800_000_000, 0)), dns: res}
 	w.servers["accept"] = callouttest.Start(t, "127.0.1.1", 0, callouttest.Accept, "alice", "bob")
 	_, port, _ := net.SplitHostPort(w.servers["accept"].Addr)
 	w.port, _ = strconv.Atoi(port)

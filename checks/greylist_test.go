@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/clocktest"
 )
 
 func TestGreylist(t *testing.T) {
-	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	path := filepath.Join(t.TempDir(), "whitelist")
 	writeList(t, path, "# clients\n203.0.113.0/24\n.outbound.example.net\nvip@example.org\n", clk.Now())
 	file, err := LoadLineFile(path, ParseWhitelistEntry, clk.Now)
@@ -79,7 +80,7 @@ func TestGreylist(t *testing.T) {
 // A domain that passed SPF keys a client without a verified hostname, and
 // with SPFSkip the message is not greylisted at all.
 func TestGreylistSPF(t *testing.T) {
-	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64,
 		Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour},
 		Greylisted: reply(t, "greylist", "temp")}

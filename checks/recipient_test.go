@@ -5,22 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/clocktest"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func writeList(t *testing.T, path, text string, mtime time.Time) {
 	t.Helper()
@@ -31,7 +20,7 @@ func writeList(t *testing.T, path, text string, mtime time.Time) {
 }
 
 func TestRecipient(t *testing.T) {
-	clk := &testClock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	path := filepath.Join(t.TempDir(), "recipients")
 	writeList(t, path, "# our users\nalice@example.org\nBob@Example.ORG   # case kept in the local part\n@catchall.example.org\n", clk.Now())
 	list, err := LoadRecipientList(path, "+", clk.Now)

@@ -10,28 +10,17 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
+	"github.com/mailsift/mailsift/internal/clocktest"
 	"github.com/mailsift/mailsift/resolver"
 	"github.com/mailsift/mailsift/resolver/dnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func setup(t *testing.T) (*resolver.Resolver, *dnstest.Server, *clock) {
+func setup(t *testing.T) (*resolver.Resolver, *dnstest.Server, *clocktest.Clock) {
 	t.Helper()
 	srv := dnstest.Start(t, "../testdata/zones/mailsift.test.zone", "../testdata/zones/127.in-addr.arpa.zone")
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 2, CacheSize: 100, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
