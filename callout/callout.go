@@ -111,6 +111,14 @@ func (v *Verifier) Verify(ctx context.Context, local, domain string) Outcome {
 		v.mu.Unlock()
 		return Outcome{Status: Unverifiable, Detail: domain + " refuses the probe's MAIL FROM (remembered)", Cached: true}
 	}
+	v.mu.Unlock()
+	for _, k := range []string{key, domain} { // the address, then the domain's unverifiability
+		if o, ok := v.cfg.Shared.get(ctx, k); ok {
+			o.Cached = true
+			return o
+		}
+	}
+	v.mu.Lock()
 	c, ok := v.inflight[key]
 	if !ok {
 		if v.closed {
@@ -158,17 +166,23 @@ func (v *Verifier) run(key, local, domain string, c *call) {
 	v.cfg.Observe(out.Status)
 
 	now := v.cfg.Now()
+	shareKey, ttl := key, v.cfg.TempTTL
 	v.mu.Lock()
 	switch out.Status {
 	case Deliverable, AcceptAll:
-		v.results.Add(key, entry{out, now.Add(v.cfg.PositiveTTL)})
+		ttl = v.cfg.PositiveTTL
+		v.results.Add(key, entry{out, now.Add(ttl)})
 	case Undeliverable:
-		v.results.Add(key, entry{out, now.Add(v.cfg.NegativeTTL)})
+		ttl = v.cfg.NegativeTTL
+		v.results.Add(key, entry{out, now.Add(ttl)})
 	case Unverifiable:
-		v.badDoms.Add(domain, now.Add(v.cfg.NegativeTTL))
+		shareKey, ttl = domain, v.cfg.NegativeTTL
+		v.badDoms.Add(domain, now.Add(ttl))
 	default:
-		if v.ctx.Err() == nil {
-			v.results.Add(key, entry{out, now.Add(v.cfg.TempTTL)})
+		if v.ctx.Err() != nil {
+			shareKey = ""
+		} else {
+			v.results.Add(key, entry{out, now.Add(ttl)})
 		}
 	}
 	delete(v.inflight, key)
@@ -178,4 +192,7 @@ func (v *Verifier) run(key, local, domain string, c *call) {
 	c.out = out
 	close(c.done)
 	v.mu.Unlock()
+	if shareKey != "" {
+		v.cfg.Shared.set(v.ctx, shareKey, out, ttl)
+	}
 }

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/callout/callouttest"
+	"github.com/mailsift/mailsift/greylist/redistest"
 	"github.com/mailsift/mailsift/internal/clocktest"
 	"github.com/mailsift/mailsift/resolver"
 	"github.com/mailsift/mailsift/resolver/dnstest"
@@ -227,5 +229,38 @@ func TestLimits(t *testing.T) {
 	w.clk.Add(time.Minute)
 	if o := r.Verify(context.Background(), "a4", "ok.callout.test"); o.Status != callout.Undeliverable {
 		t.Fatalf("after a minute: %+v", o)
+	}
+}
+
+// Two MX hosts share their callout results through Redis: the second
+// host answers from the shared cache without probing.
+func TestSharedCache(t *testing.T) {
+	w := setup(t)
+	srv := redistest.Start(t)
+	client := func() *callout.Shared {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		t.Cleanup(func() { c.Close() })
+		return &callout.Shared{Client: c, Prefix: "test:"}
+	}
+	a := w.verifier(t, func(c *callout.Config) { c.Shared = client() })
+	b := w.verifier(t, func(c *callout.Config) { c.Shared = client() })
+	ctx := context.Background()
+	if o := a.Verify(ctx, "nobody", "ok.callout.test"); o.Status != callout.Undeliverable || o.Cached {
+		t.Fatalf("host a: %+v", o)
+	}
+	if o := a.Verify(ctx, "x", "nonull.callout.test"); o.Status != callout.Unverifiable {
+		t.Fatalf("host a, nonull: %+v", o)
+	}
+	a.Close() // its writes to Redis are done
+	probes := w.servers["accept"].Conns.Load()
+	o := b.Verify(ctx, "nobody", "ok.callout.test")
+	if o.Status != callout.Undeliverable || !o.Cached || o.Reply != "550 5.1.1 <nobody@ok.callout.test>: Recipient address rejected: User unknown" {
+		t.Fatalf("host b: %+v", o)
+	}
+	if o := b.Verify(ctx, "y", "nonull.callout.test"); o.Status != callout.Unverifiable || !o.Cached {
+		t.Fatalf("host b, nonull: %+v", o)
+	}
+	if n := w.servers["accept"].Conns.Load(); n != probes {
+		t.Fatalf("host b probed (%d connections, was %d)", n, probes)
 	}
 }

@@ -37,6 +37,8 @@ type Config struct {
 	Now  func() time.Time
 	// Observe, if set, is told each probe's outcome.
 	Observe func(Status)
+	// Shared, if set, is a cache shared with the fleet's other hosts.
+	Shared *Shared
 }
 
 func (c *Config) defaults() {

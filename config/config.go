@@ -203,6 +203,7 @@ type CalloutConfig struct {
 	MaxPerDomain  int       `toml:"max_per_domain"`
 	RatePerMinute int       `toml:"rate_per_minute"`
 	AcceptAll     bool      `toml:"detect_accept_all"`
+	Shared        bool      `toml:"shared"`
 	CheckConfig
 }
 
@@ -425,6 +426,9 @@ func (c *Config) validate() error {
 		if d.v <= 0 {
 			return &keyError{"checks.callout." + d.key, "want a positive duration"}
 		}
+	}
+	if co.Shared && c.Greylist.Store != "redis" {
+		return &keyError{"checks.callout.shared", `the shared cache uses the greylist's Redis: set [greylist] store = "redis" and [greylist.redis] addrs`}
 	}
 	if co.Budget > co.ProbeTimeout {
 		return &keyError{"checks.callout.budget", "want at most probe_timeout: the budget is how long a session waits for a probe"}

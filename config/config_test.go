@@ -145,6 +145,7 @@ func TestErrors(t *testing.T) {
 		{"[checks.helo.replies]\nbogus = \"550 5.5.2 no\"", `c.toml:2: checks.helo.replies.bogus: unknown reply, want one of temp, unknown, syntax, non_fqdn, literal, ours`},
 		{"[checks.helo]\nnope = 1", `c.toml:2: unknown key "checks.helo.nope"; see contrib/mailsift.toml for the keys there are`},
 		{"listen = ", `c.toml:1: listen: unexpected EOF; expected value`},
+		{"[checks.callout]\nshared = true", `c.toml:2: checks.callout.shared: the shared cache uses the greylist's Redis: set [greylist] store = "redis" and [greylist.redis] addrs`},
 		{"[admin]\nlisten = \"9895\"", `c.toml:2: admin.listen: want "HOST:PORT" such as "127.0.0.1:9895", or "" for none, got "9895"`},
 		{"[admin]\nlisten = \"127.0.0.1:99999\"", `c.toml:2: admin.listen: want "HOST:PORT" such as "127.0.0.1:9895", or "" for none, got "127.0.0.1:99999"`},
 		{"[greylist]\nstore = \"disk\"", `c.toml:2: greylist.store: want "memory" or "redis", got "disk"`},

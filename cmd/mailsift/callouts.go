@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/metrics"
@@ -14,20 +16,29 @@ import (
 // settings it was made with stay the same, so that a reload forgets
 // neither the cache nor the probes under way.
 type calloutHolder struct {
-	v   *callout.Verifier
-	key string
+	v      *callout.Verifier
+	key    string
+	shared redis.UniversalClient
 }
 
 func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metrics.Metrics) *callout.Verifier {
 	co := cfg.Checks.Callout
 	co.CheckConfig = config.CheckConfig{} // actions, replies and exceptions are the check's, not the verifier's
 	co.Mode = ""
-	key := fmt.Sprintf("%+v|%s|%+v", co, cfg.Hostname, cfg.DNS)
+	key := fmt.Sprintf("%+v|%s|%+v|%+v", co, cfg.Hostname, cfg.DNS, cfg.Greylist.Redis)
 	if h.v != nil && h.key == key {
 		return h.v
 	}
 	h.close()
 	h.key = key
+	var shared *callout.Shared
+	if co.Shared {
+		r := cfg.Greylist.Redis
+		h.shared = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: r.Addrs, MasterName: r.MasterName,
+			Username: r.Username, Password: r.Password, DB: r.DB, DialTimeout: time.Duration(r.Timeout),
+			ReadTimeout: time.Duration(r.Timeout), WriteTimeout: time.Duration(r.Timeout), MaxRetries: 1})
+		shared = &callout.Shared{Client: h.shared, Prefix: r.Prefix}
+	}
 	h.v = callout.New(callout.Config{
 		Hostname: cfg.Hostname, ProbeSender: co.ProbeSender, Port: co.Port,
 		Budget: time.Duration(co.Budget), ProbeTimeout: time.Duration(co.ProbeTimeout),
@@ -35,6 +46,7 @@ func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metri
 		CacheSize: co.CacheSize, MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute,
 		DetectAcceptAll: co.AcceptAll, DNS: res,
 		Observe: func(s callout.Status) { m.Callout(string(s)) },
+		Shared:  shared,
 	})
 	return h.v
 }
@@ -44,5 +56,9 @@ func (h *calloutHolder) close() {
 	if h.v != nil {
 		h.v.Close()
 		h.v = nil
+	}
+	if h.shared != nil {
+		h.shared.Close()
+		h.shared = nil
 	}
 }
