@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ $INSTALL = 1 ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends opendmarc opendkim rspamd >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends opendmarc opendkim rspamd iproute2 util-linux >/dev/null
 fi
 
 T=$(mktemp -d)
