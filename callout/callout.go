@@ -193,6 +193,7 @@ func (v *Verifier) run(key, local, domain string, c *call) {
 	close(c.done)
 	v.mu.Unlock()
 	if shareKey != "" {
-		v.cfg.Shared.set(v.ctx, shareKey, out, ttl)
+		// Not v.ctx: a Close right after the answer must not lose it.
+		v.cfg.Shared.set(context.Background(), shareKey, out, ttl)
 	}
 }
