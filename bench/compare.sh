@@ -125,20 +125,18 @@ for sock in unix tcp; do
 		bench "$name" $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
 	done
 
-	if command -v opendmarc >/dev/null; then
-		a=$(addr_of opendmarc)
+	# libmilter daemons: NAME CONFIG-FLAG CONFIG-LINES (after Socket)
+	libmilter() {
+		local name=$1 flag=$2 lines=$3 a sa
+		command -v "$name" >/dev/null || return 0
+		a=$(addr_of "$name")
 		sa=${a#unix:}; [ $sock = tcp ] && sa="inet:${a##*:}@127.0.0.1" || sa="local:$sa"
-		printf 'Socket %s\nBackground false\nAuthservID mx.bench.test\nPidFile %s/opendmarc.pid\n' "$sa" "$T" > "$T/opendmarc.conf"
-		"${NS[@]}" "$T/resolv.conf" opendmarc -c "$T/opendmarc.conf" -f & p=$!; PIDS+=($p); sleep 0.5
-		bench opendmarc $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
-	fi
-	if command -v opendkim >/dev/null; then
-		a=$(addr_of opendkim)
-		sa=${a#unix:}; [ $sock = tcp ] && sa="inet:${a##*:}@127.0.0.1" || sa="local:$sa"
-		printf 'Socket %s\nBackground no\nMode v\nPidFile %s/opendkim.pid\n' "$sa" "$T" > "$T/opendkim.conf"
-		"${NS[@]}" "$T/resolv.conf" opendkim -x "$T/opendkim.conf" -f & p=$!; PIDS+=($p); sleep 0.5
-		bench opendkim $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
-	fi
+		printf 'Socket %s\n%sPidFile %s/%s.pid\n' "$sa" "$lines" "$T" "$name" > "$T/$name.conf"
+		"${NS[@]}" "$T/resolv.conf" "$name" "$flag" "$T/$name.conf" -f & p=$!; PIDS+=($p); sleep 0.5
+		bench "$name" $sock "$a" $p; kill $p; wait $p 2>/dev/null || true
+	}
+	libmilter opendmarc -c $'Background false\nAuthservID mx.bench.test\n'
+	libmilter opendkim -x $'Background no\nMode v\n'
 done
 
 # rspamd's milter proxy, unix socket only: it runs in a network namespace
