@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 
 	"github.com/mailsift/mailsift/resolver"
 )
@@ -131,7 +132,8 @@ func Check(ctx context.Context, r Resolver, a Args) Result {
 		// §4.3: a sender without local-part is postmaster at its domain.
 		e.local = "postmaster"
 	}
-	e.senderDomain = strings.TrimSuffix(e.senderDomain, ".")
+	e.senderDomain = aLabels(strings.TrimSuffix(e.senderDomain, "."))
+	e.helo = aLabels(e.helo)
 	e.sender = e.local + "@" + e.senderDomain
 	res.Domain, res.Sender = e.senderDomain, e.sender
 	if !e.ip.IsValid() {
@@ -153,6 +155,21 @@ func Check(ctx context.Context, r Resolver, a Args) Result {
 	return res
 }
 
+// aLabels gives an internationalized domain name (SMTPUTF8) in A-labels,
+// the form DNS is asked in (RFC 8616 §4); a name that cannot be converted
+// is returned as it is, and fails the checks that follow.
+func aLabels(d string) string {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			if a, err := idna.Lookup.ToASCII(d); err == nil {
+				return a
+			}
+			return d
+		}
+	}
+	return d
+}
+
 // domainSyntax says why d cannot be an SPF <domain> (§4.3), or "".
 func domainSyntax(d string) string {
 	switch {
@@ -162,6 +179,11 @@ func domainSyntax(d string) string {
 		return "an address literal"
 	case len(d) > maxDomainName:
 		return "longer than 253 octets"
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			return "not a valid internationalized name"
+		}
 	}
 	labels := strings.Split(d, ".")
 	if len(labels) < 2 {

@@ -167,6 +167,7 @@ loop         IN TXT "v=spf1 include:loop.example.test -all"
 explained    IN TXT "v=spf1 -all exp=why.example.test"
 why          IN TXT "%{c} may not send for %{o} at %{t} (asked %{r})"
 helo         IN TXT "v=spf1 ip4:192.0.2.10 -all"
+xn--bcher-kva IN TXT "v=spf1 ip4:192.0.2.10 -all"
 two          IN TXT "v=spf1 -all"
 two          IN TXT "v=spf1 +all"
 `
@@ -205,6 +206,10 @@ two          IN TXT "v=spf1 +all"
 		{"192.0.2.10", "", "[192.0.2.10]", None, "helo", ""},
 		{"192.0.2.10", "a@b..example.test", "h.example.test", None, "mailfrom", ""},
 		{"::ffff:192.0.2.10", "a@ten.example.test", "h.example.test", Pass, "mailfrom", ""},
+		// RFC 8616 §4: a UTF-8 domain is looked up in A-labels.
+		{"192.0.2.10", "j\u00f6rg@b\u00fccher.example.test", "h.example.test", Pass, "mailfrom", ""},
+		{"192.0.2.10", "", "b\u00fccher.example.test", Pass, "helo", ""},
+		{"192.0.2.10", "a@b\u00fc\u00ff\u0000.example.test", "h.example.test", None, "mailfrom", ""},
 	} {
 		res := Check(context.Background(), r, Args{IP: netip.MustParseAddr(tc.ip), Sender: tc.sender, Helo: tc.helo,
 			Receiver: "mx.example.test", Now: now})
