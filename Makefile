@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHostname$$' -fuzztime $(FUZZTIME) ./checks
 	$(GO) test -run '^$$' -fuzz '^FuzzFromDomain$$' -fuzztime $(FUZZTIME) ./checks
 	$(GO) test -run '^$$' -fuzz '^FuzzDMARCRecord$$' -fuzztime $(FUZZTIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZTIME) ./internal/spf
 	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./milter
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthServID$$' -fuzztime $(FUZZTIME) ./milter
 

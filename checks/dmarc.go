@@ -239,10 +239,15 @@ func lookupDMARC(ctx context.Context, dns NetResolver, domain string) (rec *dmar
 }
 
 // enforcingDMARC reports whether domain's DMARC policy is quarantine or
-// reject: then DMARC, not SPF alone, decides about its mail.
+// reject, or cannot be looked up now: then DMARC, not SPF alone, decides
+// about its mail (and tempfails for a temporary error, which SPF must not
+// turn into a permanent refusal).
 func enforcingDMARC(ctx context.Context, dns NetResolver, domain string) bool {
 	rec, _, sub, err := lookupDMARC(ctx, dns, strings.ToLower(domain))
-	if err != nil || rec == nil {
+	if err != nil {
+		return true
+	}
+	if rec == nil {
 		return false
 	}
 	p := rec.Policy

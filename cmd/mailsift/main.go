@@ -183,7 +183,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	}
 	dmarcOn := ck.DMARC.Mode != "off"
 	if ck.SPF.Mode != "off" {
-		add(&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: dmarcOn,
+		add(&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: dmarcOn, Receiver: cfg.Hostname,
 			Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}, &ck.SPF.CheckConfig)
 	}
 	if ck.DKIM.Mode != "off" {
