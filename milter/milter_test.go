@@ -121,7 +121,7 @@ type mta struct {
 type testMacros map[string]string
 
 func (m testMacros) GetEx(name string) (string, bool) { v, ok := m[name]; return v, ok }
-func (m testMacros) Get(name string) string            { return m[name] }
+func (m testMacros) Get(name string) string           { return m[name] }
 
 func (c *mta) set(kv ...string) {
 	clear(c.macros)
