@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+var macroLine = regexp.MustCompile(`(?m)^(milter_[a-z_]*macros) *=.*$`)
+
+// withoutMacroLines drops the milter_*_macros lines from the contrib
+// snippet: mailsift asks Postfix for its macros at negotiation.
+func withoutMacroLines(s string) string { return macroLine.ReplaceAllString(s, "") }
+
+// emptyMacroLines sets every milter_*_macros list empty: Postfix sends
+// only what mailsift asks for.
+func emptyMacroLines(s string) string { return macroLine.ReplaceAllString(s, "$1 =") }
+
+// simpleSigned signs msg (LF line ends) with DKIM simple/simple, keeping
+// its header bytes as they are.
+func simpleSigned(t *testing.T, msg string) string {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/dkim/rsa.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = dkim.Sign(&out, strings.NewReader(strings.ReplaceAll(msg, "\n", "\r\n")), &dkim.SignOptions{
+		Domain: "signed.test", Selector: "rsa2048", Signer: key.(crypto.Signer),
+		HeaderCanonicalization: dkim.CanonicalizationSimple, BodyCanonicalization: dkim.CanonicalizationSimple,
+		HeaderKeys: []string{"From", "To", "Subject", "Message-Id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(out.String(), "\r\n", "\n")
+}
+
+// deliveredFile returns the raw bytes of the delivered message whose
+// Message-Id is msgID.
+func (p *postfix) deliveredFile(t *testing.T, msgID string) string {
+	t.Helper()
+	p.delivered(t, msgID)
+	files, _ := filepath.Glob(filepath.Join(p.base, "mail", "sink", "new", "*"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("Message-Id: <"+msgID+">")) {
+			return string(b)
+		}
+	}
+	t.Fatalf("message <%s> not found", msgID)
+	return ""
+}
+
+// Through a real Postfix 3.7 with milter_protocol = 6 and no
+// milter_*_macros lines: mailsift's macro request brings the client name,
+// the queue id and the SMTP AUTH user into the record; with
+// SMFIP_HDR_LEADSPC a DKIM simple signature over "Subject:x" and
+// "Subject:<TAB>x" verifies, and the header mailsift adds reads
+// "Authentication-Results: ..." with one space.
+func TestPostfixProtocol6(t *testing.T) {
+	t.Run("no macro lines", func(t *testing.T) { postfixProtocol6(t, withoutMacroLines) })
+	t.Run("empty macro lists", func(t *testing.T) { postfixProtocol6(t, emptyMacroLines) })
+}
+
+func postfixProtocol6(t *testing.T, edit func(string) string) {
+	m := startMailsift(t, postfixMilterConfig)
+	p := startPostfixEdited(t, m.addr, edit)
+	if b, _ := os.ReadFile(filepath.Join(p.conf, "main.cf")); regexp.MustCompile(`_macros *= *[^ \n]`).Match(b) {
+		t.Fatalf("main.cf still sets milter macros:\n%s", b)
+	}
+	c := p.xclient(t, "192.0.2.10", "good.checks.test", "mail.checks.test")
+	var replies []string
+	for i, subject := range []string{"Subject:x", "Subject:\tx", "Subject:  x"} {
+		id := []string{"ws1@signed.test", "ws2@signed.test", "ws3@signed.test"}[i]
+		from := []string{"ws1@checks.test", "ws2@checks.test", "ws3@checks.test"}[i]
+		c.expect("250", "MAIL FROM:<%s>", from)
+		c.expect("250", "RCPT TO:<bob@example.test>")
+		msg := simpleSigned(t, "From: Alice <alice@signed.test>\nTo: <bob@example.test>\n"+subject+"\nMessage-Id: <"+id+">\n\nHello,\nthis is signed.\n")
+		reply := c.data(msg)
+		if !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("%q: DATA %q", subject, reply)
+		}
+		replies = append(replies, reply)
+	}
+	c.expect("221", "QUIT")
+	for i, subject := range []string{"Subject:x", "Subject:\tx", "Subject:  x"} {
+		id := []string{"ws1@signed.test", "ws2@signed.test", "ws3@signed.test"}[i]
+		raw := p.deliveredFile(t, id)
+		if !strings.Contains(raw, "\n"+subject+"\n") {
+			t.Errorf("%q: Postfix changed the header:\n%s", subject, raw)
+		}
+		if !strings.Contains(raw, "\nAuthentication-Results: mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=ws") ||
+			!strings.Contains(raw, "dkim=pass header.d=signed.test") {
+			t.Errorf("%q: delivered without a passing dkim in our Authentication-Results:\n%s", subject, raw)
+		}
+		from := []string{"ws1@checks.test", "ws2@checks.test", "ws3@checks.test"}[i]
+		wantFields(t, m.recordFor(t, from), map[string]any{
+			"source.domain": "good.checks.test", "email.local_id": queueID(t, replies[i]),
+			"mailsift.checks.dkim.status": "pass", "mailsift.checks.helo.status": "pass",
+		})
+	}
+
+	// SMTP AUTH (played with XCLIENT LOGIN): {auth_authen} comes at MAIL.
+	c = dialSMTP(t, p.addr, "")
+	c.expect("250", "EHLO tester.local")
+	c.expect("220", "XCLIENT ADDR=192.0.2.10 NAME=good.checks.test LOGIN=carol")
+	c.expect("250", "EHLO mail.checks.test")
+	c.expect("250", "MAIL FROM:<carol@checks.test>")
+	c.expect("250", "RCPT TO:<bob@example.test>")
+	c.data(message("carol@checks.test", "bob@example.test", "auth1@checks.test", ""))
+	c.expect("221", "QUIT")
+	wantFields(t, m.recordFor(t, "carol@checks.test"), map[string]any{"user.name": "carol", "mailsift.trusted": "authenticated"})
+
+	// Postfix found nothing to complain about in the conversation.
+	time.Sleep(100 * time.Millisecond)
+	log, _ := os.ReadFile(filepath.Join(p.base, "log", "maillog"))
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "milter") && (strings.Contains(line, "warning") || strings.Contains(line, "error")) {
+			t.Errorf("maillog: %s", line)
+		}
+	}
+}
