@@ -14,6 +14,7 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 	"github.com/emersion/go-msgauth/dkim"
+	"go.uber.org/goleak"
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/policy"
@@ -82,8 +83,8 @@ func TestMacrosRequested(t *testing.T) {
 
 // narrowClient is an MTA that offers protocol version 2 only: no no-reply
 // flags, no SMFIP_HDR_LEADSPC, no macro requests, the actions of version 2.
-func narrowClient(addr string) *gomilter.Client {
-	return gomilter.NewClient("tcp", addr, gomilter.WithReadTimeout(5*time.Second), gomilter.WithWriteTimeout(5*time.Second),
+func narrowClient(network, addr string) *gomilter.Client {
+	return gomilter.NewClient(network, addr, gomilter.WithReadTimeout(5*time.Second), gomilter.WithWriteTimeout(5*time.Second),
 		gomilter.WithMaximumVersion(2), gomilter.WithActions(gomilter.OptAddHeader|gomilter.OptChangeBody|gomilter.OptAddRcpt|
 			gomilter.OptRemoveRcpt|gomilter.OptChangeHeader|gomilter.OptQuarantine),
 		gomilter.WithProtocols(gomilter.OptNoConnect|gomilter.OptNoHelo|gomilter.OptNoMailFrom|gomilter.OptNoRcptTo|
@@ -96,10 +97,11 @@ func narrowClient(addr string) *gomilter.Client {
 // Every stage is answered, and every reply is the same, when the MTA
 // offers no no-reply flags.
 func TestNarrowMTAGetsEveryReply(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last: every session's goroutines are gone
 	rt := testRuntime(policy.Enforce, rcptCheck{}, dataCheck{checks.Fail})
 	rt.Policy.Rules = map[string]policy.Rule{"body": {Actions: map[string]policy.Action{"fail": policy.Tag}}}
 	f := start(t, rt)
-	c := dial(t, narrowClient(f.addr))
+	c := dial(t, narrowClient("tcp", f.addr))
 	defer c.Close()
 	for _, o := range []gomilter.OptProtocol{gomilter.OptNoConnReply, gomilter.OptNoHeloReply, gomilter.OptNoMailReply,
 		gomilter.OptNoRcptReply, gomilter.OptNoHeaderReply, gomilter.OptHeaderLeadingSpace} {
@@ -113,7 +115,7 @@ func TestNarrowMTAGetsEveryReply(t *testing.T) {
 	replyIs(t, badHeloReply)(c.Rcpt("bob@example.test"))
 	must(t, c.Abort())
 
-	c2 := dial(t, narrowClient(f.addr))
+	c2 := dial(t, narrowClient("tcp", f.addr))
 	defer c2.Close()
 	cont(t)(c2.Conn("client.example", gomilter.FamilyInet, 40000, "198.51.100.41", "j", "mx.mailsift.test", "{client_addr}", "198.51.100.41"))
 	cont(t)(c2.Helo("mail.sender.test"))
@@ -272,6 +274,10 @@ func TestProgressKeepsTheMTAWaiting(t *testing.T) {
 		{"progress too late", time.Minute, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// Runs after the server's shutdown: no session goroutine and no
+			// progress timer outlives its session.
+			before := goleak.IgnoreCurrent()
+			t.Cleanup(func() { goleak.VerifyNone(t, before) })
 			rt := testRuntime(policy.Enforce, &checks.Sender{RequireDomain: true, DNS: r, NullMX: nullMX}, slowData{900 * time.Millisecond})
 			rt.ProgressInterval = tt.interval
 			f := start(t, rt)
