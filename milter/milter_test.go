@@ -438,8 +438,8 @@ func TestSecondMessageKeepsConnectionNotMessage(t *testing.T) {
 	}
 }
 
-// Macros from the connect stage are still known at end of message although
-// go-milter replaces its map at every stage; an authenticated client (macro
+// Macros from the connect stage are still known at end of message, each
+// stage's macros sent with its own command; an authenticated client (macro
 // given at MAIL) skips the HELO finding made earlier.
 func TestMacroMergingAndAuthTrust(t *testing.T) {
 	f := start(t, testRuntime(policy.Enforce))

@@ -229,6 +229,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		Chain:       chain,
 		Policy:      cfg.Policy(),
 		TrustAuthed: cfg.Trust.Authenticated,
+		ProgressInterval: time.Duration(cfg.ProgressInterval),
 	}
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
