@@ -310,3 +310,25 @@ func TestProgressKeepsTheMTAWaiting(t *testing.T) {
 		})
 	}
 }
+
+// An MTA may reuse a milter connection for the next SMTP connection
+// (SMFIC_QUIT_NC): the new client gets nothing of the old one, trust
+// included.
+func TestConnectionReuse(t *testing.T) {
+	f := start(t, testRuntime(policy.Enforce))
+	c := f.session(t, "192.0.2.25") // a trusted network
+	cont(t)(c.Helo("bad..helo"))
+	cont(t)(c.Mail("a@b.test"))
+	cont(t)(c.Rcpt("c@d.test"))
+	must(t, c.Abort())
+	must(t, c.s.Reset(c.macros))
+	cont(t)(c.Conn("client.example", gomilter.FamilyInet, 40001, "198.51.100.70", "j", "mx.mailsift.test", "{client_addr}", "198.51.100.70"))
+	cont(t)(c.Helo("bad..helo"))
+	cont(t)(c.Mail("e@b.test"))
+	replyIs(t, badHeloReply)(c.Rcpt("c@d.test"))
+	must(t, c.Abort())
+	rs := f.logs.waitRecords(t, 2)
+	if rs[0]["mailsift.trusted"] != "network" || rs[1]["mailsift.trusted"] != nil || rs[1]["source.ip"] != "198.51.100.70" || rs[1]["event.action"] != "reject" {
+		t.Errorf("records = %v", rs)
+	}
+}

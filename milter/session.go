@@ -73,8 +73,16 @@ func (s *Session) use(m gomilter.Modifier) {
 	}
 }
 
-// NewConnection implements milter.Milter.
-func (s *Session) NewConnection(m gomilter.Modifier) error { return nil }
+// NewConnection implements milter.Milter: the start of the milter
+// connection, or an MTA reusing it for another SMTP connection
+// (SMFIC_QUIT_NC): nothing of the previous one is kept.
+func (s *Session) NewConnection(m gomilter.Modifier) error {
+	s.endTx("abort")
+	s.env = checks.Envelope{}
+	s.trusted, s.postfix, s.conn = "", false, nil
+	s.mod = m
+	return nil
+}
 
 // Connect implements milter.Milter.
 func (s *Session) Connect(host, family string, port uint16, addr string, m gomilter.Modifier) (*gomilter.Response, error) {
