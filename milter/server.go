@@ -134,12 +134,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// Protocol is what mailsift asks of the MTA at negotiation (milter protocol
+// protocol is what mailsift asks of the MTA at negotiation (milter protocol
 // version 6): the stages it needs no call for, the stages whose reply it
 // never needs, and the header values as they were. An MTA that offers less
 // (an older protocol version, no no-reply flags) gets the part it offers,
 // and mailsift answers every stage it is sent.
-func Protocol(c *checks.Chain) gomilter.OptProtocol {
+func protocol(c *checks.Chain) gomilter.OptProtocol {
 	// DATA, end of headers and unknown commands are never used: the queue
 	// id comes with the end of the message (and at MAIL from Sendmail).
 	p := gomilter.OptNoData | gomilter.OptNoEOH | gomilter.OptNoUnknown | gomilter.OptHeaderLeadingSpace
@@ -181,18 +181,20 @@ func readsBody(c *checks.Chain) bool {
 // Actions are the modifications mailsift may ask for.
 const Actions = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine
 
-// Macros are the macros mailsift reads, by stage, requested from the MTA at
-// negotiation (SMFIR_SETSYMLIST), so that Postfix and Sendmail send them
-// without milter_*_macros settings. A stage's macros stay known at later
-// stages of the same connection or message.
-var Macros = map[gomilter.MacroStage][]gomilter.MacroName{
-	gomilter.StageConnect: {gomilter.MacroMTAVersion, gomilter.MacroMTAFQDN, gomilter.MacroDaemonName, gomilter.MacroDaemonAddr,
-		gomilter.MacroIfAddr, gomilter.MacroClientAddr, gomilter.MacroClientPort, gomilter.MacroClientName, gomilter.MacroClientPTR,
-		"{client_resolve}"},
-	gomilter.StageHelo: {gomilter.MacroTlsVersion},
-	gomilter.StageMail: {gomilter.MacroQueueId, gomilter.MacroAuthType, gomilter.MacroAuthAuthen, gomilter.MacroMailAddr},
-	gomilter.StageRcpt: {gomilter.MacroQueueId, gomilter.MacroRcptAddr},
-	gomilter.StageEOM:  {gomilter.MacroQueueId, "{msg_id}"},
+// macroRequests are the macros mailsift reads, by stage, requested from the
+// MTA at negotiation (SMFIR_SETSYMLIST), so that Postfix and Sendmail send
+// them without milter_*_macros settings. A stage's macros stay known at
+// later stages of the same connection or message.
+func macroRequests() map[gomilter.MacroStage][]gomilter.MacroName {
+	return map[gomilter.MacroStage][]gomilter.MacroName{
+		gomilter.StageConnect: {gomilter.MacroMTAVersion, gomilter.MacroMTAFQDN, gomilter.MacroDaemonName, gomilter.MacroDaemonAddr,
+			gomilter.MacroIfAddr, gomilter.MacroClientAddr, gomilter.MacroClientPort, gomilter.MacroClientName, gomilter.MacroClientPTR,
+			"{client_resolve}"},
+		gomilter.StageHelo: {gomilter.MacroTlsVersion},
+		gomilter.StageMail: {gomilter.MacroQueueId, gomilter.MacroAuthType, gomilter.MacroAuthAuthen, gomilter.MacroMailAddr},
+		gomilter.StageRcpt: {gomilter.MacroQueueId, gomilter.MacroRcptAddr},
+		gomilter.StageEOM:  {gomilter.MacroQueueId, "{msg_id}"},
+	}
 }
 
 // negotiate takes what the MTA offers of what mailsift asks: the highest
@@ -217,10 +219,10 @@ func (s *Server) handle(c net.Conn) {
 	opts := []gomilter.Option{
 		gomilter.WithMilter(func() gomilter.Milter { return sess }),
 		gomilter.WithActions(Actions),
-		gomilter.WithProtocols(Protocol(rt.Chain)),
+		gomilter.WithProtocols(protocol(rt.Chain)),
 		gomilter.WithNegotiationCallback(negotiate),
 	}
-	for st, ms := range Macros {
+	for st, ms := range macroRequests() {
 		opts = append(opts, gomilter.WithMacroRequest(st, ms))
 	}
 	ms := gomilter.NewServer(opts...)
