@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -131,5 +133,74 @@ func postfixProtocol6(t *testing.T, edit func(string) string) {
 		if strings.Contains(line, "milter") && (strings.Contains(line, "warning") || strings.Contains(line, "error")) {
 			t.Errorf("maillog: %s", line)
 		}
+	}
+}
+
+// slowMX is an SMTP server on 127.0.1.1 (mx1.callout.test) that greets
+// after delay, then refuses every recipient: a slow callout target.
+func slowMX(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.1.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				time.Sleep(delay)
+				tp := textproto.NewConn(c)
+				tp.PrintfLine("220 mx1.callout.test ESMTP slow")
+				for {
+					line, err := tp.ReadLine()
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(line); {
+					case strings.HasPrefix(cmd, "RCPT"):
+						tp.PrintfLine("550 5.1.1 Recipient address rejected: User unknown")
+					case strings.HasPrefix(cmd, "QUIT"):
+						tp.PrintfLine("221 2.0.0 Bye")
+						return
+					default:
+						tp.PrintfLine("250 mx1.callout.test")
+					}
+				}
+			}()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// A sender callout that outlasts Postfix's milter_command_timeout (2 s
+// here; the probe's server greets after 3 s): mailsift's progress packets
+// keep Postfix waiting, and the client gets the callout's verdict. Without
+// them (progress_interval longer than the wait) Postfix gives up and
+// answers with its milter_default_action.
+func TestPostfixProgressDuringSlowCallout(t *testing.T) {
+	for _, tt := range []struct{ interval, want string }{
+		{"1s", "550 5.1.7 <nobody@ok.callout.test>: Sender address rejected: undeliverable address (550 5.1.1 Recipient address rejected: User unknown)"},
+		{"1m", "451 4.7.1 Service unavailable - try again later"},
+	} {
+		t.Run("progress_interval "+tt.interval, func(t *testing.T) {
+			port := slowMX(t, 3*time.Second)
+			m := startMailsift(t, "progress_interval = \""+tt.interval+"\"\n"+postfixMilterConfig+
+				"[checks.callout]\nmode = \"enforce\"\nbudget = \"6s\"\nport = "+port+"\n")
+			p := startPostfixEdited(t, m.addr, func(s string) string {
+				return regexp.MustCompile(`(?m)^milter_command_timeout = .*$`).ReplaceAllString(s, "milter_command_timeout = 2s")
+			})
+			c := p.xclient(t, "192.0.2.10", "good.checks.test", "mail.checks.test")
+			c.expect("250", "MAIL FROM:<nobody@ok.callout.test>")
+			if got := c.cmd("RCPT TO:<bob@example.test>"); got != tt.want {
+				t.Fatalf("RCPT: got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
