@@ -204,3 +204,31 @@ func TestPostfixProgressDuringSlowCallout(t *testing.T) {
 		})
 	}
 }
+
+// Sendmail 8.17 with SMFIP_HDR_LEADSPC: a DKIM simple signature over
+// "Subject:x" and "Subject:<TAB>x" verifies through the milter, and the
+// header mailsift adds keeps its one space after the colon.
+func TestSendmailHeaderLeadingSpace(t *testing.T) {
+	m := startMailsift(t, sendmailMilterConfig)
+	s := startSendmail(t, m.addr)
+	c := dialSMTP(t, s.addr, "127.0.0.2")
+	c.expect("250", "EHLO mail.checks.test")
+	for i, subject := range []string{"Subject:x", "Subject:\tx"} {
+		from := []string{"smws1@checks.test", "smws2@checks.test"}[i]
+		c.expect("250", "MAIL FROM:<%s>", from)
+		c.expect("250", "RCPT TO:<bob@example.test>")
+		id := []string{"smws1@signed.test", "smws2@signed.test"}[i]
+		if reply := c.data(simpleSigned(t, "From: Alice <alice@signed.test>\nTo: <bob@example.test>\n"+subject+"\nMessage-Id: <"+id+">\n\nHello,\nthis is signed.\n")); !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("%q: DATA %q", subject, reply)
+		}
+		wantFields(t, m.recordFor(t, from), map[string]any{"mailsift.checks.dkim.status": "pass", "event.action": "accept"})
+	}
+	c.expect("221", "QUIT")
+	qf := s.queued(t)
+	if n := strings.Count(qf, "H??Authentication-Results: mx.mailsift.test; iprev=pass policy.iprev=127.0.0.2; spf=none smtp.mailfrom=smws"); n != 2 {
+		t.Errorf("queue files carry our Authentication-Results %d times, want 2:\n%s", n, qf)
+	}
+	if n := strings.Count(qf, "dkim=pass header.d=signed.test"); n != 2 {
+		t.Errorf("dkim=pass in %d queue files, want 2:\n%s", n, qf)
+	}
+}
