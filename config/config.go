@@ -29,6 +29,10 @@ type Config struct {
 	Hostname      string   `toml:"hostname"`
 	Mode          Mode     `toml:"mode"`
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// ProgressInterval: a stage's checks running this long make mailsift
+	// tell the MTA it is still at work (SMFIR_PROGRESS), and again after
+	// each interval.
+	ProgressInterval Duration `toml:"progress_interval"`
 
 	Log      LogConfig      `toml:"log"`
 	DNS      DNSConfig      `toml:"dns"`
@@ -217,12 +221,13 @@ type RelayConfig struct {
 func Default() *Config {
 	host, _ := os.Hostname()
 	return &Config{
-		Listen:        Listen{"tcp", "127.0.0.1:8895"},
-		Hostname:      host,
-		Mode:          Mode{policy.Enforce},
-		ShutdownGrace: Duration(10 * time.Second),
-		Log:           LogConfig{Level: "info"},
-		DNS:           DNSConfig{Timeout: Duration(2 * time.Second), Attempts: 2, CacheSize: 10000},
+		Listen:           Listen{"tcp", "127.0.0.1:8895"},
+		Hostname:         host,
+		Mode:             Mode{policy.Enforce},
+		ShutdownGrace:    Duration(10 * time.Second),
+		ProgressInterval: Duration(5 * time.Second),
+		Log:              LogConfig{Level: "info"},
+		DNS:              DNSConfig{Timeout: Duration(2 * time.Second), Attempts: 2, CacheSize: 10000},
 		Trust: TrustConfig{
 			Networks:      []Prefix{mustPrefix("127.0.0.0/8"), mustPrefix("::1/128")},
 			Authenticated: true,
@@ -362,6 +367,9 @@ func (c *Config) validate() error {
 	}
 	if c.DNS.Timeout <= 0 {
 		return &keyError{"dns.timeout", "want a positive duration"}
+	}
+	if c.ProgressInterval <= 0 {
+		return &keyError{"progress_interval", "want a positive duration"}
 	}
 	for i, s := range c.DNS.Servers {
 		if !validHostPort(s) {

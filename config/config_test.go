@@ -134,6 +134,7 @@ func TestErrors(t *testing.T) {
 		{"[dns]\ncache_size = -1", `c.toml:2: dns.cache_size: want 0 (no cache) or more entries, got -1`},
 		{"[dns]\ntimeout = \"0s\"", `c.toml:2: dns.timeout: want a positive duration`},
 		{"[checks]\ntimeout = \"0s\"", `c.toml:2: checks.timeout: want a positive duration`},
+		{"progress_interval = \"0s\"", `c.toml:1: progress_interval: want a positive duration`},
 		{"[dns]\nattempts = \"two\"", `c.toml:2: dns.attempts: incompatible types: TOML value has type string; destination has type integer`},
 		{"[trust]\nnetworks = [\"10.0.0.0/33\"]", `c.toml:2: trust.networks: want a network such as "192.0.2.0/24", got "10.0.0.0/33"`},
 		{"[log]\nlevel = \"loud\"", `c.toml:2: log.level: unknown level "loud", want debug, info, warn or error`},

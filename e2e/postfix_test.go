@@ -90,6 +90,13 @@ postlog         unix-dgram n  -      n      -      1       postlogd
 // (host:port), configured with the contrib snippet users copy.
 func startPostfix(t *testing.T, milterAddr string) *postfix {
 	t.Helper()
+	return startPostfixEdited(t, milterAddr, func(s string) string { return s })
+}
+
+// startPostfixEdited is startPostfix with the contrib snippet passed
+// through edit first.
+func startPostfixEdited(t *testing.T, milterAddr string, edit func(string) string) *postfix {
+	t.Helper()
 	_, err := exec.LookPath("postfix")
 	need(t, err == nil, "postfix is not installed (apt-get install postfix)")
 	need(t, os.Geteuid() == 0, "a Postfix instance needs root")
@@ -115,7 +122,7 @@ func startPostfix(t *testing.T, milterAddr string) *postfix {
 		t.Fatal("contrib/postfix/main.cf no longer names inet:127.0.0.1:8895")
 	}
 	mainCf := strings.ReplaceAll(postfixBase, "{BASE}", base) +
-		strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8895", "inet:"+milterAddr)
+		strings.ReplaceAll(edit(string(snippet)), "inet:127.0.0.1:8895", "inet:"+milterAddr)
 	port := freePort(t)
 	p := &postfix{base: base, conf: filepath.Join(base, "etc"), addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	masterCf := strings.ReplaceAll(postfixMaster, "{PORT}", p.addr)

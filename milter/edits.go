@@ -3,7 +3,7 @@ package milter
 import (
 	"strings"
 
-	gomilter "github.com/emersion/go-milter"
+	gomilter "github.com/d--j/go-milter"
 	"github.com/emersion/go-msgauth/authres"
 )
 
@@ -60,7 +60,12 @@ func authServID(v string) string {
 
 // applyEdits is the one place where mailsift changes a message. Removals
 // come first and from the last occurrence back, so indexes stay valid.
-func applyEdits(m *gomilter.Modifier, es []edit) error {
+func applyEdits(m gomilter.Modifier, es []edit) error {
+	// With SMFIP_HDR_LEADSPC the MTA adds no space after the colon.
+	lead := ""
+	if m.Protocol()&gomilter.OptHeaderLeadingSpace != 0 {
+		lead = " "
+	}
 	for i := len(es) - 1; i >= 0; i-- {
 		e := es[i]
 		if e.index > 0 {
@@ -71,7 +76,7 @@ func applyEdits(m *gomilter.Modifier, es []edit) error {
 	}
 	for _, e := range es {
 		if e.index == 0 {
-			if err := m.AddHeader(e.name, e.value); err != nil {
+			if err := m.AddHeader(e.name, lead+e.value); err != nil {
 				return err
 			}
 		}

@@ -2,7 +2,7 @@
 // MTA connection keeps what the MTA said stage by stage, runs the checks,
 // turns the policy's decisions into milter replies and header edits, and
 // writes one log record per message. It is the only package that imports
-// github.com/emersion/go-milter.
+// github.com/d--j/go-milter.
 package milter
 
 import (
@@ -22,6 +22,10 @@ type Runtime struct {
 	TrustedNets  []netip.Prefix
 	TrustAuthed  bool          // SMTP-authenticated clients skip checks
 	StageTimeout time.Duration // bound on one stage's checks, 0 for none
+	// ProgressInterval is how long a stage's checks run before mailsift
+	// tells the MTA that it is still at work, and how often it repeats
+	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.
+	ProgressInterval time.Duration
 }
 
 func (rt *Runtime) trustedIP(ip netip.Addr) bool {

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	gomilter "github.com/emersion/go-milter"
+	gomilter "github.com/d--j/go-milter"
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
@@ -134,22 +134,79 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// protocol returns the stages mailsift does not need, so the MTA skips them.
-// Only options of milter protocol version 2, which go-milter negotiates.
+// protocol is what mailsift asks of the MTA at negotiation (milter protocol
+// version 6): the stages it needs no call for, the stages whose reply it
+// never needs, and the header values as they were. An MTA that offers less
+// (an older protocol version, no no-reply flags) gets the part it offers,
+// and mailsift answers every stage it is sent.
 func protocol(c *checks.Chain) gomilter.OptProtocol {
-	p := gomilter.OptNoEOH
+	// DATA, end of headers and unknown commands are never used: the queue
+	// id comes with the end of the message (and at MAIL from Sendmail).
+	p := gomilter.OptNoData | gomilter.OptNoEOH | gomilter.OptNoUnknown | gomilter.OptHeaderLeadingSpace
+	// Decisions are held until RCPT TO, the end of the message is always
+	// answered: no other stage needs a reply.
+	p |= gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoMailReply | gomilter.OptNoDataReply |
+		gomilter.OptNoUnknownReply | gomilter.OptNoHeaderReply | gomilter.OptNoEOHReply | gomilter.OptNoBodyReply
+	if !refusesAtRcpt(c) {
+		p |= gomilter.OptNoRcptReply
+	}
 	// Headers are always read, for the log and Authentication-Results;
 	// the body only when a check reads it.
-	for _, ch := range c.Checks() {
-		if _, ok := ch.(checks.BodyReader); ok {
-			return p
+	if !readsBody(c) {
+		p |= gomilter.OptNoBody
+	}
+	return p
+}
+
+// refusesAtRcpt reports whether some check may refuse before the message
+// data: its refusal is given at RCPT TO, so that reply is needed.
+func refusesAtRcpt(c *checks.Chain) bool {
+	for _, s := range []checks.Stage{checks.StageConnect, checks.StageHelo, checks.StageMail, checks.StageRcpt} {
+		if c.Has(s) {
+			return true
 		}
 	}
-	return p | gomilter.OptNoBody
+	return false
+}
+
+func readsBody(c *checks.Chain) bool {
+	for _, ch := range c.Checks() {
+		if _, ok := ch.(checks.BodyReader); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Actions are the modifications mailsift may ask for.
 const Actions = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine
+
+// macroRequests are the macros mailsift reads, by stage, requested from the
+// MTA at negotiation (SMFIR_SETSYMLIST), so that Postfix and Sendmail send
+// them without milter_*_macros settings. A stage's macros stay known at
+// later stages of the same connection or message.
+func macroRequests() map[gomilter.MacroStage][]gomilter.MacroName {
+	return map[gomilter.MacroStage][]gomilter.MacroName{
+		gomilter.StageConnect: {gomilter.MacroMTAVersion, gomilter.MacroMTAFQDN, gomilter.MacroDaemonName, gomilter.MacroDaemonAddr,
+			gomilter.MacroIfAddr, gomilter.MacroClientAddr, gomilter.MacroClientPort, gomilter.MacroClientName, gomilter.MacroClientPTR,
+			"{client_resolve}"},
+		gomilter.StageHelo: {gomilter.MacroTlsVersion},
+		gomilter.StageMail: {gomilter.MacroQueueId, gomilter.MacroAuthType, gomilter.MacroAuthAuthen, gomilter.MacroMailAddr},
+		gomilter.StageRcpt: {gomilter.MacroQueueId, gomilter.MacroRcptAddr},
+		gomilter.StageEOM:  {gomilter.MacroQueueId, "{msg_id}"},
+	}
+}
+
+// negotiate takes what the MTA offers of what mailsift asks: the highest
+// common version, and the common part of the actions and of the protocol
+// options. The library's own rule refuses an MTA that offers less.
+func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomilter.OptAction, mtaProtocol, milterProtocol gomilter.OptProtocol, offered gomilter.DataSize) (uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize, error) {
+	v := min(mtaVersion, milterVersion)
+	if v < 2 {
+		return 0, 0, 0, 0, fmt.Errorf("milter: negotiate: MTA offers protocol version %d, want 2 to %d", mtaVersion, milterVersion)
+	}
+	return v, milterActions & mtaActions, milterProtocol & mtaProtocol, offered, nil
+}
 
 func (s *Server) handle(c net.Conn) {
 	defer s.wg.Done()
@@ -159,13 +216,21 @@ func (s *Server) handle(c net.Conn) {
 	sess := newSession(s.ctx, rt, s.log, s.now)
 	sess.obs = s.obs
 	one := newOneConn(c)
-	ms := &gomilter.Server{
-		NewMilter: func() gomilter.Milter { return sess },
-		Actions:   Actions,
-		Protocol:  protocol(rt.Chain),
+	opts := []gomilter.Option{
+		gomilter.WithMilter(func() gomilter.Milter { return sess }),
+		gomilter.WithActions(Actions),
+		gomilter.WithProtocols(protocol(rt.Chain)),
+		gomilter.WithNegotiationCallback(negotiate),
 	}
-	ms.Serve(one) // returns once go-milter has closed the connection
+	for st, ms := range macroRequests() {
+		opts = append(opts, gomilter.WithMacroRequest(st, ms))
+	}
+	ms := gomilter.NewServer(opts...)
+	ms.Serve(one) // returns once the session has closed the connection
 	one.wait()
+	// The session's goroutine ends right after it closed the connection:
+	// wait for it, so that no goroutine outlives the session.
+	ms.Shutdown(context.Background())
 	sess.closed()
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -232,17 +297,42 @@ func (o *oneConn) wait()          { <-o.closed }
 func (o *oneConn) Close() error   { return nil }
 func (o *oneConn) Addr() net.Addr { return &net.UnixAddr{Name: "milter-session", Net: "unix"} }
 
-// trackedConn tells when go-milter closes the connection, and buffers its
-// reads: go-milter reads a packet's length and its body with two reads,
-// and the MTA sends a macro packet and its command back to back, so one
-// read syscall often serves three or four.
+// trackedConn tells when the session closes the connection, buffers its
+// reads, and sends each packet in one write. go-milter reads a packet's
+// length and its body with two reads, and the MTA sends a macro packet and
+// its command back to back, so one read syscall often serves three or four.
+// go-milter writes a packet's header and its data with two writes; over
+// TCP, libmilter peers would wait for the delayed ACK of the first (Nagle),
+// so the header is held until its data comes.
 type trackedConn struct {
 	net.Conn
 	r       *bufio.Reader
+	hdr     [5]byte
+	held    bool
+	wbuf    []byte
 	onClose func()
 }
 
 func (t *trackedConn) Read(p []byte) (int, error) { return t.r.Read(p) }
+
+func (t *trackedConn) Write(p []byte) (int, error) {
+	if !t.held {
+		// A 5-byte packet header announcing data: hold it.
+		if len(p) == 5 && uint32(p[0])<<24|uint32(p[1])<<16|uint32(p[2])<<8|uint32(p[3]) > 1 {
+			copy(t.hdr[:], p)
+			t.held = true
+			return len(p), nil
+		}
+		return t.Conn.Write(p)
+	}
+	t.held = false
+	t.wbuf = append(append(t.wbuf[:0], t.hdr[:]...), p...)
+	n, err := t.Conn.Write(t.wbuf)
+	if len(t.wbuf) > 64<<10 {
+		t.wbuf = nil // do not keep a large buffer for the whole session
+	}
+	return max(n-5, 0), err
+}
 
 func (t *trackedConn) Close() error {
 	err := t.Conn.Close()

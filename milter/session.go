@@ -2,15 +2,12 @@ package milter
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"net/textproto"
-	"reflect"
 	"strings"
+	"sync"
 	"time"
-	"unsafe"
 
-	gomilter "github.com/emersion/go-milter"
+	gomilter "github.com/d--j/go-milter"
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
@@ -18,12 +15,10 @@ import (
 )
 
 // Session is one MTA connection. go-milter calls its methods from one
-// goroutine, in SMTP order, so it needs no lock.
-//
-// go-milter v0.5.0 replaces its macro map at every macro packet and resets
-// it on abort, so the session merges each stage's macros into its own map.
-// The Server hands go-milter this same Session for the whole connection,
-// so even a non-continue reply does not lose the connection's state.
+// goroutine, in SMTP order, and uses the same Session for the whole
+// connection, so it needs no lock. Macros are read from the Modifier of
+// each call: go-milter keeps each stage's macros until that stage comes
+// again or the transaction ends.
 type Session struct {
 	rt  *Runtime
 	obs Observer
@@ -31,10 +26,10 @@ type Session struct {
 	now func() time.Time
 	ctx context.Context
 
-	macros     map[string]string
-	lastMacros unsafe.Pointer // the go-milter macro map merged last
-	env        checks.Envelope
-	trusted    string // "network", "authenticated" or ""
+	env     checks.Envelope
+	trusted string // "network", "authenticated" or ""
+	mod     gomilter.Modifier
+	postfix bool // the MTA takes SMFIR_PROGRESS at every stage, not only at the end of the message
 
 	conn []finding    // connect and HELO: they apply to every message
 	tx   *transaction // nil outside a transaction
@@ -49,55 +44,62 @@ type transaction struct {
 	data      []finding // end of message
 	to        []string  // every RCPT TO, in order
 	refusedTo []string
+	header    []byte                          // the header block as the MTA passed it, for the streams
 	streams   map[string]checks.MessageStream // nil until the body starts
 	reply     string                          // first refusal sent, the line as the client saw it
 	action    policy.Action
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
-	return &Session{rt: rt, obs: noObserver{}, log: log, now: now, ctx: ctx, macros: map[string]string{}}
+	return &Session{rt: rt, obs: noObserver{}, log: log, now: now, ctx: ctx}
 }
 
-// txMacros are the macros that belong to one transaction and must not leak
-// into the next message on the same connection.
-var txMacros = []string{"i", "{mail_addr}", "{mail_host}", "{mail_mailer}", "{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}", "{msg_id}"}
+// macro returns a macro the MTA sent at this stage or an earlier one.
+func (s *Session) macro(name string) string {
+	if s.mod == nil {
+		return ""
+	}
+	return s.mod.Get(name)
+}
 
-func (s *Session) merge(m *gomilter.Modifier) {
-	if m == nil || m.Macros == nil {
-		return
+// use makes m the Modifier of the current call and picks up the queue id,
+// which Sendmail gives at MAIL and Postfix from DATA on.
+func (s *Session) use(m gomilter.Modifier) {
+	s.mod = m
+	if s.tx != nil {
+		if id := s.macro("i"); id != "" {
+			s.env.QueueID = id
+		}
 	}
-	// go-milter keeps handing out the map of the last macro packet until a
-	// new one comes, so a stage the MTA sends no macros for would see the
-	// previous stage's (or the previous message's) again: merge each
-	// packet's map once.
-	p := reflect.ValueOf(m.Macros).UnsafePointer()
-	if p == s.lastMacros {
-		return
-	}
-	s.lastMacros = p
-	for k, v := range m.Macros {
-		s.macros[k] = v
-	}
-	if id := s.macros["i"]; id != "" {
-		s.env.QueueID = id
-	}
+}
+
+// NewConnection implements milter.Milter: the start of the milter
+// connection, or an MTA reusing it for another SMTP connection
+// (SMFIC_QUIT_NC): nothing of the previous one is kept.
+func (s *Session) NewConnection(m gomilter.Modifier) error {
+	s.endTx("abort")
+	s.env = checks.Envelope{}
+	s.trusted, s.postfix, s.conn = "", false, nil
+	s.mod = m
+	return nil
 }
 
 // Connect implements milter.Milter.
-func (s *Session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.merge(m)
-	ip, ok := netip.AddrFromSlice(addr)
-	if !ok {
+func (s *Session) Connect(host, family string, port uint16, addr string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.use(m)
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
 		// Sendmail's -bs and some proxies give no address; the macro may.
-		ip, _ = netip.ParseAddr(strings.TrimPrefix(s.macros["{client_addr}"], "IPv6:"))
+		ip, _ = netip.ParseAddr(strings.TrimPrefix(s.macro("{client_addr}"), "IPv6:"))
 	}
 	s.env.ClientIP = ip.Unmap()
 	s.env.ClientPort = int(port)
-	s.env.ClientName = verifiedName(host, s.macros)
-	s.env.ClientPTR = s.macros["{client_ptr}"]
-	s.env.MTAName = s.macros["j"]
-	for _, m := range []string{"{daemon_addr}", "{if_addr}"} {
-		if a, err := netip.ParseAddr(strings.TrimPrefix(s.macros[m], "IPv6:")); err == nil {
+	s.env.ClientName = verifiedName(host, m.GetEx)
+	s.env.ClientPTR = s.macro("{client_ptr}")
+	s.env.MTAName = s.macro("j")
+	s.postfix = strings.HasPrefix(s.macro("v"), "Postfix")
+	for _, name := range []string{"{daemon_addr}", "{if_addr}"} {
+		if a, err := netip.ParseAddr(strings.TrimPrefix(s.macro(name), "IPv6:")); err == nil {
 			s.env.DaemonAddr = a.Unmap()
 			break
 		}
@@ -112,12 +114,12 @@ func (s *Session) Connect(host, family string, port uint16, addr net.IP, m *gomi
 // verifiedName is the client hostname the MTA verified (forward-confirmed),
 // or "". Postfix says "unknown" in {client_name} and a bracketed address as
 // the host; Sendmail says {client_resolve} other than OK.
-func verifiedName(host string, macros map[string]string) string {
-	if r, ok := macros["{client_resolve}"]; ok && r != "OK" {
+func verifiedName(host string, macro func(string) (string, bool)) string {
+	if r, ok := macro("{client_resolve}"); ok && r != "OK" {
 		return ""
 	}
 	name := host
-	if v, ok := macros["{client_name}"]; ok {
+	if v, ok := macro("{client_name}"); ok {
 		name = v
 	}
 	if name == "" || name == "unknown" || strings.HasPrefix(name, "[") {
@@ -128,8 +130,8 @@ func verifiedName(host string, macros map[string]string) string {
 
 // Helo implements milter.Milter. A client may greet again (after STARTTLS):
 // the new name replaces the old one and its findings.
-func (s *Session) Helo(name string, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.merge(m)
+func (s *Session) Helo(name string, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.use(m)
 	s.env.Helo = name
 	s.runConn(checks.StageHelo)
 	return gomilter.RespContinue, nil
@@ -192,18 +194,64 @@ func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.
 	for _, f := range s.findings() {
 		s.env.Results[f.r.Check] = f.r
 	}
+	defer s.progress(stage)()
 	return run(ctx, stage, &s.env)
+}
+
+// DefaultProgressInterval is how long a stage's checks run before the MTA
+// is told that they are still at work.
+const DefaultProgressInterval = 5 * time.Second
+
+// progress sends SMFIR_PROGRESS every progress interval while a stage's
+// checks run (a callout, a slow DNS answer), so that the MTA's own timeout
+// (Postfix's milter_command_timeout, Sendmail's T=R:) does not fire first;
+// the returned stop ends it, and once stop returns no progress is being
+// written. Sendmail takes a progress packet only at the end of the message;
+// Postfix at every stage, also one whose reply it does not wait for (it
+// reads the packet with the next reply it waits for).
+func (s *Session) progress(stage checks.Stage) (stop func()) {
+	m := s.mod
+	if m == nil || m.Version() < 6 || stage != checks.StageData && !s.postfix {
+		return func() {}
+	}
+	every := s.rt.ProgressInterval
+	if every <= 0 {
+		every = DefaultProgressInterval
+	}
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock() // t is set before the first tick reads it
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if err := m.Progress(); err != nil {
+			s.log.Debug("progress not sent", zap.Error(err))
+			return
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }
 
 // MailFrom implements milter.Milter. It starts a transaction; Sendmail
 // sends no abort between two messages, so a transaction still open is
 // finished here.
-func (s *Session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response, error) {
+func (s *Session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
 	s.endTx("abort")
-	s.merge(m)
 	s.tx = &transaction{start: s.now()}
+	s.use(m)
 	s.env.From = from
-	s.env.AuthUser = s.macros["{auth_authen}"]
+	s.env.AuthUser = s.macro("{auth_authen}")
 	if s.trusted == "" && s.env.AuthUser != "" && s.rt.TrustAuthed {
 		s.trusted = "authenticated"
 	}
@@ -224,11 +272,11 @@ func (s *Session) held() (policy.Decision, bool) {
 
 // RcptTo implements milter.Milter. A refusal here concerns this recipient
 // only; the transaction goes on for the others.
-func (s *Session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.merge(m)
+func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
 	if s.tx == nil { // an MTA that skipped MAIL: treat as a null-sender transaction
 		s.tx = &transaction{start: s.now()}
 	}
+	s.use(m)
 	s.tx.to = append(s.tx.to, rcpt)
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d), nil
@@ -248,7 +296,7 @@ func (s *Session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 	return gomilter.RespContinue, nil
 }
 
-func (s *Session) refuse(rcpt string, d policy.Decision) gomilter.Response {
+func (s *Session) refuse(rcpt string, d policy.Decision) *gomilter.Response {
 	line := d.Reply.String()
 	s.tx.refusedTo = append(s.tx.refusedTo, rcpt)
 	if s.tx.reply == "" {
@@ -260,39 +308,89 @@ func (s *Session) refuse(rcpt string, d policy.Decision) gomilter.Response {
 
 // replyResponse is the one way a refusal leaves mailsift: a full reply line
 // (SMFIR_REPLYCODE), never a bare reject, so the client sees the code and
-// the text. go-milter counts it as "continue", so the session survives.
-func replyResponse(r checks.Reply) gomilter.Response {
-	return gomilter.NewResponseStr(byte(gomilter.ActReplyCode), r.String())
+// the text.
+func replyResponse(r checks.Reply) *gomilter.Response {
+	text := r.Text
+	if r.Enhanced != "" {
+		text = r.Enhanced + " " + text
+	}
+	resp, err := gomilter.RejectWithCodeAndReason(uint16(r.Code), text)
+	if err != nil { // a code outside 400-599: never in the reply table
+		resp, _ = gomilter.RejectWithCodeAndReason(451, "4.3.0 Temporary internal error, try again later")
+	}
+	return resp
 }
 
 // maxHeaders bounds the headers kept per message; the MTA bounds their size.
 const maxHeaders = 1000
 
-// Header implements milter.Milter.
-func (s *Session) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.merge(m)
-	if len(s.env.Headers) < maxHeaders {
-		s.env.Headers = append(s.env.Headers, checks.Header{Name: name, Value: value})
+// Data implements milter.Milter (the DATA command; not requested).
+func (s *Session) Data(m gomilter.Modifier) (*gomilter.Response, error) {
+	s.use(m)
+	return gomilter.RespContinue, nil
+}
+
+// Header implements milter.Milter. With SMFIP_HDR_LEADSPC the value comes
+// as it was, with its leading whitespace, and the streams (DKIM) get the
+// header's exact bytes; the checks get the value without it, as before.
+func (s *Session) Header(name, value string, m gomilter.Modifier) (*gomilter.Response, error) {
+	if s.tx == nil {
+		s.tx = &transaction{start: s.now()}
 	}
-	if s.tx != nil && s.tx.messageID == "" && strings.EqualFold(name, "Message-Id") {
+	s.use(m)
+	exact := m.Protocol()&gomilter.OptHeaderLeadingSpace != 0
+	v := value
+	if exact {
+		v = strings.TrimLeft(value, " \t\r\n")
+	}
+	if len(s.env.Headers) < maxHeaders {
+		s.env.Headers = append(s.env.Headers, checks.Header{Name: name, Value: v})
+		s.tx.header = appendHeader(s.tx.header, name, value, exact)
+	}
+	if s.tx.messageID == "" && strings.EqualFold(name, "Message-Id") {
 		s.tx.messageID = strings.TrimSpace(value)
 	}
 	return gomilter.RespContinue, nil
 }
 
+// appendHeader adds one header field to a header block in wire form: name,
+// colon, the value (with CRLF line ends), CRLF. Without the exact value, a
+// space after the colon is the best guess (the MTA removed one).
+func appendHeader(b []byte, name, value string, exact bool) []byte {
+	b = append(append(b, name...), ':')
+	if !exact {
+		b = append(b, ' ')
+	}
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; {
+		case c == '\n' && (i == 0 || value[i-1] != '\r'):
+			b = append(b, '\r', '\n')
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '\r', '\n')
+}
+
 // Headers implements milter.Milter (end of headers; not requested).
-func (s *Session) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.merge(m)
+func (s *Session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
+	s.use(m)
 	return gomilter.RespContinue, nil
 }
 
 // BodyChunk implements milter.Milter: the body goes to the checks that
 // read it as a stream (the MTA sends it only when one does).
-func (s *Session) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Response, error) {
+func (s *Session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Response, error) {
+	s.use(m)
 	s.startStreams()
 	for _, st := range s.tx.streams {
 		st.Write(chunk)
 	}
+	return gomilter.RespContinue, nil
+}
+
+// Unknown implements milter.Milter (not requested).
+func (s *Session) Unknown(_ string, m gomilter.Modifier) (*gomilter.Response, error) {
 	return gomilter.RespContinue, nil
 }
 
@@ -309,12 +407,7 @@ func (s *Session) startStreams() {
 	if s.trusted != "" {
 		return
 	}
-	var hdr []byte
-	for _, h := range s.env.Headers {
-		v := strings.ReplaceAll(strings.ReplaceAll(h.Value, "\r\n", "\n"), "\n", "\r\n")
-		hdr = append(hdr, h.Name+": "+v+"\r\n"...)
-	}
-	hdr = append(hdr, "\r\n"...)
+	hdr := append(s.tx.header, "\r\n"...)
 	for _, c := range s.rt.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -324,14 +417,13 @@ func (s *Session) startStreams() {
 	}
 }
 
-// Body implements milter.Milter: the end of the message. It answers
-// continue rather than accept, which both MTAs take as accept, because
-// go-milter replaces the backend after an accept.
-func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
-	s.merge(m)
+// EndOfMessage implements milter.Milter: the verdict on the message, with
+// its header edits.
+func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) {
 	if s.tx == nil {
 		s.tx = &transaction{start: s.now()}
 	}
+	s.use(m)
 	s.startStreams()
 	s.env.Streams = s.tx.streams
 	if s.trusted == "" {
@@ -363,7 +455,7 @@ func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	default:
 		s.endTx("accept")
 	}
-	return gomilter.RespContinue, nil
+	return gomilter.RespAccept, nil
 }
 
 // verdict is what happens to a message at its end.
@@ -435,9 +527,15 @@ func strongestRefusal(groups ...[]finding) (policy.Decision, bool) {
 
 // Abort implements milter.Milter: RSET, or the MTA ending the transaction
 // (Postfix sends it after every message too). Connection data stays.
-func (s *Session) Abort(m *gomilter.Modifier) error {
+func (s *Session) Abort(m gomilter.Modifier) error {
 	s.endTx("abort")
 	return nil
+}
+
+// Cleanup implements milter.Milter: the MTA connection is gone.
+func (s *Session) Cleanup(m gomilter.Modifier) {
+	s.endTx("abort")
+	s.mod = nil
 }
 
 // closed is called once the MTA connection is gone.
@@ -461,7 +559,4 @@ func (s *Session) endTx(action string) {
 	s.env.Streams = nil
 	s.tx = nil
 	s.env.From, s.env.Rcpt, s.env.Rcpts, s.env.Headers, s.env.QueueID = "", "", nil, nil, ""
-	for _, k := range txMacros {
-		delete(s.macros, k)
-	}
 }

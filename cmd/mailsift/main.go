@@ -225,10 +225,11 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 			Greylisted: g.Reply("greylist", "temp"), StoreError: g.Reply("greylist", "store")}, &g.CheckConfig)
 	}
 	rt := &milter.Runtime{
-		Hostname:    cfg.Hostname,
-		Chain:       chain,
-		Policy:      cfg.Policy(),
-		TrustAuthed: cfg.Trust.Authenticated,
+		Hostname:         cfg.Hostname,
+		Chain:            chain,
+		Policy:           cfg.Policy(),
+		TrustAuthed:      cfg.Trust.Authenticated,
+		ProgressInterval: time.Duration(cfg.ProgressInterval),
 	}
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)

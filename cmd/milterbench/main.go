@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	gomilter "github.com/emersion/go-milter"
+	gomilter "github.com/d--j/go-milter"
 )
 
 type options struct {
@@ -42,7 +42,44 @@ type options struct {
 	clientIP, clientName, helo  string
 	from, rcpt                  string
 	jsonOut                     bool
-	actions, protocol           uint
+	actions, protocol, version  uint
+}
+
+// What Postfix 3.7 offers with milter_protocol = 6 (src/milter/milter8.c,
+// milter8_connect: my_actions, MILTER8_V6_PROTO_MASK), and the macros it
+// sends by default at each stage (postconf -d milter_connect_macros ...),
+// unless the milter asks for others.
+const (
+	postfixActions = gomilter.OptAddHeader | gomilter.OptChangeBody | gomilter.OptAddRcpt | gomilter.OptRemoveRcpt |
+		gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptChangeFrom | gomilter.OptAddRcptWithArgs | gomilter.OptSetMacros
+	postfixProtocol = gomilter.OptNoConnect | gomilter.OptNoHelo | gomilter.OptNoMailFrom | gomilter.OptNoRcptTo |
+		gomilter.OptNoBody | gomilter.OptNoHeaders | gomilter.OptNoEOH | gomilter.OptNoUnknown | gomilter.OptNoData |
+		gomilter.OptSkip | gomilter.OptRcptRej | gomilter.OptNoReplies | gomilter.OptHeaderLeadingSpace
+)
+
+var postfixMacros = [][]gomilter.MacroName{
+	gomilter.StageConnect: {"j", "{daemon_name}", "{daemon_addr}", "v", "_"},
+	gomilter.StageHelo:    {"{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}"},
+	gomilter.StageMail:    {"i", "{auth_type}", "{auth_authen}", "{auth_author}", "{mail_addr}", "{mail_host}", "{mail_mailer}"},
+	gomilter.StageRcpt:    {"i", "{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}"},
+	gomilter.StageData:    {"i"},
+	gomilter.StageEOM:     {"i"},
+	gomilter.StageEOH:     {"i"},
+}
+
+// clientOptions are the options of a client that drives a milter as
+// Postfix 3.7 does.
+func clientOptions(o options) []gomilter.Option {
+	opts := []gomilter.Option{
+		gomilter.WithReadTimeout(o.timeout), gomilter.WithWriteTimeout(o.timeout),
+		gomilter.WithMaximumVersion(uint32(o.version)),
+		gomilter.WithActions(gomilter.OptAction(o.actions)), gomilter.WithProtocols(gomilter.OptProtocol(o.protocol)),
+		gomilter.WithoutDefaultMacros(),
+	}
+	for st, ms := range postfixMacros {
+		opts = append(opts, gomilter.WithMacroRequest(gomilter.MacroStage(st), ms))
+	}
+	return opts
 }
 
 // message is one corpus message: its headers in order and its body.
@@ -69,8 +106,9 @@ func main() {
 	flag.StringVar(&o.from, "from", "alice{n}@checks.test", "MAIL FROM template")
 	flag.StringVar(&o.rcpt, "rcpt", "bob@example.test", "RCPT TO template; comma-separated for several")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
-	flag.UintVar(&o.actions, "actions", uint(0x3f), "action mask offered: every action of milter protocol version 2 (go-milter's client downgrades only within these)")
-	flag.UintVar(&o.protocol, "protocol", 0, "protocol mask offered")
+	flag.UintVar(&o.actions, "actions", uint(postfixActions), "action mask offered (default: Postfix 3.7's)")
+	flag.UintVar(&o.protocol, "protocol", uint(postfixProtocol), "protocol mask offered (default: Postfix 3.7's with milter_protocol = 6)")
+	flag.UintVar(&o.version, "version", 6, "milter protocol version offered")
 	flag.Parse()
 	msgs, err := loadCorpus(o)
 	if err != nil {
@@ -170,9 +208,7 @@ func run(ctx context.Context, o options, msgs []message) *result {
 	if network == "inet" {
 		network = "tcp"
 	}
-	client := gomilter.NewClientWithOptions(network, address, gomilter.ClientOptions{
-		ReadTimeout: o.timeout, WriteTimeout: o.timeout,
-		ActionMask: gomilter.OptAction(o.actions), ProtocolMask: gomilter.OptProtocol(o.protocol)})
+	client := gomilter.NewClient(network, address, clientOptions(o)...)
 	st := &stats{actions: map[string]int{}, codes: map[string]int{}}
 	var seq atomic.Int64
 	var done atomic.Int64
@@ -245,7 +281,8 @@ func expand(tmpl string, n int64, c int) string {
 	return strings.NewReplacer("{n}", strconv.FormatInt(n, 10), "{c}", strconv.Itoa(c)).Replace(tmpl)
 }
 
-// conn runs one milter connection of up to o.perConn messages.
+// conn runs one milter connection of up to o.perConn messages, with the
+// commands and macros Postfix sends.
 func conn(ctx context.Context, client *gomilter.Client, o options, msgs []message, c int, seq *atomic.Int64, st *stats, done *atomic.Int64, stop func()) {
 	fail := func(err error) {
 		st.mu.Lock()
@@ -257,29 +294,40 @@ func conn(ctx context.Context, client *gomilter.Client, o options, msgs []messag
 		time.Sleep(10 * time.Millisecond)
 	}
 	start := time.Now()
-	s, err := client.Session()
+	n := seq.Add(1)
+	ip := expand(o.clientIP, n, c)
+	name := expand(o.clientName, n, c)
+	mac := macros{}
+	for k, v := range map[string]string{"j": "mx.bench.test", "{daemon_name}": "mx.bench.test", "{daemon_addr}": "127.0.0.1",
+		"v": "Postfix 3.7.11", "_": name + " [" + ip + "]", "{client_addr}": ip, "{client_name}": name, "{client_ptr}": name,
+		"{client_port}": "40000"} {
+		mac[k] = v
+	}
+	s, err := client.Session(mac)
 	if err != nil {
 		fail(err)
 		return
 	}
 	defer s.Close()
-	n := seq.Add(1)
-	ip := expand(o.clientIP, n, c)
 	trips := 0
+	// trip counts a command the milter answers.
+	trip := func(opt gomilter.OptProtocol) {
+		if !s.ProtocolOption(opt) {
+			trips++
+		}
+	}
 	step := func(a *gomilter.Action, err error) (*gomilter.Action, bool) {
-		trips++
 		if err != nil {
 			fail(err)
 			return nil, false
 		}
 		return a, true
 	}
-	s.Macros(gomilter.CodeConn, "j", "mx.bench.test", "{daemon_name}", "mx.bench.test", "{client_addr}", ip,
-		"{client_name}", expand(o.clientName, n, c), "{client_ptr}", expand(o.clientName, n, c), "{client_port}", "40000")
-	if _, ok := step(s.Conn(expand(o.clientName, n, c), gomilter.FamilyInet, 40000, ip)); !ok {
+	trip(gomilter.OptNoConnReply)
+	if _, ok := step(s.Conn(name, gomilter.FamilyInet, 40000, ip)); !ok {
 		return
 	}
-	s.Macros(gomilter.CodeHelo, "{client_addr}", ip)
+	trip(gomilter.OptNoHeloReply)
 	if _, ok := step(s.Helo(expand(o.helo, n, c))); !ok {
 		return
 	}
@@ -291,68 +339,107 @@ func conn(ctx context.Context, client *gomilter.Client, o options, msgs []messag
 		m := msgs[int(n)%len(msgs)]
 		action, code := "", ""
 		record := func(a *gomilter.Action) {
-			switch a.Code {
-			case gomilter.ActReplyCode:
-				action, code = "reply", strconv.Itoa(a.SMTPCode)
-			case gomilter.ActContinue, gomilter.ActAccept:
+			switch a.Type {
+			case gomilter.ActionRejectWithCode, gomilter.ActionReject, gomilter.ActionTempFail:
+				action, code = "reply", strconv.Itoa(int(a.SMTPCode))
+			case gomilter.ActionContinue, gomilter.ActionAccept:
 				action = "accept"
+			case gomilter.ActionDiscard:
+				action = "discard"
 			default:
-				action = string(rune(a.Code))
+				action = a.String()
 			}
 		}
-		s.Macros(gomilter.CodeMail, "{mail_addr}", expand(o.from, n, c))
-		a, ok := step(s.Mail("<"+expand(o.from, n, c)+">", nil))
+		from := expand(o.from, n, c)
+		mac.set("{mail_addr}", from)
+		mac.set("{mail_host}", from[strings.LastIndexByte(from, '@')+1:])
+		mac.set("{mail_mailer}", "smtp")
+		trip(gomilter.OptNoMailReply)
+		a, ok := step(s.Mail(from, ""))
 		if !ok {
 			return
 		}
-		refused := a.Code != gomilter.ActContinue
+		refused := a.StopProcessing()
+		if refused {
+			record(a)
+		}
 		accepted := 0
 		for _, rc := range strings.Split(expand(o.rcpt, n, c), ",") {
-			s.Macros(gomilter.CodeRcpt, "{rcpt_addr}", rc)
-			a, ok := step(s.Rcpt("<"+rc+">", nil))
+			if refused {
+				break
+			}
+			mac.set("{rcpt_addr}", rc)
+			mac.set("{rcpt_host}", rc[strings.LastIndexByte(rc, '@')+1:])
+			mac.set("{rcpt_mailer}", "virtual")
+			trip(gomilter.OptNoRcptReply)
+			a, ok := step(s.Rcpt(rc, ""))
 			if !ok {
 				return
 			}
-			if a.Code == gomilter.ActContinue {
-				accepted++
-			} else {
+			if a.StopProcessing() {
 				record(a)
+			} else {
+				accepted++
 			}
 		}
 		if refused || accepted == 0 {
-			s.Abort()
-		} else {
-			s.Macros(gomilter.CodeHeader, "i", fmt.Sprintf("Q%d", n))
-			for _, h := range m.headers {
-				if !s.ProtocolOption(gomilter.OptNoHeaders) {
-					if _, ok := step(s.HeaderField(h[0], h[1])); !ok {
-						return
-					}
-				}
+			if err := s.Abort(nil); err != nil {
+				fail(err)
+				return
 			}
-			if !s.ProtocolOption(gomilter.OptNoEOH) {
-				if _, ok := step(s.HeaderEnd()); !ok {
+		} else {
+			// Postfix knows the queue id from DATA on.
+			mac.set("i", fmt.Sprintf("Q%d", n))
+			trip(gomilter.OptNoDataReply)
+			if _, ok := step(s.DataStart()); !ok {
+				return
+			}
+			for _, h := range m.headers {
+				if !s.ProtocolOption(gomilter.OptNoHeaders) && !s.Skip() {
+					trip(gomilter.OptNoHeaderReply)
+				}
+				// Postfix sends the value as it was, its leading space
+				// included, when the milter asks for SMFIP_HDR_LEADSPC;
+				// else without the space.
+				v := h[1]
+				if s.ProtocolOption(gomilter.OptHeaderLeadingSpace) {
+					v = " " + v
+				}
+				if _, ok := step(s.HeaderField(h[0], v, nil)); !ok {
 					return
 				}
 			}
-			if !s.ProtocolOption(gomilter.OptNoBody) {
-				for off := 0; off < len(m.body); off += gomilter.MaxBodyChunk {
-					if _, ok := step(s.BodyChunk(m.body[off:min(off+gomilter.MaxBodyChunk, len(m.body))])); !ok {
-						return
-					}
+			if !s.ProtocolOption(gomilter.OptNoEOH) {
+				trip(gomilter.OptNoEOHReply)
+			}
+			if _, ok := step(s.HeaderEnd()); !ok {
+				return
+			}
+			for off := 0; off == 0 || off < len(m.body); off += int(gomilter.DataSize64K) {
+				if !s.ProtocolOption(gomilter.OptNoBody) && !s.Skip() {
+					trip(gomilter.OptNoBodyReply)
+				}
+				if _, ok := step(s.BodyChunk(m.body[off:min(off+int(gomilter.DataSize64K), len(m.body))])); !ok {
+					return
 				}
 			}
-			s.Macros(gomilter.CodeEOB, "i", fmt.Sprintf("Q%d", n))
+			trips++
 			_, a, err := s.End()
 			if _, ok := step(a, err); !ok {
 				return
 			}
 			record(a)
-			if !refused {
-				s.Abort() // Postfix aborts after each message
+			// Postfix aborts after each message.
+			if err := s.Abort(nil); err != nil {
+				fail(err)
+				return
 			}
 		}
+		for _, k := range []string{"i", "{mail_addr}", "{mail_host}", "{mail_mailer}", "{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}"} {
+			delete(mac, k)
+		}
 		if !st.measuring.Load() {
+			trips = 0
 			continue
 		}
 		lat := time.Since(start)
@@ -373,6 +460,13 @@ func conn(ctx context.Context, client *gomilter.Client, o options, msgs []messag
 		}
 	}
 }
+
+// macros are the macro values of one SMTP session, as Postfix knows them.
+type macros map[string]string
+
+func (m macros) GetEx(name string) (string, bool) { v, ok := m[name]; return v, ok }
+func (m macros) Get(name string) string           { return m[name] }
+func (m macros) set(name, value string)           { m[name] = value }
 
 func isTerminal() bool {
 	fi, err := os.Stderr.Stat()
