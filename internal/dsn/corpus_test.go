@@ -203,6 +203,14 @@ func TestSisimaiTraining(t *testing.T) {
 // TestSisimaiHeldOut is the held-out set: never looked at while writing
 // the rules. Targets (issue 15): recipient and class right for >= 90% of
 // recipients, hard/soft for >= 95%.
+// Floors below which the measured figures count as a regression; the
+// targets of issue 15 are 90% (class), 95% (hard/soft), 85% (explain).
+const (
+	classFloor   = 90.0
+	hardFloor    = 95.0
+	explainFloor = 85.0
+)
+
 func TestSisimaiHeldOut(t *testing.T) {
 	s := measure(t, loadExpectations(t, "sisimai-heldout.tsv"))
 	t.Logf("held-out: %d recipients; recipient+class right %.1f%% (target 90), hard/soft right %.1f%% (target 95)",
