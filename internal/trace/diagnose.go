@@ -96,6 +96,12 @@ func Diagnose(m *Message) Diagnosis {
 			bounced++
 			e := dsn.Explain(a.DSN, replyOf(a))
 			ro.Explain = &e
+			if a.Service == "error" && (a.Relay == "none" || a.Relay == "") {
+				// Postfix's error(8) transport: this host's own configuration
+				// refused it, no remote server was asked.
+				e.Side = dsn.SideSenderAdmin
+				e.Advice = fmt.Sprintf("No remote server was asked: this host's own configuration (an error: transport) bounces mail for this destination with %q. Its administrator must change the transport or the address is wrong.", replyOf(a))
+			}
 			ro.Text = fmt.Sprintf("bounced at %s by %s: %q. %s", stamp(a.Time), relayName(a), replyOf(a), e.Advice)
 		default:
 			deferred++
@@ -105,7 +111,9 @@ func Diagnose(m *Message) Diagnosis {
 				ro.Status = "expired"
 				bounced++
 				deferred--
-				ro.Text = fmt.Sprintf("expired: Postfix gave up and returned the message to the sender; the last attempt at %s was deferred: %q. %s", stamp(a.Time), replyOf(a), e.Advice)
+				e.Class, e.Hard, e.Side = dsn.Expired, false, dsn.SideRecipientAdmin
+				e.Advice = fmt.Sprintf("Postfix retried until its queue lifetime ended (maximal_queue_lifetime) and returned the message; every attempt was deferred, the last with %q (%s). The recipient's servers must be reachable and accept mail: ask their administrator, with these lines.", replyOf(a), cause(a))
+				ro.Text = fmt.Sprintf("expired: returned to the sender after the last attempt at %s. %s", stamp(a.Time), e.Advice)
 			} else {
 				ro.Text = fmt.Sprintf("still queued: the last attempt at %s was deferred by %s: %q. %s", stamp(a.Time), relayName(a), replyOf(a), e.Advice)
 			}
@@ -128,6 +136,12 @@ func Diagnose(m *Message) Diagnosis {
 		d.Summary = fmt.Sprintf("delivered to all %d recipients.", sent)
 	}
 	return d
+}
+
+// cause names the class of an attempt's reply.
+func cause(a *Attempt) string {
+	c, _ := dsn.Classify(a.DSN, replyOf(a))
+	return c
 }
 
 func replyOf(a *Attempt) string {

@@ -212,7 +212,10 @@ func (l *Log) addLine(line string) {
 		msg.Discarded = refusalReply(body)
 	case service == "qmgr" && strings.HasPrefix(body, "from="):
 		kv := fields(body)
-		msg.From, msg.Size = strings.Trim(kv["from"], "<>"), kv["size"]
+		msg.From = strings.Trim(kv["from"], "<>")
+		if kv["size"] != "" {
+			msg.Size = kv["size"]
+		}
 		if kv["status"] == "expired" {
 			msg.Expired = true
 		}
