@@ -164,6 +164,9 @@ func FindReply(text string) string {
 // status: "550 5.7.1 blocked using zen.spamhaus.org" is spam-blocked (soft)
 // and "450 4.1.1 user unknown" is user-unknown (hard).
 func Classify(status, text string) (class string, hard bool) {
+	if len(text) > maxClassify {
+		text = text[:maxClassify]
+	}
 	if status == "" {
 		status = FindStatus(text)
 	}
@@ -206,6 +209,10 @@ func classify(status, low string) string {
 // recipient: the 5xx after ">>> DATA" answered a pipelined RCPT.
 var reNeedRcpt = regexp.MustCompile(`need rcpt|precede data|no valid recipients|503 `)
 
+// maxClassify bounds the text the rules read: a reply, or the paragraph
+// about one recipient, is far shorter.
+const maxClassify = 4096
+
 var reContinuation = regexp.MustCompile(`\s[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3}\s`)
 
 var userUnknownWords = regexp.MustCompile(`user unknown|unknown user|no such user|does not exist|not found|invalid recipient|unknown recipient`)
@@ -220,10 +227,10 @@ func afterData(class, low string) string {
 	return class
 }
 
-// Final adjusts the class of a recipient whose delivery failed for good:
-// a connection problem that made the sending MTA give up is expired.
-// A "user unknown" refused only after the message was sent (context
-// shows the DATA phase) is a filter's refusal.
+// Final adjusts the class of a recipient from what surrounds its reply
+// (context): a connection problem that made the sending MTA give up for
+// good is expired, and a "user unknown" refused only after the message was
+// sent (the DATA phase) is a filter's refusal.
 func Final(action, status, class, context string) string {
 	if action == "failed" && class == Network && (status == "" || status[0] == '4') && !reDNSWords.MatchString(strings.ToLower(context)) {
 		return Expired

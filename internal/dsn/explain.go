@@ -30,6 +30,9 @@ var reReputation = regexp.MustCompile(`(?i)black ?list|block ?list|\brbl\b|dnsbl
 // act and what to do. status may be "" (it is then looked for in text).
 func Explain(status, text string) Explanation {
 	text = strings.TrimSpace(text)
+	if len(text) > maxClassify {
+		text = text[:maxClassify]
+	}
 	if status == "" {
 		status = FindStatus(text)
 	}

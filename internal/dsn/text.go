@@ -27,9 +27,15 @@ var reOriginal = regexp.MustCompile(`(?im)^[\s\-=_>*]*(` +
 	`received: ?from\b` +
 	`)`)
 
+// maxNote bounds the report text read before the quoted original.
+const maxNote = 64 << 10
+
 // notification returns the part of the human-readable text that is the
 // report, without the quoted original message.
 func notification(text string) string {
+	if len(text) > maxNote {
+		text = text[:maxNote]
+	}
 	if loc := reOriginal.FindStringIndex(text); loc != nil && loc[0] > 0 {
 		text = text[:loc[0]]
 	}
@@ -266,13 +272,6 @@ func startsWithOther(t, addr string, others []string) bool {
 	return false
 }
 
-// looksLikeRecipientLine is a line that holds an address and little else:
-// the start of the next recipient's block.
-func looksLikeRecipientLine(line string) bool {
-	t := strings.TrimSpace(line)
-	a := reAddr.FindString(t)
-	return a != "" && len(t)-len(a) < 24 && !strings.Contains(strings.ToLower(t), "from")
-}
 
 var reSpace = regexp.MustCompile(`\s+`)
 
