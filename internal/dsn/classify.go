@@ -232,11 +232,28 @@ func afterData(class, low string) string {
 // good is expired, and a "user unknown" refused only after the message was
 // sent (the DATA phase) is a filter's refusal.
 func Final(action, status, class, context string) string {
-	if action == "failed" && class == Network && (status == "" || status[0] == '4') && !reDNSWords.MatchString(strings.ToLower(context)) {
+	low := strings.ToLower(context)
+	if len(low) > maxClassify {
+		low = low[:maxClassify]
+	}
+	if action == "failed" && class == Network && (status == "" || status[0] == '4') && !reDNSWords.MatchString(low) {
 		return Expired
 	}
-	return afterData(class, strings.ToLower(context))
+	if (class == SpamBlocked || class == Other) && reMailFrom.MatchString(low) {
+		// Refused at MAIL FROM: the sender, not the message, was refused.
+		return PolicyAuth
+	}
+	if reGoogleGroups.MatchString(low) && (class == Other || class == SpamBlocked) {
+		// Google Groups: the group does not exist or refuses this poster.
+		return PolicyAuth
+	}
+	return afterData(class, low)
 }
+
+var (
+	reMailFrom     = regexp.MustCompile(`in reply to mail from|after mail from|>>> mail from:?<[^>]*>[^<]*<<< [45]`)
+	reGoogleGroups = regexp.MustCompile(`groups\.google\.com|googlegroups\.com`)
+)
 
 var reDNSWords = regexp.MustCompile(`name service|name server|dns|host not found|lookup`)
 

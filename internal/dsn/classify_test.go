@@ -115,7 +115,7 @@ func TestExplainHeldOut(t *testing.T) {
 		}
 	}
 	pct := 100 * float64(right) / float64(total)
-	t.Logf("explain: right class for %d of %d held-out reply lines (%.1f%%, target 85%%)", right, total, pct)
+	t.Logf("explain: right class for %d of %d held-out reply lines (%.1f%%, target %.0f%%)", right, total, pct, explainTarget)
 	if pct < explainFloor {
 		t.Errorf("explain: right class for %.1f%% of held-out reply lines, below the floor %.0f%%", pct, explainFloor)
 	}
