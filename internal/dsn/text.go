@@ -272,7 +272,6 @@ func startsWithOther(t, addr string, others []string) bool {
 	return false
 }
 
-
 var reSpace = regexp.MustCompile(`\s+`)
 
 // summarize returns the most telling part of a region: from the first
