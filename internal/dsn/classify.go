@@ -49,6 +49,11 @@ func rules(pairs ...string) []textRule {
 	return out
 }
 
+const strongSpamRE = `spam|junk|blacklist|blocklist|block ?list|black ?list|\brbl\b|dnsbl|spamhaus|spamcop|barracuda|sorbs|reputation|\blisted\b|banned|virus|malware|infected|phish|recipient preferences|user complaints|unsolicited|\bubeg?\b|\bucep?\b|policy violation|protocol violation`
+
+// strongSpam is wording that names spam, a blocklist or reputation.
+var strongSpam = regexp.MustCompile(strongSpamRE)
+
 // textRules are matched against the lowercased text.
 var textRules = rules(
 	Expired, `message (has )?expired|delivery time expired|retry timeout exceeded|queue too long|failed \d+ attempts`,
@@ -61,7 +66,7 @@ var textRules = rules(
 	TooLarge, `too (big|large)|size (limit|exceeded)|exceeds? (the )?(maximum|max|size|allowed|message size)|message size|message length exceeds|larger than (the )?(allowed|maximum)|mail size|maximum (allowed )?(message )?size|message is too long`,
 	MailboxFull, `mailbox (is )?full|over ?quota|quota (exceeded|exceed|full|limit)|exceeded (the )?(storage|quota)|(insufficient|not enough) (system )?(storage|disk|space)|mailbox size limit|disk quota|out of storage|storage (space )?(is )?(full|exceeded)|mailbox (has )?exceeded|is over (the|their|its|his|her) (quota|limit|storage)|user is over|mail ?box (is )?(over|at) (its )?(limit|capacity|quota)|mailfolder is full|full mailbox|inbox is full|has too many messages|no space left|account is full|exceeds (its|the) quota|system full|messages in recipient's mailbox exceeded|mailbox exceeded|exceeded the local limit`,
 	Suspended, `suspend|account (has been |is )?(disabled|deactivated|inactive|locked|closed|blocked|expired|frozen)|mailbox (has been |is )?(disabled|deactivated|inactive|locked|closed|frozen)|(disabled|inactive|deactivated|closed|locked|expired) (mail ?box|account|user|recipient)|user (is |has been )?(disabled|deactivated|inactive)|is (currently )?(inactive|disabled)|recipient (is )?(disabled|inactive)|not active|no longer active|temporar(y|ily) (disabled|locked)|the email account that you tried to reach is disabled|over (the )?maximum idle|has been disabled|account is disabled`,
-	SpamBlocked, `spam|junk|blacklist|blocklist|block ?list|black ?list|\brbl\b|dnsbl|spamhaus|spamcop|barracuda|sorbs|reputation|\blisted\b|banned|virus|malware|infected|phish|recipient preferences|user complaints|unsolicited|\bubeg?\b|\bucep?\b|policy violation|protocol violation`,
+	SpamBlocked, strongSpamRE,
 	RateLimited, `greylist|grey-list|gray-list|graylist|rate ?limit|at a rate that|too many (connections|messages|recipients|concurrent|mails|emails|sessions)|try again slower|slow down|throttl|sending (rate|limit)|(message|mail|connection) (rate|frequency)|limit (exceeded|reached)`,
 	HostUnknown, `host (or domain name )?(unknown|not found)|unknown (host|domain)|domain (name )?(not found|does not exist|doesn't exist|unknown|is not valid|has no mx)|(no such|invalid) (domain|host)|host not found|name or service not known|nxdomain|no mx (record|host)|null mx|does not accept (e-?)?mail|accepts no mail|doesn't receive email|unrouteable (mail )?domain|domain (is )?(not|no longer) (in use|hosted|active|receiving)|no (valid )?(mail exchanger|mx)|name server error|domain lookup failed|unroutable domain|\bhostunknown\b|mx (record )?(not found|does not exist)|(^|\s)[a-z0-9\-]+(\.[a-z0-9\-]+)+\.? does not exist|no smtp service|unrouteable address|unroutable address`,
 	UserUnknown, `recipient address rejected: access denied|address rejected(\s*[.\-]|\s+[^:\s]|$)|not our (user|customer)|user (is )?unknown|unknown (user|recipient|local part|mailbox|address|local-part|e-?mail address)|no such (user|mailbox|recipient|address|account|local user|person|e-?mail)|(user|recipient|mailbox|address|account|addressee)( name)? (was |is )?(not found|not known|does not exist|doesn't exist|not exist|nonexistent|invalid|unavailable|not available|not valid|not listed|unknown|not recognized)|(invalid|unknown|bad|non-?existent|inexistent) (recipient|mailbox|user|address|destination|e-?mail)|does not exist|doesn't exist|not a valid (mailbox|user|recipient|address)|no (mailbox|account) (here )?(by that name|for)|mailbox (is )?(not available|unavailable|not found)|(recipient|user) not (found|known|local|recognized)|not our customer|unknown or illegal alias|has moved|has been replaced|no longer (valid|available|in use|exists|with)|moved (permanently|away)|address (has )?changed|not listed in|user doesn't have|no such user here|we do not have a customer|undeliverable address|recipient unknown|mailbox (does not|doesn't) exist|account (does not|doesn't) exist|unknown account|user not exist|invalid address|no mailbox|isn't a valid|this user doesn't|(no|not a) valid recipient|mailbox not present|bad destination|not found in directory|couldn't find|is not a known user|address unknown|user account (does not|doesn't) exist|no user|address not (found|present|valid)|user_unknown|userunknown|nosuchuser|recipient name is not recognized`,
@@ -239,7 +244,11 @@ func Final(action, status, class, context string) string {
 	if action == "failed" && class == Network && (status == "" || status[0] == '4') && !reDNSWords.MatchString(low) {
 		return Expired
 	}
-	if (class == SpamBlocked || class == Other) && reMailFrom.MatchString(low) {
+	if action == "delayed" && (class == Network || class == Other) {
+		// A delay notice: not delivered for hours, still being retried.
+		return Expired
+	}
+	if (class == SpamBlocked && !strongSpam.MatchString(low) || class == Other) && reMailFrom.MatchString(low) {
 		// Refused at MAIL FROM: the sender, not the message, was refused.
 		return PolicyAuth
 	}
