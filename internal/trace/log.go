@@ -168,6 +168,11 @@ func (l *Log) addLine(line string) {
 		return
 	}
 	m := reProgram.FindStringSubmatch(rest)
+	if m != nil && strings.HasPrefix(m[4], "{") {
+		// mailsift's JSON record through syslog or the journal
+		l.addRecord(m[4])
+		return
+	}
 	if m == nil || !strings.Contains(m[2], "postfix") {
 		return
 	}

@@ -171,3 +171,14 @@ func FuzzLogLine(f *testing.F) {
 		}
 	})
 }
+
+// journalctl -o short: mailsift's records in the same stream are joined;
+// a message with no attempt yet is still queued.
+func TestJournalQueued(t *testing.T) {
+	l := load(t, "journal.log")
+	out := render(l, Query{To: "", From: "ann@example.net"})
+	wantAll(t, out, "message 3C4D5E6F70 <agenda@example.net>\n",
+		"  received  2026-11-28 08:15:02 from laptop.example.net[203.0.113.44] (authenticated as ann)\n",
+		"  mailsift  tag, dkim=fail dkim-body-hash\n",
+		"  outcome   queued: received and still queued: no delivery attempt in this log yet")
+}
