@@ -201,12 +201,13 @@ func (p *parsed) walk(e *message.Entity, depth int, inOriginal bool) {
 }
 
 var (
+	reBreak    = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</div>|</tr>|</li>`)
 	reTag      = regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]*>`)
 	reEntities = strings.NewReplacer("&nbsp;", " ", "&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'")
 )
 
 func stripHTML(s string) string {
-	s = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</div>|</tr>|</li>`).ReplaceAllString(s, "\n")
+	s = reBreak.ReplaceAllString(s, "\n")
 	return reEntities.Replace(reTag.ReplaceAllString(s, ""))
 }
 
