@@ -70,7 +70,7 @@ func TestExplainCommand(t *testing.T) {
 }
 
 func TestTraceCommand(t *testing.T) {
-	code, out, errs := runWithStdin("", "trace", "--mailsift", "../../testdata/trace/mailsift.json", "--to", "bob@example.test", "--since", "2026-11-29 00:00", "../../testdata/trace/maillog")
+	code, out, errs := runWithStdin("", "trace", "--mailsift", "../../testdata/trace/mailsift.json", "../../testdata/trace/maillog", "--to", "bob@example.test", "--since", "2026-11-29 00:00")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

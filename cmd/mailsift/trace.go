@@ -34,8 +34,16 @@ func traceWith(args []string, stdin io.Reader, stdout, stderr io.Writer, now fun
 		fmt.Fprintln(stderr, "usage: mailsift trace [--id ID | --message-id ID | --from ADDR | --to ADDR] [--since T] [--until T] [--mailsift FILE] [LOG...]\n  LOG: Postfix's mail log (syslog, journald short, maillog_file; .gz too); standard input when none or -")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	// Flags may come after the log files too.
+	var files []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files, rest = append(files, fs.Arg(0)), fs.Args()[1:]
 	}
 	var err error
 	if q.Since, err = parseWhen(*since, now); err != nil {
@@ -51,7 +59,6 @@ func traceWith(args []string, stdin io.Reader, stdout, stderr io.Writer, now fun
 		return 2
 	}
 	log := trace.New(now)
-	files := fs.Args()
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
