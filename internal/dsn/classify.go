@@ -241,7 +241,7 @@ func Final(action, status, class, context string) string {
 	if len(low) > maxClassify {
 		low = low[:maxClassify]
 	}
-	if action == "failed" && class == Network && (status == "" || status[0] == '4') && !reDNSWords.MatchString(low) {
+	if action == "failed" && class == Network && (status == "" && !strings.HasPrefix(FindReply(low), "5") || strings.HasPrefix(status, "4")) && !reDNSWords.MatchString(low) {
 		return Expired
 	}
 	if action == "delayed" && (class == Network || class == Other) {

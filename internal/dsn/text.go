@@ -3,6 +3,7 @@ package dsn
 import (
 	"net/mail"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -98,6 +99,9 @@ func isAutoReply(h message.Header) bool {
 var (
 	reAddr         = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+`)
 	reLineAddr     = regexp.MustCompile(`(?im)^[ \t>*\-]*(?:(?:recipient|address|original recipient|failed recipient|rcpt to|rcpt|final-recipient|invalid recipient|unknown recipient)s?(?:\(s\))?:?[ \t]*)?(?:"[^"\n]*"[ \t]*|'[^'\n]*'[ \t]*)?<?(?:mailto:)?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?(?:[\s:;,>)\]]|\.\.\.|$)`)
+	reSendmailLine = regexp.MustCompile(`(?m)^[ \t]*[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? <([^<>\s]+@[^<>\s]+)>\.\.\. `)
+	reSendmailHost = regexp.MustCompile(`^[45]\d\d [^\s<>@]+ \(\w+\)\.\.\. `) // "550 example.org (smtp)... ": the next recipient's host
+	reCodePrefix   = regexp.MustCompile(`^[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? `)
 	reQuotedHeader = regexp.MustCompile(`(?im)^[ \t>]*(from|reply-to|sender|return-path|message-id|in-reply-to|references|envelope-from|x-sender|mail from|date)[ \t]*:.*$`)
 	reDaemon       = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|mailer_daemon|mailerdaemon|daemon|root|bounce[s]?|no-?reply)@`)
 )
@@ -157,9 +161,22 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 		}
 	}
 	if len(addrs) == 0 {
+		// Lines that start with an address, and Sendmail's
+		// "554 <addr>... reason" lines, in the order they come.
 		loose = false
-		for _, m := range reLineAddr.FindAllStringSubmatch(note, -1) {
-			add(m[1])
+		type hit struct {
+			at   int
+			addr string
+		}
+		var hits []hit
+		for _, re := range []*regexp.Regexp{reLineAddr, reSendmailLine} {
+			for _, m := range re.FindAllStringSubmatchIndex(note, -1) {
+				hits = append(hits, hit{m[2], note[m[2]:m[3]]})
+			}
+		}
+		sort.SliceStable(hits, func(i, j int) bool { return hits[i].at < hits[j].at })
+		for _, h := range hits {
+			add(h.addr)
 		}
 		loose = true
 	}
@@ -250,7 +267,7 @@ func recipientRegion(note, addr string, others []string) string {
 	blank := 0
 	for n, line := range lines {
 		t := strings.TrimSpace(line)
-		if n > 0 && startsWithOther(t, addr, others) {
+		if n > 0 && (startsWithOther(t, addr, others) || reSendmailHost.MatchString(t)) {
 			break
 		}
 		if t == "" {
@@ -271,6 +288,9 @@ func recipientRegion(note, addr string, others []string) string {
 // startsWithOther tells whether a line starts with another recipient's
 // address: the start of that recipient's block.
 func startsWithOther(t, addr string, others []string) bool {
+	if m := reCodePrefix.FindString(t); m != "" {
+		t = t[len(m):]
+	}
 	t = strings.ToLower(strings.TrimLeft(t, "<\"' >*-"))
 	for _, o := range others {
 		if !strings.EqualFold(o, addr) && strings.HasPrefix(t, strings.ToLower(o)) {
