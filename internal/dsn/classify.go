@@ -194,7 +194,7 @@ func classify(status, low string) string {
 		// ...unless the words say the refusal came from a filter or a
 		// blocklist (5.1.1 used for everything by some servers) or the
 		// sender side.
-		if t := textClass(low); t == SpamBlocked || t == PolicyAuth || t == RateLimited || t == RelayDenied || t == Suspended || t == MailboxFull || t == Network && status == "5.4.4" {
+		if t := textClass(low); t == SpamBlocked || t == PolicyAuth || t == RateLimited || t == RelayDenied || t == Suspended || t == MailboxFull || t == Network && status == "5.4.4" || t == Other {
 			if !(st == UserUnknown && (t == SpamBlocked) && userUnknownWords.MatchString(low)) {
 				return afterData(t, low)
 			}
@@ -226,7 +226,7 @@ var userUnknownWords = regexp.MustCompile(`user unknown|unknown user|no such use
 // sent into a filter refusal: the server accepted the recipient at RCPT,
 // so the address exists and something about the message was refused.
 func afterData(class, low string) string {
-	if class == UserUnknown && reDataCmd.MatchString(low) && !strings.Contains(low, "rcpt to") && !reNeedRcpt.MatchString(low) {
+	if class == UserUnknown && reDataCmd.MatchString(low) && !strings.Contains(low, "rcpt to") && !reNeedRcpt.MatchString(low) && !strings.Contains(low, "user doesn't have a") {
 		return SpamBlocked
 	}
 	return class
