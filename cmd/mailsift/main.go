@@ -40,6 +40,9 @@ const usage = `usage:
   mailsift run [-c FILE]            serve the milter (default config when no -c)
   mailsift config check [-c FILE]   validate a config and print the effective one
   mailsift version                  print the version
+  mailsift dsn FILE...|-            read bounces: one JSON line per failed recipient
+  mailsift explain [--json] TEXT    explain an SMTP reply or a bounce (or FILE, or stdin)
+  mailsift trace [flags] [LOG...]   find a message in Postfix's log and say what happened to it
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -52,6 +55,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "check":
 		return cmdConfigCheck(args[2:], stdout, stderr)
+	case args[0] == "dsn":
+		return cmdDSN(args[1:], os.Stdin, stdout, stderr)
+	case args[0] == "explain":
+		return cmdExplain(args[1:], os.Stdin, stdout, stderr)
+	case args[0] == "trace":
+		return cmdTrace(args[1:], os.Stdin, stdout, stderr)
 	case args[0] == "version" || args[0] == "-version" || args[0] == "--version":
 		fmt.Fprintln(stdout, "mailsift", getVersion())
 		return 0

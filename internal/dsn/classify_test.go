@@ -1,0 +1,122 @@
+package dsn
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		status, text string
+		class        string
+		hard         bool
+	}{
+		// The issue's own examples: the first digit never decides hardness.
+		{"", "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown in virtual mailbox table", UserUnknown, true},
+		{"", "450 4.1.1 <bob@example.org>: Recipient address rejected: User unknown in local recipient table", UserUnknown, true},
+		{"", "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", SpamBlocked, false},
+		{"", "550 5.7.1 Email rejected per DMARC policy for example.org", PolicyAuth, false},
+		{"", "550-5.7.26 This message does not pass authentication checks (SPF and DKIM both do not pass)", PolicyAuth, false},
+		{"", "550 5.7.25 [192.0.2.25] The IP address sending this message does not have a PTR record setup", PolicyAuth, false},
+		{"", "552 5.2.2 <bob@example.org>: mailbox full", MailboxFull, false},
+		{"", "452 4.2.2 The email account that you tried to reach is over quota", MailboxFull, false},
+		{"", "554 5.7.1 <bob@elsewhere.test>: Relay access denied", RelayDenied, false},
+		{"", "Host or domain name not found. Name service error for name=nowhere.test type=MX: Host not found", HostUnknown, true},
+		{"", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", UserUnknown, true},
+		{"", "556 5.1.10 Recipient address has null MX", HostUnknown, true},
+		{"", "550 5.1.6 address neko@cat.cat has been replaced by neko@example.jp", UserUnknown, true},
+		{"", "connect to mx.example.org[192.0.2.7]:25: Connection timed out", Network, false},
+		{"4.4.1", "delivery temporarily suspended: connect to mx.example.org[192.0.2.7]:25: Connection refused", Network, false},
+		{"", "421 4.4.7 Delivery time expired", Expired, false},
+		{"", "550 5.2.1 The email account that you tried to reach is disabled", Suspended, false},
+		{"", "552 5.3.4 Message size exceeds fixed limit", TooLarge, false},
+		{"", "421 4.7.0 Too many connections from your IP, slow down", RateLimited, false},
+		{"", "451 4.7.1 <smtp.example.jp[192.0.2.3]>: Client host rejected: Please try again slower", RateLimited, false},
+		{"", "550 5.7.1 Message rejected as spam by Content Filtering", SpamBlocked, false},
+		{"", "500 5.3.5 System config error", Other, false},
+		{"", "", Other, false},
+	} {
+		class, hard := Classify(tc.status, tc.text)
+		if class != tc.class || hard != tc.hard {
+			t.Errorf("Classify(%q, %q) = %s/%v, want %s/%v", tc.status, tc.text, class, hard, tc.class, tc.hard)
+		}
+	}
+}
+
+func TestExplain(t *testing.T) {
+	for _, tc := range []struct {
+		text, class, side string
+		hard              bool
+		advice            string // a part of the advice
+	}{
+		{"450 4.1.1 <bob@example.org>: Recipient address rejected: User unknown", UserUnknown, SideSenderUser, true, "The reply (450 4.1.1) says the mailbox does not exist"},
+		{"554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", SpamBlocked, SideSenderAdmin, false, "The reply (554 5.7.1) refuses the sending server's IP"},
+		{"550 5.7.1 Message content rejected", SpamBlocked, SideRecipientAdmin, false, "content or policy filter"},
+		{"550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's DMARC policy", PolicyAuth, SideSenderAdmin, false, "SPF record"},
+		{"451 4.3.0 Temporary lookup failure", Network, SideNobody, false, "is temporary"},
+		{"452 4.2.2 Mailbox full", MailboxFull, SideNobody, false, "(452 4.2.2) is temporary"},
+		{"552 5.2.2 Mailbox full", MailboxFull, SideRecipientAdmin, false, "mailbox (or their server's storage) is full"},
+		{"550 5.4.1 Recipient address rejected: Access denied", UserUnknown, SideSenderUser, true, "does not exist"},
+	} {
+		e := Explain("", tc.text)
+		if e.Class != tc.class || e.Side != tc.side || e.Hard != tc.hard || !strings.Contains(e.Advice, tc.advice) {
+			t.Errorf("Explain(%q) = %+v, want %s/%v side %s, advice with %q", tc.text, e, tc.class, tc.hard, tc.side, tc.advice)
+		}
+	}
+}
+
+// TestExplainHeldOut measures explain on real reply lines it was not
+// written against: the diagnostics of the held-out bounces (as the reader
+// extracts them) and sisimai's example reply per reason.
+func TestExplainHeldOut(t *testing.T) {
+	var right, total int
+	set := loadExpectations(t, "sisimai-heldout.tsv")
+	for file, exps := range set {
+		want := sisimaiClass[exps[0].reason]
+		if want == "" {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "sisimai", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Parse(strings.NewReader(string(raw)))
+		if err != nil {
+			continue
+		}
+		fs := rep.Failed()
+		for i, e := range exps {
+			if i >= len(fs) || fs[i].Diagnostic == "" {
+				continue
+			}
+			total++
+			if Explain("", fs[i].Diagnostic).Class == sisimaiClass[e.reason] {
+				right++
+			}
+		}
+	}
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "sisimai-replies.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		reason, line, ok := strings.Cut(sc.Text(), "\t")
+		if !ok || strings.HasPrefix(reason, "#") {
+			continue
+		}
+		total++
+		if Explain("", line).Class == sisimaiClass[reason] {
+			right++
+		}
+	}
+	pct := 100 * float64(right) / float64(total)
+	t.Logf("explain: right class for %d of %d held-out reply lines (%.1f%%, target %.0f%%)", right, total, pct, explainTarget)
+	if pct < explainFloor {
+		t.Errorf("explain: right class for %.1f%% of held-out reply lines, below the floor %.0f%%", pct, explainFloor)
+	}
+}

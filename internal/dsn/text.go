@@ -1,0 +1,323 @@
+package dsn
+
+import (
+	"net/mail"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-message"
+)
+
+// reOriginal marks where a free-text bounce starts quoting the original
+// message: what follows is the sender's own text, not the report.
+var reOriginal = regexp.MustCompile(`(?im)^[\s\-=_>*]*(` +
+	`-+ ?below this line is a copy of the message|` +
+	`-*\s*this is a copy of the message|` +
+	`-+\s*original message\s*-*|` +
+	`original message follows|` +
+	`-+ ?(the )?original message( header)?s?( follows| is attached)?|` +
+	`-+ ?enclosed (is|are) (a copy|the)|` +
+	`-+ ?(returned|undelivered|unsent) (message|mail)( follows)?|` +
+	`-+ ?message headers? follows?|` +
+	`-+ ?the header of the original message|` +
+	`content-type: message/rfc822|` +
+	`-+ ?headers of (the )?(original|your) message|` +
+	`-+ ?copy of (the )?(original )?message|` +
+	`-+ ?(start|begin) of (the )?(returned|original|forwarded) message|` +
+	`received: ?from\b` +
+	`)`)
+
+// maxNote bounds the report text read before the quoted original.
+const maxNote = 64 << 10
+
+// notification returns the part of the human-readable text that is the
+// report, without the quoted original message.
+func notification(text string) string {
+	if len(text) > maxNote {
+		text = text[:maxNote]
+	}
+	if loc := reOriginal.FindStringIndex(text); loc != nil && loc[0] > 0 {
+		text = text[:loc[0]]
+	}
+	return text
+}
+
+var (
+	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|failure|failed|has failed|problem|report|notification|incomplete|error)|failure notice|returned mail|return(ed)? to sender|mail delivery (failed|failure|system|subsystem|error)|could not be delivered|nondeliverable|non[- ]delivery|not delivered|delivery unsuccessful|rejected|bounce|message (not delivered|delivery failed|could not)|permanent (error|failure)|warning: could not send|unzustellbar|nicht zustellbar|delivery (notification|warning)|mail system error|failed delivery|no se puede entregar|non remis|nondelivery|mail could not|message you sent|delivery delayed|delayed mail|mail failure|unable to deliver|problem delivering|sending failed|error sending|unsuccessful delivery|recipient.*(unknown|rejected)|не доставлено|недоставлен|доставки|未達|エラー`)
+	reDaemonFrom    = regexp.MustCompile(`(?i)mailer[-_]?daemon|post_?master|mail delivery (system|subsystem)|mail ?administrator|mailadmin|bounce|no-?reply.*(delivery|mailer)|mailerdaemon|mdaemon|notification|network service|ms exchange|system administrator|mail-?router|smtp gateway|daemon@`)
+	reBounceBody    = regexp.MustCompile(`(?i)(could not|wasn't able to|was unable to|unable to|cannot|can't|couldn't|failed to|has failed to|not able to) (be )?deliver|delivery (to the following|has failed|failed|status|attempt)|the following (address|recipient)|permanent (error|fatal)|undeliverable|did not reach|non-?delivery|message was not delivered|returned to sender|user unknown|no such user|was rejected|could not be delivered|mailbox (is )?full|failed recipient|recipient address rejected|delivery (is )?delayed|has been delayed|not yet been delivered|will (continue|keep) (trying|to try)|remote (host|server) (said|returned|replied)|smtp error|\b5\d\d[ \-][45]\.\d+\.\d+|\b[45]\d\d \d\.\d\.\d`)
+)
+
+// looksLikeBounce tells whether a message that carries no delivery-status
+// part reads like a delivery failure notice.
+func looksLikeBounce(h message.Header, note string) bool {
+	if h.Get("X-Failed-Recipients") != "" {
+		return true
+	}
+	subj := decodeHeader(h, "Subject")
+	from := decodeHeader(h, "From")
+	rp := strings.TrimSpace(h.Get("Return-Path"))
+	score := 0
+	if reBounceSubject.MatchString(subj) {
+		score++
+	}
+	if reDaemonFrom.MatchString(from) || rp == "<>" {
+		score++
+	}
+	if reBounceBody.MatchString(note) {
+		score++
+	}
+	return score >= 2
+}
+
+func decodeHeader(h message.Header, k string) string {
+	if v, err := h.Text(k); err == nil {
+		return v
+	}
+	return h.Get(k)
+}
+
+var reAutoSubject = regexp.MustCompile(`(?i)^\s*(auto(matic)?[ -]?(reply|response|answer|antwort|réponse|respuesta)|auto:|out of (the )?office|vacation|abwesen|absence|ausser haus|réponse automatique|respuesta automática|risposta automatica|autoreply|autoresponse|i am (out|away|on)|on vacation|away from|not in the office|自動応答|自動返信|不在)`)
+
+// isAutoReply tells whether a message says it is an automatic reply
+// (RFC 3834 Auto-Submitted: auto-replied, or the headers and subjects
+// vacation programs use).
+func isAutoReply(h message.Header) bool {
+	as := strings.ToLower(h.Get("Auto-Submitted"))
+	if strings.HasPrefix(as, "auto-replied") || h.Get("X-Autoreply") != "" || h.Get("X-Autorespond") != "" ||
+		h.Get("X-Autoresponder") != "" || strings.EqualFold(h.Get("X-Auto-Reply"), "yes") {
+		return true
+	}
+	p := strings.ToLower(h.Get("Precedence"))
+	if p == "auto_reply" || p == "auto-reply" {
+		return true
+	}
+	return reAutoSubject.MatchString(decodeHeader(h, "Subject"))
+}
+
+var (
+	reAddr         = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+`)
+	reLineAddr     = regexp.MustCompile(`(?im)^[ \t>*\-]*(?:(?:recipient|address|original recipient|failed recipient|rcpt to|rcpt|final-recipient|invalid recipient|unknown recipient)s?(?:\(s\))?:?[ \t]*)?(?:"[^"\n]*"[ \t]*|'[^'\n]*'[ \t]*)?<?(?:mailto:)?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?(?:[\s:;,>)\]]|\.\.\.|$)`)
+	reSendmailLine = regexp.MustCompile(`(?m)^[ \t]*[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? <([^<>\s]+@[^<>\s]+)>\.\.\. `)
+	reSendmailHost = regexp.MustCompile(`^[45]\d\d [^\s<>@]+ \(\w+\)\.\.\. `) // "550 example.org (smtp)... ": the next recipient's host
+	reCodePrefix   = regexp.MustCompile(`^[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? `)
+	reQuotedHeader = regexp.MustCompile(`(?im)^[ \t>]*(from|reply-to|sender|return-path|message-id|in-reply-to|references|envelope-from|x-sender|mail from|date)[ \t]*:.*$`)
+	reDaemon       = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|mailer_daemon|mailerdaemon|daemon|root|bounce[s]?|no-?reply)@`)
+)
+
+// readText reads a free-text bounce: the failed recipients are the
+// addresses that start lines in the notification (or the X-Failed-Recipients
+// header), each with the text that follows it as its diagnostic.
+func (rep *Report) readText(h message.Header, note string, orig *message.Header) {
+	skip := map[string]bool{}
+	for _, k := range []string{"From", "To", "Cc", "Reply-To", "Sender", "Return-Path", "Delivered-To"} {
+		for _, a := range headerAddrs(h, k) {
+			skip[strings.ToLower(a)] = true
+		}
+	}
+	if orig != nil {
+		for _, a := range headerAddrs(*orig, "From") {
+			skip[strings.ToLower(a)] = true
+		}
+		for _, a := range headerAddrs(*orig, "Return-Path") {
+			skip[strings.ToLower(a)] = true
+		}
+	}
+	// The sender's own addresses never are the failed recipient when
+	// guessed from loose text; an address that starts a line of the
+	// notification is taken unless it is the report's author.
+	strong := map[string]bool{}
+	for _, a := range headerAddrs(h, "From") {
+		strong[strings.ToLower(a)] = true
+	}
+	if orig != nil {
+		for _, a := range headerAddrs(*orig, "Message-Id") {
+			strong[strings.ToLower(a)] = true
+			skip[strings.ToLower(a)] = true
+		}
+	}
+	for _, a := range headerAddrs(h, "Message-Id") {
+		strong[strings.ToLower(a)] = true
+		skip[strings.ToLower(a)] = true
+	}
+	var addrs []string
+	seen := map[string]bool{}
+	loose := true
+	add := func(a string) {
+		a = strings.TrimRight(a, ".")
+		l := strings.ToLower(a)
+		if seen[l] || strong[l] || loose && (skip[l] || reDaemon.MatchString(a)) {
+			return
+		}
+		seen[l] = true
+		addrs = append(addrs, a)
+	}
+	for _, v := range h.Values("X-Failed-Recipients") {
+		for _, a := range strings.Split(v, ",") {
+			if a = cleanAddr(a); strings.Contains(a, "@") {
+				add(a)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		// Lines that start with an address, and Sendmail's
+		// "554 <addr>... reason" lines, in the order they come.
+		loose = false
+		type hit struct {
+			at   int
+			addr string
+		}
+		var hits []hit
+		for _, re := range []*regexp.Regexp{reLineAddr, reSendmailLine} {
+			for _, m := range re.FindAllStringSubmatchIndex(note, -1) {
+				hits = append(hits, hit{m[2], note[m[2]:m[3]]})
+			}
+		}
+		sort.SliceStable(hits, func(i, j int) bool { return hits[i].at < hits[j].at })
+		for _, h := range hits {
+			add(h.addr)
+		}
+		loose = true
+	}
+	if len(addrs) == 0 {
+		// Quoted header lines name the sender and message ids, never the
+		// failed recipient.
+		for _, line := range reQuotedHeader.FindAllString(note, -1) {
+			for _, a := range reAddr.FindAllString(line, -1) {
+				skip[strings.ToLower(a)] = true
+			}
+		}
+		for _, a := range reAddr.FindAllString(note, -1) {
+			add(a)
+		}
+	}
+	if len(addrs) == 0 && orig != nil {
+		for _, k := range []string{"To", "Cc"} {
+			for _, a := range headerAddrs(*orig, k) {
+				add(a)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note)
+	for _, a := range addrs {
+		region := recipientRegion(note, a, addrs)
+		if region == "" || FindReply(region) == "" && FindStatus(region) == "" && len(addrs) == 1 {
+			region = strings.TrimSpace(region + " " + note)
+		}
+		rc := Recipient{Recipient: a, Action: "failed", Diagnostic: summarize(region)}
+		if delayed {
+			rc.Action = "delayed"
+		}
+		rc.Status = FindStatus(region)
+		rc.RemoteMTA = remoteMTA(region)
+		rc.Class, rc.Hard = Classify(rc.Status, region)
+		rc.Class = Final(rc.Action, rc.Status, rc.Class, region)
+		rc.Hard = IsHard(rc.Class)
+		rep.Recipients = append(rep.Recipients, rc)
+	}
+}
+
+var (
+	reDelayed   = regexp.MustCompile(`(?i)has (been|not yet been) (delayed|delivered)|delivery (is |has been )?delayed|will (continue|keep) (trying|to try)|still (trying|being retried)|is still in the queue|temporary (failure|error|problem).*retry|warning: message .* delayed|no action is required on your part|will retry`)
+	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|could not be delivered|fatal`)
+	reRemote    = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
+)
+
+func remoteMTA(region string) string {
+	if m := reRemote.FindStringSubmatch(region); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func headerAddrs(h message.Header, k string) []string {
+	var out []string
+	for _, v := range h.Values(k) {
+		if list, err := mail.ParseAddressList(v); err == nil {
+			for _, a := range list {
+				out = append(out, a.Address)
+			}
+			continue
+		}
+		out = append(out, reAddr.FindAllString(v, -1)...)
+	}
+	return out
+}
+
+// recipientRegion returns the text about addr in a notification: from the
+// line where it first stands as a recipient to the next line that names
+// another recipient, or a blank-line-separated paragraph further on.
+func recipientRegion(note, addr string, others []string) string {
+	if note == "" || addr == "" {
+		return ""
+	}
+	low := strings.ToLower(note)
+	i := strings.Index(low, strings.ToLower(addr))
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndexByte(note[:i], '\n') + 1
+	rest := note[start:]
+	lines := strings.Split(rest, "\n")
+	var out []string
+	blank := 0
+	for n, line := range lines {
+		t := strings.TrimSpace(line)
+		if n > 0 && (startsWithOther(t, addr, others) || reSendmailHost.MatchString(t)) {
+			break
+		}
+		if t == "" {
+			blank++
+			if blank > 3 {
+				break
+			}
+			continue
+		}
+		out = append(out, t)
+		if len(out) > 25 {
+			break
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// startsWithOther tells whether a line starts with another recipient's
+// address: the start of that recipient's block.
+func startsWithOther(t, addr string, others []string) bool {
+	if m := reCodePrefix.FindString(t); m != "" {
+		t = t[len(m):]
+	}
+	t = strings.ToLower(strings.TrimLeft(t, "<\"' >*-"))
+	for _, o := range others {
+		if !strings.EqualFold(o, addr) && strings.HasPrefix(t, strings.ToLower(o)) {
+			return true
+		}
+	}
+	return false
+}
+
+var reSpace = regexp.MustCompile(`\s+`)
+
+// summarize returns the most telling part of a region: from the first
+// SMTP reply code (or status) on, whitespace collapsed, at most 400 bytes.
+func summarize(region string) string {
+	s := reSpace.ReplaceAllString(region, " ")
+	if loc := reReplyStart.FindStringIndex(s); loc != nil {
+		s = s[loc[0]:]
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > 400 {
+		cut := 400
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
+
+var reReplyStart = regexp.MustCompile(`\b[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3}\b|\b[45]\d\d[ \-]\S|#?\b[45]\.\d{1,3}\.\d{1,3}\b`)
