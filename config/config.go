@@ -204,6 +204,11 @@ type CalloutConfig struct {
 	RatePerMinute int       `toml:"rate_per_minute"`
 	AcceptAll     bool      `toml:"detect_accept_all"`
 	Shared        bool      `toml:"shared"`
+	// RatePerTarget limits probes to one server address, whatever the
+	// domain; AllowNetworks lists the loopback, private or own networks a
+	// probe may reach (none by default).
+	RatePerTarget int      `toml:"rate_per_target"`
+	AllowNetworks []Prefix `toml:"allow_networks"`
 	CheckConfig
 }
 
@@ -246,7 +251,7 @@ func Default() *Config {
 			Recipient: RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}},
 			Callout: CalloutConfig{Mode: "off", Port: 25, Budget: Duration(8 * time.Second), ProbeTimeout: Duration(time.Minute),
 				PositiveTTL: Duration(31 * 24 * time.Hour), NegativeTTL: Duration(3 * time.Hour), TempTTL: Duration(5 * time.Minute),
-				CacheSize: 100000, MaxPerDomain: 2, RatePerMinute: 10,
+				CacheSize: 100000, MaxPerDomain: 2, RatePerMinute: 10, RatePerTarget: 20, AllowNetworks: []Prefix{},
 				// A domain that refuses <> or a limit reached is no evidence
 				// against the sender: accept, and log it.
 				CheckConfig: CheckConfig{Actions: map[string]Action{
@@ -436,7 +441,7 @@ func (c *Config) validate() error {
 	for _, n := range []struct {
 		key string
 		v   int
-	}{{"cache_size", co.CacheSize}, {"max_per_domain", co.MaxPerDomain}, {"rate_per_minute", co.RatePerMinute}} {
+	}{{"cache_size", co.CacheSize}, {"max_per_domain", co.MaxPerDomain}, {"rate_per_minute", co.RatePerMinute}, {"rate_per_target", co.RatePerTarget}} {
 		if n.v < 1 {
 			return &keyError{"checks.callout." + n.key, fmt.Sprintf("want 1 or more, got %d", n.v)}
 		}

@@ -14,7 +14,7 @@ import (
 func TestPostfixCallout(t *testing.T) {
 	mx := callouttest.Start(t, "127.0.1.1", 0, callouttest.Accept, "alice")
 	_, port, _ := net.SplitHostPort(mx.Addr)
-	m := startMailsift(t, postfixMilterConfig+fmt.Sprintf("[checks.callout]\nmode = \"enforce\"\nport = %s\n", port))
+	m := startMailsift(t, postfixMilterConfig+fmt.Sprintf("[checks.callout]\nmode = \"enforce\"\nport = %s\nallow_networks = [\"127.0.0.0/8\"]\n", port))
 	p := startPostfix(t, m.addr)
 
 	c := p.xclient(t, "192.0.2.10", "good.checks.test", "mail.checks.test")

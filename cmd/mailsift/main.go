@@ -261,7 +261,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("mailsift.listen", cfg.Listen.String()), zap.Error(err))
 		return 1
 	}
-	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
+	d := &deps{callouts: &calloutHolder{log: log}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
 	rt, err := newRuntime(cfg, d)
