@@ -85,6 +85,29 @@ func TestRecipientListErrors(t *testing.T) {
 	}
 }
 
+// With no domains configured the relay check still refuses
+// sender-specified routing, and leaves the rest to the MTA.
+func TestRelayWithoutDomains(t *testing.T) {
+	r := &Relay{Denied: reply(t, "relay", "perm")}
+	for _, tt := range []struct {
+		rcpt          string
+		status        Status
+		reason, reply string
+	}{
+		{"bob@example.org", None, "relay-mta-decides", ""},
+		{"victim@elsewhere.example", None, "relay-mta-decides", ""},
+		{"user%evil.example@example.org", Fail, "relay-routing", "554 5.7.1 <user?evil.example@example.org>: Relay access denied"},
+		{`"user@evil.example"@example.org`, Fail, "relay-routing", `554 5.7.1 <"user@evil.example"@example.org>: Relay access denied`},
+		{"host!user@example.org", Fail, "relay-routing", "554 5.7.1 <host!user@example.org>: Relay access denied"},
+		{"@mx.example.org:user@evil.example", Fail, "relay-routing", "554 5.7.1 <@mx.example.org:user@evil.example>: Relay access denied"},
+	} {
+		res := r.CheckRcpt(context.Background(), &Envelope{Rcpt: tt.rcpt})
+		if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
+			t.Errorf("%s: = %s/%s %q, want %s/%s %q", tt.rcpt, res.Status, res.Reason, replyString(res.Reply), tt.status, tt.reason, tt.reply)
+		}
+	}
+}
+
 func TestRelay(t *testing.T) {
 	r := &Relay{Domains: []string{"example.org"}, Denied: reply(t, "relay", "perm")}
 	for _, tt := range []struct {
@@ -98,6 +121,15 @@ func TestRelay(t *testing.T) {
 		{"bob@sub.example.org", Fail, "relay-denied", "554 5.7.1 <bob@sub.example.org>: Relay access denied"},
 		{"victim@elsewhere.example", Fail, "relay-denied", "554 5.7.1 <victim@elsewhere.example>: Relay access denied"},
 		{"bad..x@elsewhere.example", None, "relay-malformed", ""},
+		// Sender-specified routing (Postfix's allow_untrusted_routing = no);
+		// '%' reaches the reply as '?' (Reply.Expand: '%' is special to MTAs).
+		{"user%evil.example@example.org", Fail, "relay-routing", "554 5.7.1 <user?evil.example@example.org>: Relay access denied"},
+		{"evil.example!user@example.org", Fail, "relay-routing", "554 5.7.1 <evil.example!user@example.org>: Relay access denied"},
+		{`"user@evil.example"@example.org`, Fail, "relay-routing", `554 5.7.1 <"user@evil.example"@example.org>: Relay access denied`},
+		{`"user\@evil.example"@example.org`, Fail, "relay-routing", `554 5.7.1 <"user\@evil.example"@example.org>: Relay access denied`},
+		{"@example.org:user@evil.example", Fail, "relay-routing", "554 5.7.1 <@example.org:user@evil.example>: Relay access denied"},
+		{"@example.org,@b.example:user@example.org", Fail, "relay-routing", "554 5.7.1 <@example.org,@b.example:user@example.org>: Relay access denied"},
+		{"user%evil.example", Fail, "relay-routing", "554 5.7.1 <user?evil.example>: Relay access denied"},
 	} {
 		res := r.CheckRcpt(context.Background(), &Envelope{Rcpt: tt.rcpt})
 		if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {

@@ -598,7 +598,7 @@ func (c *Config) Policy() *policy.Policy {
 func (c *Config) Warnings() []string {
 	var w []string
 	if len(c.Checks.Recipient.Domains) == 0 {
-		w = append(w, "checks.recipient.domains is empty: the relay check is off and mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)")
+		w = append(w, "checks.recipient.domains is empty: mailsift refuses only sender-specified routing (%, !, quoted @, source routes), not relaying for strangers (keep Postfix's reject_unauth_destination)")
 	} else if c.Checks.Relay.Mode == "off" {
 		w = append(w, "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)")
 	} else if a, ok := c.Checks.Relay.Actions["fail"]; ok && !a.Action.Refuses() {

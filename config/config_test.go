@@ -183,7 +183,7 @@ func TestErrors(t *testing.T) {
 
 func TestWarnings(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
-		{"", "checks.recipient.domains is empty: the relay check is off and mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
+		{"", "checks.recipient.domains is empty: mailsift refuses only sender-specified routing (%, !, quoted @, source routes), not relaying for strangers (keep Postfix's reject_unauth_destination)"},
 		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay]\nmode = \"off\"", "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
 		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay.actions]\nfail = \"log\"", `checks.relay.actions.fail is "log": mailsift does not refuse relaying for strangers`},
 		{"[trust]\nnetworks = [\"0.0.0.0/0\"]\n[checks.recipient]\ndomains = [\"example.org\"]", "trust.networks: 0.0.0.0/0 is trusted: most of the internet skips every check and may relay through you"},

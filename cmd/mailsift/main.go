@@ -202,7 +202,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		}
 		add(d, &ck.DMARC.CheckConfig)
 	}
-	if len(ck.Recipient.Domains) > 0 && ck.Relay.Mode != "off" {
+	if ck.Relay.Mode != "off" { // without domains: sender-specified routing only
 		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}
 	if g := &cfg.Greylist; g.Enabled && g.Mode != "off" {
