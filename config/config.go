@@ -41,6 +41,9 @@ type Config struct {
 // AdminConfig is [admin]: the metrics, health and greylist endpoint.
 type AdminConfig struct {
 	Listen string `toml:"listen"` // "HOST:PORT"; "" turns it off
+	// TokenFile holds a bearer token every request but /healthz must
+	// carry; "" for none (then keep the endpoint on loopback).
+	TokenFile string `toml:"token_file"`
 }
 
 // GreylistConfig is [greylist]: the greylist check and its store.
@@ -376,6 +379,11 @@ func (c *Config) validate() error {
 	if _, port, err := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen != "" && (err != nil || !validPort(port)) {
 		return &keyError{"admin.listen", fmt.Sprintf("want \"HOST:PORT\" such as \"127.0.0.1:9895\", or \"\" for none, got %q", c.Admin.Listen)}
 	}
+	if c.Admin.TokenFile != "" {
+		if _, err := ReadSecret(c.Admin.TokenFile); err != nil {
+			return &keyError{"admin.token_file", err.Error()}
+		}
+	}
 	if c.Checks.Timeout <= 0 {
 		return &keyError{"checks.timeout", "want a positive duration"}
 	}
@@ -604,12 +612,41 @@ func (c *Config) Warnings() []string {
 	} else if a, ok := c.Checks.Relay.Actions["fail"]; ok && !a.Action.Refuses() {
 		w = append(w, fmt.Sprintf("checks.relay.actions.fail is %q: mailsift does not refuse relaying for strangers", a.Action))
 	}
+	if c.Admin.Listen != "" && c.Admin.TokenFile == "" && !loopbackHost(c.Admin.Listen) {
+		w = append(w, fmt.Sprintf("admin.listen %q is not on loopback and admin.token_file is not set: whoever reaches it can whitelist greylisted mail; set a token or listen on 127.0.0.1", c.Admin.Listen))
+	}
 	for _, p := range c.Trust.Networks {
 		if p.Bits() < 8 {
 			w = append(w, fmt.Sprintf("trust.networks: %s is trusted: most of the internet skips every check and may relay through you", p))
 		}
 	}
 	return w
+}
+
+// loopbackHost reports whether a "HOST:PORT" listens on loopback only.
+func loopbackHost(hostport string) bool {
+	h, _, _ := net.SplitHostPort(hostport)
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
+}
+
+// ReadSecret reads a secret (a token, a password) from a file: its first
+// line, without surrounding white space. The error names the file, never
+// the secret.
+func ReadSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	s := strings.TrimSpace(line)
+	if s == "" {
+		return "", fmt.Errorf("%s: empty; want the secret on its first line", path)
+	}
+	return s, nil
 }
 
 // Encode writes the effective configuration as TOML.

@@ -182,12 +182,19 @@ func TestErrors(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
 	for _, tt := range []struct{ in, want string }{
 		{"", "checks.recipient.domains is empty: mailsift refuses only sender-specified routing (%, !, quoted @, source routes), not relaying for strangers (keep Postfix's reject_unauth_destination)"},
 		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay]\nmode = \"off\"", "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
 		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay.actions]\nfail = \"log\"", `checks.relay.actions.fail is "log": mailsift does not refuse relaying for strangers`},
 		{"[trust]\nnetworks = [\"0.0.0.0/0\"]\n[checks.recipient]\ndomains = [\"example.org\"]", "trust.networks: 0.0.0.0/0 is trusted: most of the internet skips every check and may relay through you"},
 		{"[checks.recipient]\ndomains = [\"Example.ORG.\"]", ""},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"0.0.0.0:9895\"",
+			`admin.listen "0.0.0.0:9895" is not on loopback and admin.token_file is not set: whoever reaches it can whitelist greylisted mail; set a token or listen on 127.0.0.1`},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"localhost:9895\"", ""},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"[::1]:9895\"", ""},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"0.0.0.0:9895\"\ntoken_file = \"" + tokenFile + "\"", ""},
 	} {
 		c, err := Parse("w.toml", []byte(tt.in))
 		if err != nil {
@@ -233,6 +240,25 @@ recipients = ["postmaster@EXAMPLE.org"]
 	rule := c.Policy().Rules["helo"]
 	if rule.Actions["helo-ours"] != "reject" || rule.Actions["fail"] != "tag" {
 		t.Fatalf("helo rule = %+v", rule)
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n  \n"), 0o600)
+	for _, tt := range []struct{ in, want string }{
+		{"[admin]\ntoken_file = \"" + empty + "\"", "s.toml:2: admin.token_file: " + empty + ": empty; want the secret on its first line"},
+		{"[admin]\ntoken_file = \"" + dir + "/missing\"", "s.toml:2: admin.token_file: open " + dir + "/missing: no such file or directory"},
+	} {
+		if _, err := Parse("s.toml", []byte(tt.in)); err == nil || err.Error() != tt.want {
+			t.Errorf("%q: %v, want %s", tt.in, err, tt.want)
+		}
+	}
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte("  tok en \nsecond line\n"), 0o600)
+	if s, err := ReadSecret(good); s != "tok en" || err != nil {
+		t.Fatalf("ReadSecret = %q, %v", s, err)
 	}
 }
 

@@ -34,22 +34,30 @@ func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Conf
 	if err != nil {
 		return nil, err
 	}
+	token := ""
+	if f := cfg.Admin.TokenFile; f != "" {
+		if token, err = config.ReadSecret(f); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	opts := admin.Options{
+		Listen:    cfg.Admin.Listen,
+		Token:     token,
+		Log:       log,
+		Greylist:  func() greylist.Admin { return d.greylists.admin(current.Load()) },
 		Registry:  d.metrics.Registry,
 		Now:       time.Now,
 		Delimiter: cfg.Checks.Recipient.Delimiter,
 		MaxAge:    func() time.Duration { return time.Duration(current.Load().Greylist.MaxAge) },
 		Ready: func(ctx context.Context) error {
-			if r, ok := d.greylists.store.(*greylist.Redis); ok {
+			if r := d.greylists.redis(); r != nil {
 				if err := r.Ping(ctx); err != nil {
 					return errors.New("greylist Redis unreachable: " + err.Error())
 				}
 			}
 			return nil
 		},
-	}
-	if a, ok := d.greylists.store.(greylist.Admin); ok {
-		opts.Greylist = a
 	}
 	hs := &http.Server{Handler: admin.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})

@@ -302,7 +302,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig != syscall.SIGHUP {
-				log.Info("stopping", zap.String("signal", sig.String()), zap.Duration("mailsift.shutdown_grace", time.Duration(cfg.ShutdownGrace)))
+				log.Info("stopping", zap.String("signal", sig.String()), zap.String("mailsift.shutdown_grace", time.Duration(cfg.ShutdownGrace).String()))
 				shutdown(srv, cfg, log)
 				<-served
 				log.Info("mailsift stopped")
@@ -327,6 +327,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 	cfg, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		d.metrics.Reload(false)
 		return cur
 	}
 	if cfg.Listen != cur.Listen {
@@ -340,6 +341,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		d.metrics.Reload(false)
 		return cur
 	}
 	srv.SetRuntime(rt)
@@ -347,6 +349,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 		log.Warn(w, zap.String("mailsift.config", configName(path)))
 	}
 	level.SetLevel(levelOf(cfg))
+	d.metrics.Reload(true)
 	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode.Mode)))
 	return cfg
 }
