@@ -58,12 +58,30 @@ func TestRecipient(t *testing.T) {
 	check("carol@example.org", Pass, "rcpt-listed", "")
 	check("Bob@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <Bob@example.org>: Recipient address rejected: User unknown")
 
-	// A broken file keeps the last good list, and says why.
-	writeList(t, path, "alice@example.org\nnot an address\n", clk.Now().Add(2*time.Minute))
+	// A broken file keeps the last good list, and says why, once. A
+	// recipient the last good list lacks (dave, just added) gets a
+	// temporary error, not "User unknown".
+	var reports []string
+	list.Report = func(err error) { reports = append(reports, errString(err)) }
+	writeList(t, path, "alice@example.org\ncarol@example.org\ndave@example.org\nnot an address\n", clk.Now().Add(2*time.Minute))
 	clk.Add(time.Second)
 	check("carol@example.org", Pass, "rcpt-listed", "")
-	if err := list.Err(); err == nil || !strings.Contains(err.Error(), path+":2: want an address or @domain") {
+	check("dave@example.org", TempError, "rcpt-temperror", "451 4.3.0 <dave@example.org>: Recipient address rejected: temporary lookup failure")
+	clk.Add(time.Second)
+	check("dave+x@example.org", TempError, "rcpt-temperror", "451 4.3.0 <dave+x@example.org>: Recipient address rejected: temporary lookup failure")
+	if err := list.Err(); err == nil || !strings.Contains(err.Error(), path+":4: want an address or @domain") {
 		t.Fatalf("Err() = %v", err)
+	}
+	if len(reports) != 1 || !strings.Contains(reports[0], path+":4: want an address or @domain") {
+		t.Fatalf("reports %q, want the error once", reports)
+	}
+	// Fixed: the new list, and the recovery reported.
+	writeList(t, path, "alice@example.org\ncarol@example.org\ndave@example.org\n", clk.Now().Add(3*time.Minute))
+	clk.Add(time.Second)
+	check("dave@example.org", Pass, "rcpt-listed", "")
+	check("erin@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <erin@example.org>: Recipient address rejected: User unknown")
+	if len(reports) != 2 || reports[1] != "" {
+		t.Fatalf("reports %q, want the recovery", reports)
 	}
 }
 

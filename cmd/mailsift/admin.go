@@ -24,6 +24,26 @@ type deps struct {
 	metrics   *metrics.Metrics
 }
 
+// log returns the process's logger.
+func (d *deps) log() *zap.Logger {
+	if d.greylists != nil && d.greylists.log != nil {
+		return d.greylists.log
+	}
+	return zap.NewNop()
+}
+
+// listReporter logs a list file that breaks while running, and its repair.
+func listReporter(log *zap.Logger, path string) func(error) {
+	return func(err error) {
+		if err != nil {
+			log.Error("recipient list unreadable; keeping the last good list, and recipients it lacks get a temporary error",
+				zap.String("file.path", path), zap.Error(err))
+			return
+		}
+		log.Info("recipient list read again", zap.String("file.path", path))
+	}
+}
+
 // startAdmin serves the admin endpoint when [admin] listen is set, and
 // returns the function that stops it.
 func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Config], log *zap.Logger) (func(), error) {

@@ -172,6 +172,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 			if list, err = checks.LoadRecipientList(r.List, r.Delimiter, time.Now); err != nil {
 				return nil, err
 			}
+			list.Report = listReporter(d.log(), r.List)
 		}
 		add(&checks.Recipient{RequireFQDN: r.NonFQDN, Domains: r.Domains, List: list,
 			Syntax: r.Reply("recipient", "syntax"), NonFQDN: r.Reply("recipient", "non_fqdn"),

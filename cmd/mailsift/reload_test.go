@@ -15,6 +15,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mailsift/mailsift/checks"
 )
 
 type syncBuf struct {
@@ -110,5 +115,31 @@ func TestReloadAdminAndMetrics(t *testing.T) {
 	}
 	if g := waitLog(t, logs, "stopping", 1)["mailsift.shutdown_grace"]; g != "10s" {
 		t.Fatalf("shutdown_grace logged as %v, want \"10s\"", g)
+	}
+}
+
+// A recipient list broken while running is logged at error, once, with
+// the file and line; its repair at info.
+func TestRecipientListBreakLogged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "recipients")
+	os.WriteFile(path, []byte("alice@example.org\n"), 0o644)
+	now := time.Unix(1_800_000_000, 0)
+	list, err := checks.LoadRecipientList(path, "+", func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.InfoLevel)
+	list.Report = listReporter(zap.New(core), path)
+	os.WriteFile(path, []byte("alice@example.org\nbob@example.org\nnot an address\n"), 0o644)
+	os.Chtimes(path, now.Add(time.Minute), now.Add(time.Minute))
+	for range 3 {
+		now = now.Add(time.Second)
+		list.Has(checks.Address{Local: "bob", Domain: "example.org"})
+	}
+	es := logs.FilterLevelExact(zap.ErrorLevel).All()
+	if len(es) != 1 || es[0].Message != "recipient list unreadable; keeping the last good list, and recipients it lacks get a temporary error" ||
+		es[0].ContextMap()["file.path"] != path || !strings.Contains(es[0].ContextMap()["error"].(string), path+":3: want an address or @domain") {
+		t.Fatalf("error records: %v", logs.All())
 	}
 }
