@@ -243,6 +243,43 @@ recipients = ["postmaster@EXAMPLE.org"]
 	}
 }
 
+// Effective spells out the defaults, reads back as the same configuration,
+// and leaves the original alone.
+func TestEffective(t *testing.T) {
+	c := Default()
+	e := c.Effective()
+	if len(c.Checks.PTR.Actions) != 0 || len(c.Checks.PTR.Replies) != 0 {
+		t.Fatalf("Effective changed the original: %v %v", c.Checks.PTR.Actions, c.Checks.PTR.Replies)
+	}
+	if a := e.Checks.PTR.Actions["temperror"].Action; a != policy.Tempfail {
+		t.Fatalf("ptr temperror = %q", a)
+	}
+	if r := e.Checks.Helo.Replies["ours"].Reply.String(); r != "550 5.7.1 <{helo}>: Helo command rejected: You are not me" {
+		t.Fatalf("helo ours = %q", r)
+	}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("effective.toml", b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for name := range c.checkConfigs() {
+		for _, reason := range checks.Reasons(name) {
+			for _, s := range checks.Statuses {
+				r := checks.Result{Check: name, Status: s, Reason: reason}
+				if a, b := back.Policy().Decide(r), c.Policy().Decide(r); a != b {
+					t.Errorf("%s %s/%s: printed config decides %+v, the original %+v", name, s, reason, a, b)
+				}
+			}
+		}
+	}
+	if !reflect.DeepEqual(back.Effective(), e) {
+		t.Fatalf("printed and read back: not the same")
+	}
+}
+
 func TestSecretFiles(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")

@@ -115,7 +115,7 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	b, err := cfg.Encode()
+	b, err := cfg.Effective().Encode()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
