@@ -82,9 +82,12 @@ type RedisConfig struct {
 	MasterName string   `toml:"master_name"`
 	Username   string   `toml:"username"`
 	Password   string   `toml:"password"`
-	DB         int      `toml:"db"`
-	Prefix     string   `toml:"prefix"`
-	Timeout    Duration `toml:"timeout"`
+	// PasswordFile holds the password (its first line), so that the secret
+	// need not sit in the config file; not with password.
+	PasswordFile string   `toml:"password_file"`
+	DB           int      `toml:"db"`
+	Prefix       string   `toml:"prefix"`
+	Timeout      Duration `toml:"timeout"`
 }
 
 // LogConfig configures the JSON log on stderr.
@@ -633,6 +636,15 @@ func loopbackHost(hostport string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// RedisPassword returns the password: password, or the first line of
+// password_file (read now, so that a reload picks up a new one).
+func (r *RedisConfig) RedisPassword() (string, error) {
+	if r.PasswordFile == "" {
+		return r.Password, nil
+	}
+	return ReadSecret(r.PasswordFile)
+}
+
 // ReadSecret reads a secret (a token, a password) from a file: its first
 // line, without surrounding white space. The error names the file, never
 // the secret.
@@ -696,6 +708,14 @@ func (g *GreylistConfig) validate() error {
 		}
 		if g.Redis.Timeout <= 0 {
 			return &keyError{"greylist.redis.timeout", "want a positive duration"}
+		}
+		if f := g.Redis.PasswordFile; f != "" {
+			if g.Redis.Password != "" {
+				return &keyError{"greylist.redis.password_file", "set password or password_file, not both"}
+			}
+			if _, err := ReadSecret(f); err != nil {
+				return &keyError{"greylist.redis.password_file", err.Error()}
+			}
 		}
 	default:
 		return &keyError{"greylist.store", fmt.Sprintf("want \"memory\" or \"redis\", got %q", g.Store)}

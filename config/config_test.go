@@ -287,6 +287,10 @@ func TestSecretFiles(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"[admin]\ntoken_file = \"" + empty + "\"", "s.toml:2: admin.token_file: " + empty + ": empty; want the secret on its first line"},
 		{"[admin]\ntoken_file = \"" + dir + "/missing\"", "s.toml:2: admin.token_file: open " + dir + "/missing: no such file or directory"},
+		{"[greylist]\nstore = \"redis\"\n[greylist.redis]\naddrs = [\"127.0.0.1:6379\"]\npassword = \"x\"\npassword_file = \"" + empty + "\"",
+			"s.toml:6: greylist.redis.password_file: set password or password_file, not both"},
+		{"[greylist]\nstore = \"redis\"\n[greylist.redis]\naddrs = [\"127.0.0.1:6379\"]\npassword_file = \"" + empty + "\"",
+			"s.toml:5: greylist.redis.password_file: " + empty + ": empty; want the secret on its first line"},
 	} {
 		if _, err := Parse("s.toml", []byte(tt.in)); err == nil || err.Error() != tt.want {
 			t.Errorf("%q: %v, want %s", tt.in, err, tt.want)

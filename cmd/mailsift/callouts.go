@@ -46,8 +46,9 @@ func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metri
 	var shared *callout.Shared
 	if co.Shared {
 		r := cfg.Greylist.Redis
+		password, _ := r.RedisPassword() // checked at validation; errors only cost the shared cache
 		h.shared = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: r.Addrs, MasterName: r.MasterName,
-			Username: r.Username, Password: r.Password, DB: r.DB, DialTimeout: time.Duration(r.Timeout),
+			Username: r.Username, Password: password, DB: r.DB, DialTimeout: time.Duration(r.Timeout),
 			ReadTimeout: time.Duration(r.Timeout), WriteTimeout: time.Duration(r.Timeout), MaxRetries: 1})
 		shared = &callout.Shared{Client: h.shared, Prefix: r.Prefix}
 	}

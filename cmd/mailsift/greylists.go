@@ -65,8 +65,12 @@ func (h *greylistHolder) get(cfg *config.Config, m *metrics.Metrics) greylist.St
 		// go-redis's logger is package-wide; main owns the process.
 		redis.SetLogger(redisLog{h.log.Named("go-redis")})
 		r := g.Redis
+		password, err := r.RedisPassword()
+		if err != nil { // read at validation; gone since: Redis will refuse, and say so
+			h.log.Error("greylist.redis.password_file unreadable", zap.Error(err))
+		}
 		rs := greylist.NewRedis(greylist.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: r.Password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
+			Password: password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
 		m.Greylist(nil, nil, rs.Outages)
 		h.store = rs
 		return h.store
