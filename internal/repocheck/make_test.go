@@ -191,3 +191,63 @@ func TestMakeRunStops(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// make deps installs what the tests need without starting or enabling the
+// host's services: the tests run their own Postfix and Redis. Played with
+// stand-ins for apt-get, dpkg and systemctl on the PATH, so nothing is
+// installed; as root, as make test runs.
+func TestMakeDepsLeavesServicesOff(t *testing.T) {
+	needMake(t)
+	if os.Geteuid() != 0 {
+		t.Skip("make deps installs as root")
+	}
+	if _, err := os.Stat("/usr/sbin/policy-rc.d"); err != nil {
+		t.Skip("the recipe would write /usr/sbin/policy-rc.d on this host")
+	}
+	bin := t.TempDir()
+	calls := filepath.Join(t.TempDir(), "calls")
+	fake := func(name, script string) {
+		os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+script+"\n"), 0o755)
+	}
+	logCall := `echo "$(basename $0) $*" >> ` + calls
+	fake("apt-get", logCall+`; [ -e /usr/sbin/policy-rc.d ] || echo "apt-get without policy-rc.d" >> `+calls)
+	fake("dpkg", logCall+"; exit 1") // nothing installed yet
+	fake("systemctl", logCall)
+	fake("deb-systemd-helper", logCall)
+	fake("update-rc.d", logCall)
+	fake("debconf-set-selections", "cat >/dev/null")
+	for _, tool := range []string{"id", "chmod", "rm", "basename", "cat"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skip(tool + " not found")
+		}
+		os.Symlink(p, filepath.Join(bin, tool))
+	}
+	// Sendmail: extracted already.
+	sm := t.TempDir()
+	os.MkdirAll(filepath.Join(sm, "usr/libexec/sendmail"), 0o755)
+	os.WriteFile(filepath.Join(sm, "usr/libexec/sendmail/sendmail"), []byte("#!/bin/sh\n"), 0o755)
+	mk, _ := exec.LookPath("make")
+	cmd := exec.Command(mk, "-C", root, "deps", "SM_ROOT="+sm)
+	cmd.Env = append(os.Environ(), "PATH="+bin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make deps: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(calls)
+	log := string(b)
+	if !strings.Contains(log, "apt-get install") || !strings.Contains(log, " redis-sentinel") {
+		t.Fatalf("apt-get did not install redis-sentinel:\n%s", log)
+	}
+	for _, svc := range []string{"postfix", "redis-server", "redis-sentinel"} {
+		if !strings.Contains(log, "systemctl disable --quiet "+svc+".service\n") {
+			t.Errorf("%s.service not disabled after the install", svc)
+		}
+	}
+	for _, bad := range []string{"systemctl enable", "systemctl start", "apt-get without policy-rc.d"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("%q in:\n%s", bad, log)
+		}
+	}
+	t.Logf("make deps:\n%s\ncalls:\n%s", out, log)
+}
