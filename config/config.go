@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -646,12 +647,17 @@ func (r *RedisConfig) RedisPassword() (string, error) {
 }
 
 // ReadSecret reads a secret (a token, a password) from a file: its first
-// line, without surrounding white space. The error names the file, never
-// the secret.
+// line, without surrounding white space, from the first 4 KiB (a path such
+// as /dev/zero cannot hang it). The error names the file, never the secret.
 func ReadSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	s := strings.TrimSpace(line)

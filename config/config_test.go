@@ -296,6 +296,9 @@ func TestSecretFiles(t *testing.T) {
 			t.Errorf("%q: %v, want %s", tt.in, err, tt.want)
 		}
 	}
+	if s, err := ReadSecret("/dev/zero"); err != nil || s != strings.Repeat("\x00", 4096) {
+		t.Fatalf("/dev/zero: %d bytes, %v; want the first 4 KiB", len(s), err)
+	}
 	good := filepath.Join(dir, "good")
 	os.WriteFile(good, []byte("  tok en \nsecond line\n"), 0o600)
 	if s, err := ReadSecret(good); s != "tok en" || err != nil {
