@@ -9,10 +9,17 @@
 // destination domain has a cap on concurrent probes and a rate limit, and a
 // domain that refuses the null sender is remembered as unverifiable rather
 // than probed again.
+//
+// A probe goes where the sender's DNS says, and the sender may be hostile:
+// it never reaches loopback, private, link-local, multicast, reserved or
+// our own addresses unless Config.AllowNetworks lists them, and each server
+// address has its own rate limit, so that many domains naming one server
+// do not multiply the probes it gets.
 package callout
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -55,8 +62,10 @@ type Verifier struct {
 	mu       sync.Mutex
 	closed   bool
 	results  *lru.Cache[string, entry]
-	badDoms  *lru.Cache[string, time.Time] // unverifiable domains, until
-	windows  *lru.Cache[string, *window]   // rate limit per domain
+	badDoms  *lru.Cache[string, time.Time]   // unverifiable domains, until
+	windows  *lru.Cache[string, *window]     // rate limit per domain
+	targets  *lru.Cache[netip.Addr, *window] // rate limit per server address
+	own      []netip.Addr
 	inflight map[string]*call
 	active   map[string]int // probes running per domain
 }
@@ -84,6 +93,10 @@ func New(cfg Config) *Verifier {
 	v.results, _ = lru.New[string, entry](cfg.CacheSize)
 	v.badDoms, _ = lru.New[string, time.Time](cfg.CacheSize)
 	v.windows, _ = lru.New[string, *window](cfg.CacheSize)
+	v.targets, _ = lru.New[netip.Addr, *window](cfg.CacheSize)
+	for _, a := range cfg.OwnAddrs {
+		v.own = append(v.own, a.Unmap())
+	}
 	return v
 }
 
@@ -129,16 +142,10 @@ func (v *Verifier) Verify(ctx context.Context, local, domain string) Outcome {
 			v.mu.Unlock()
 			return Outcome{Status: Limited, Detail: "concurrent probes to " + domain + " at the limit"}
 		}
-		w, ok := v.windows.Get(domain)
-		if !ok || now.Sub(w.start) >= time.Minute {
-			w = &window{start: now}
-			v.windows.Add(domain, w)
-		}
-		if w.count >= v.cfg.RatePerMinute {
+		if !take(v.windows, domain, now, v.cfg.RatePerMinute) {
 			v.mu.Unlock()
 			return Outcome{Status: Limited, Detail: "probes to " + domain + " at the rate limit"}
 		}
-		w.count++
 		c = &call{done: make(chan struct{})}
 		v.inflight[key] = c
 		v.active[domain]++
@@ -156,6 +163,28 @@ func (v *Verifier) Verify(ctx context.Context, local, domain string) Outcome {
 	case <-ctx.Done():
 	}
 	return Outcome{Status: InProgress, Detail: "no answer within the budget; the probe goes on and its result is cached"}
+}
+
+// take counts one probe in key's one-minute window, unless the window
+// holds limit already. v.mu is held.
+func take[K comparable](windows *lru.Cache[K, *window], key K, now time.Time, limit int) bool {
+	w, ok := windows.Get(key)
+	if !ok || now.Sub(w.start) >= time.Minute {
+		w = &window{start: now}
+		windows.Add(key, w)
+	}
+	if w.count >= limit {
+		return false
+	}
+	w.count++
+	return true
+}
+
+// takeTarget counts a connection to ip against its rate limit.
+func (v *Verifier) takeTarget(ip netip.Addr) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return take(v.targets, ip, v.cfg.Now(), v.cfg.RatePerTarget)
 }
 
 func (v *Verifier) run(key, local, domain string, c *call) {

@@ -3,6 +3,7 @@ package callout_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -58,8 +59,10 @@ func setup(t *testing.T) *world {
 }
 
 func (w *world) verifier(t *testing.T, mod func(*callout.Config)) *callout.Verifier {
+	// The test servers are on loopback, which probes never reach unless
+	// allowed (TestRefusedTargets).
 	cfg := callout.Config{Hostname: "mx.mailsift.test", Port: w.port, Budget: 2 * time.Second, ProbeTimeout: 3 * time.Second,
-		DialTimeout: time.Second, DNS: w.dns, Now: w.clk.Now}
+		DialTimeout: time.Second, DNS: w.dns, Now: w.clk.Now, AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -262,5 +265,81 @@ func TestSharedCache(t *testing.T) {
 	}
 	if n := w.servers["accept"].Conns.Load(); n != probes {
 		t.Fatalf("host b probed (%d connections, was %d)", n, probes)
+	}
+}
+
+// An attacker's MX records may name internal servers: with the default
+// configuration no probe reaches them, each refusal is reported, and the
+// domain is remembered as unverifiable.
+func TestRefusedTargets(t *testing.T) {
+	w := setup(t)
+	type refusal struct{ domain, mx, why string }
+	var mu sync.Mutex
+	var refused []refusal
+	v := w.verifier(t, func(c *callout.Config) {
+		c.AllowNetworks = nil
+		c.OwnAddrs = []netip.Addr{netip.MustParseAddr("192.0.2.25")}
+		c.Refused = func(domain, mx, why string) {
+			mu.Lock()
+			refused = append(refused, refusal{domain, mx, why})
+			mu.Unlock()
+		}
+	})
+	tests := []struct{ domain, mx, why string }{
+		{"ok.callout.test", "mx1.callout.test [127.0.1.1]", "loopback address"},
+		{"loop.callout.test", "loopsrv.callout.test [127.0.0.1]", "loopback address"},
+		{"private.callout.test", "privsrv.callout.test [10.1.2.3]", "private address"},
+		{"cgnat.callout.test", "cgnatsrv.callout.test [100.64.0.1]", "shared address space (RFC 6598)"},
+		{"ula.callout.test", "ulasrv.callout.test [fd00::25]", "private address"},
+		{"linklocal.callout.test", "llsrv.callout.test [169.254.169.254]", "link-local address"},
+		{"mcast.callout.test", "mcastsrv.callout.test [224.0.0.1]", "multicast address"},
+		{"zero.callout.test", "zerosrv.callout.test [0.0.0.0]", "unspecified address"},
+		{"mapped.callout.test", "mappedsrv.callout.test [10.0.0.1]", "private address"},
+		{"ownhost.callout.test", "ownsrv.callout.test [192.0.2.25]", "one of our own addresses"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain, func(t *testing.T) {
+			o := v.Verify(context.Background(), "alice", tt.domain)
+			want := tt.mx + ": " + tt.why + ", not probed"
+			if o.Status != callout.Unverifiable || o.MX != tt.mx || o.Detail != want || o.Reply != "" {
+				t.Fatalf("= %+v, want unverifiable from %q: %q", o, tt.mx, want)
+			}
+			mu.Lock()
+			last := refused[len(refused)-1]
+			mu.Unlock()
+			if last != (refusal{tt.domain, tt.mx, tt.why}) {
+				t.Fatalf("refusal reported as %+v", last)
+			}
+			if o := v.Verify(context.Background(), "bob", tt.domain); o.Status != callout.Unverifiable || !o.Cached {
+				t.Fatalf("second address: %+v, want unverifiable from the cache", o)
+			}
+		})
+	}
+	if n := w.servers["accept"].Conns.Load(); n != 0 {
+		t.Fatalf("the loopback server got %d connections", n)
+	}
+}
+
+// Thirty domains naming one server do not give it thirty probes: each
+// server address has its own rate limit beside the domain's.
+func TestTargetRateLimit(t *testing.T) {
+	w := setup(t)
+	v := w.verifier(t, func(c *callout.Config) { c.RatePerTarget = 2 })
+	ctx := context.Background()
+	for _, d := range []string{"many1.callout.test", "many2.callout.test"} {
+		if o := v.Verify(ctx, "alice", d); o.Status != callout.Deliverable {
+			t.Fatalf("%s: %+v", d, o)
+		}
+	}
+	o := v.Verify(ctx, "alice", "many3.callout.test")
+	if o.Status != callout.Limited || o.Detail != "probes to mx1.callout.test [127.0.1.1] at the rate limit" {
+		t.Fatalf("third domain on one server: %+v, want limited", o)
+	}
+	if n := w.servers["accept"].Conns.Load(); n != 2 {
+		t.Fatalf("%d connections to the server, want 2", n)
+	}
+	w.clk.Add(time.Minute)
+	if o := v.Verify(ctx, "bob", "many3.callout.test"); o.Status != callout.Deliverable {
+		t.Fatalf("a minute later: %+v", o)
 	}
 }

@@ -24,6 +24,16 @@ type Config struct {
 
 	MaxPerDomain  int // concurrent probes to one domain
 	RatePerMinute int // probes to one domain per minute
+	RatePerTarget int // connections to one server address per minute, whatever the domain
+
+	// AllowNetworks lists the networks a probe may reach although they are
+	// loopback, private, link-local or our own; empty by default.
+	AllowNetworks []netip.Prefix
+	// OwnAddrs are this host's addresses: never probed unless allowed.
+	OwnAddrs []netip.Addr
+	// Refused, if set, is told each server address a probe did not reach
+	// because of what it is (why: "loopback address", ...).
+	Refused func(domain, mx string, why string)
 
 	// DetectAcceptAll also asks for a random local part; a server that
 	// takes it takes anything, and its "yes" means nothing.
@@ -71,6 +81,12 @@ func (c *Config) defaults() {
 	}
 	if c.RatePerMinute <= 0 {
 		c.RatePerMinute = 10
+	}
+	if c.RatePerTarget <= 0 {
+		c.RatePerTarget = 20
+	}
+	if c.Refused == nil {
+		c.Refused = func(string, string, string) {}
 	}
 	if c.Dial == nil {
 		d := &net.Dialer{}

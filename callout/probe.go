@@ -40,6 +40,17 @@ func (v *Verifier) probe(ctx context.Context, local, domain string) Outcome {
 			continue
 		}
 		for _, ip := range addrs[:min(len(addrs), maxAddrsOfHost)] {
+			mx := host + " [" + ip.String() + "]"
+			if why := v.refusal(ip); why != "" {
+				// The domain sends us where we must not go: no evidence
+				// either way, and not worth asking again soon.
+				v.cfg.Refused(domain, mx, why)
+				return Outcome{Status: Unverifiable, MX: mx, Detail: mx + ": " + why + ", not probed"}
+			}
+			if !v.takeTarget(ip) {
+				last = Outcome{Status: Limited, MX: mx, Detail: "probes to " + mx + " at the rate limit"}
+				continue
+			}
 			o := v.talk(ctx, host, ip, local, domain)
 			if o.Status != Unknown {
 				return o

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestCallout(t *testing.T) {
 	callouttest.Start(t, "127.0.1.5", port, callouttest.RefuseNull)
 	callouttest.Start(t, "127.0.1.3", port, callouttest.Hang)
 	v := callout.New(callout.Config{Hostname: "mx.mailsift.test", Port: port, Budget: 300 * time.Millisecond,
-		ProbeTimeout: 2 * time.Second, DNS: r})
+		ProbeTimeout: 2 * time.Second, DNS: r, AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	t.Cleanup(v.Close)
 	c := &Callout{Verifier: v, OwnDomains: []string{"example.org"},
 		Fail: reply(t, "callout", "perm"), Temp: reply(t, "callout", "temp"), InProgress: reply(t, "callout", "in_progress")}
@@ -53,5 +54,32 @@ func TestCallout(t *testing.T) {
 	}
 	if res := c.CheckMail(context.Background(), &Envelope{From: "alice@ok.callout.test"}); res.Details["cached"] != "true" {
 		t.Fatalf("second check of the same sender not from the cache: %+v", res)
+	}
+}
+
+// With the default configuration a sender domain whose MX is on loopback
+// or a private network is not probed: the callout is unverifiable, and
+// nothing of the internal server reaches the client.
+func TestCalloutRefusesInternalMX(t *testing.T) {
+	r, _ := testDNS(t)
+	ok := callouttest.Start(t, "127.0.1.1", 0, callouttest.Accept, "alice")
+	_, p, _ := net.SplitHostPort(ok.Addr)
+	port, _ := strconv.Atoi(p)
+	v := callout.New(callout.Config{Hostname: "mx.mailsift.test", Port: port, Budget: 300 * time.Millisecond,
+		ProbeTimeout: 2 * time.Second, DNS: r})
+	t.Cleanup(v.Close)
+	c := &Callout{Verifier: v, Fail: reply(t, "callout", "perm"), Temp: reply(t, "callout", "temp"), InProgress: reply(t, "callout", "in_progress")}
+	for _, tt := range []struct{ from, mx, text string }{
+		{"nobody@ok.callout.test", "mx1.callout.test [127.0.1.1]", "mx1.callout.test [127.0.1.1]: loopback address, not probed"},
+		{"x@private.callout.test", "privsrv.callout.test [10.1.2.3]", "privsrv.callout.test [10.1.2.3]: private address, not probed"},
+	} {
+		res := c.CheckMail(context.Background(), &Envelope{From: tt.from})
+		want := "450 4.1.7 <" + tt.from + ">: Sender address rejected: unverified address"
+		if res.Status != TempError || res.Reason != "callout-unverifiable" || replyString(res.Reply) != want || res.Details["mx"] != tt.mx || res.Text != tt.text {
+			t.Errorf("%s: %s/%s %q mx %q (%s), want temperror/callout-unverifiable %q", tt.from, res.Status, res.Reason, replyString(res.Reply), res.Details["mx"], res.Text, want)
+		}
+	}
+	if n := ok.Conns.Load(); n != 0 {
+		t.Fatalf("the loopback server got %d connections", n)
 	}
 }

@@ -68,13 +68,17 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 	if why := g.Whitelist.Match(env, rcpt); why != "" {
 		return Result{Status: Pass, Reason: "greylist-whitelist", Text: why}
 	}
-	spf := env.Results["spf"]
+	// A domain whose SPF passed by naming the client's address (ip4, ip6,
+	// a, mx) vouches for the client. A pass by +all, exists or ptr holds
+	// for any address its owner likes: keyed by it, any client could
+	// complete another's retry, so the client is keyed by its network.
+	spf := spfWithMechanism(env.Results["spf"], env.ClientIP)
 	spfDomain := ""
-	if spf.Status == Pass {
+	if spf.SPFMatchedIP() {
 		spfDomain = spf.Domain
 	}
 	if g.SPFSkip && spfDomain != "" {
-		return Result{Status: Pass, Reason: "greylist-spf-pass", Text: "SPF passed for " + spfDomain}
+		return Result{Status: Pass, Reason: "greylist-spf-pass", Text: "SPF passed for " + spfDomain + " by " + spf.SPFMechanism}
 	}
 	// Without a forward-confirmed hostname, a domain that passed SPF for
 	// this message stands for the client's pool as well.
@@ -84,6 +88,9 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 	}
 	client := greylist.Client(env.ClientIP, name, g.OrgDomain, g.IPv4, g.IPv6)
 	details := map[string]string{"client_key": client.Key, "client_key_kind": client.Kind}
+	if spf.Status == Pass && spf.SPFMechanism != "" {
+		details["spf_mechanism"] = spf.SPFMechanism
+	}
 	to := rcpt
 	if a, err := ParseAddress(rcpt); err == nil {
 		to = a.String()
@@ -106,6 +113,34 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 		return Result{Status: Pass, Reason: "greylist-auto-whitelisted", Text: fmt.Sprintf("client passed %d times", res.Passes), Details: details}
 	}
 	return Result{Status: Pass, Reason: "greylist-known", Text: "triplet passed before", Details: details}
+}
+
+// spfWithMechanism fills in SPFMechanism for an spf check that does not
+// set it yet: blitiri.com.ar/go/spf reports the mechanism that decided as
+// its error ("matched ip", "matched a", ...), which the spf check keeps as
+// the result's Text. Once the spf check sets SPFMechanism this is unused.
+func spfWithMechanism(r Result, ip netip.Addr) Result {
+	if r.Status != Pass || r.SPFMechanism != "" {
+		return r
+	}
+	switch r.Text {
+	case "matched ip":
+		r.SPFMechanism = "ip4"
+		if ip.Is6() && !ip.Is4In6() {
+			r.SPFMechanism = "ip6"
+		}
+	case "matched a":
+		r.SPFMechanism = "a"
+	case "matched mx":
+		r.SPFMechanism = "mx"
+	case "matched ptr":
+		r.SPFMechanism = "ptr"
+	case "matched exists":
+		r.SPFMechanism = "exists"
+	case "matched all":
+		r.SPFMechanism = "all"
+	}
+	return r
 }
 
 // GreyWhitelist says who is never greylisted: client networks, suffixes

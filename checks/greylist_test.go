@@ -85,7 +85,7 @@ func TestGreylistSPF(t *testing.T) {
 		Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour},
 		Greylisted: reply(t, "greylist", "temp")}
 	env := &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), From: "a@bounces.example.com", Rcpt: "bob@example.org",
-		Results: map[string]Result{"spf": {Check: "spf", Status: Pass, Domain: "bounces.example.com"}}}
+		Results: map[string]Result{"spf": {Check: "spf", Status: Pass, Domain: "bounces.example.com", SPFMechanism: "ip4"}}}
 	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "org:example.com" {
 		t.Fatalf("SPF-keyed: %+v", r)
 	}
@@ -96,6 +96,59 @@ func TestGreylistSPF(t *testing.T) {
 	env.Results["spf"] = Result{Check: "spf", Status: SoftFail}
 	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "net:192.0.2.0/24" {
 		t.Fatalf("no SPF pass: %+v", r)
+	}
+}
+
+// An SPF pass keys the client by the sender domain only when the record
+// named the client's address (ip4, ip6, a, mx). A domain with "+all" (or
+// exists, or ptr) passes for any address: keyed by it, any client could
+// complete another client's retry. The SPF results here are the spf
+// check's own, from the records in testdata/zones/greykey.test.zone.
+func TestGreylistKeySPFMechanism(t *testing.T) {
+	res, _ := testDNS(t)
+	spf := &SPF{DNS: NetResolver{R: res}}
+	clk := clocktest.New(time.Unix(1_800_000_000, 0))
+	for _, tt := range []struct {
+		domain, mech, key string
+		skip              bool
+	}{
+		{"plusall.greykey.test", "all", "net:192.0.2.0/24", false},
+		{"incall.greykey.test", "all", "net:192.0.2.0/24", false},
+		{"exists.greykey.test", "exists", "net:192.0.2.0/24", false},
+		{"ip.greykey.test", "ip4", "org:greykey.test", true},
+		{"incip.greykey.test", "ip4", "org:greykey.test", true},
+		{"a.greykey.test", "a", "org:greykey.test", true},
+		{"mx.greykey.test", "mx", "org:greykey.test", true},
+	} {
+		t.Run(tt.domain, func(t *testing.T) {
+			env := &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), Helo: "mail.example.net", From: "a@" + tt.domain, Rcpt: "bob@example.org"}
+			sr := spf.CheckMail(context.Background(), env)
+			if sr.Status != Pass {
+				t.Fatalf("spf: %+v, want a pass", sr)
+			}
+			env.Results = map[string]Result{"spf": sr}
+			g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64,
+				Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour},
+				Greylisted: reply(t, "greylist", "temp")}
+			r := g.CheckRcpt(context.Background(), env)
+			if r.Reason != "greylist-greylisted" || r.Details["client_key"] != tt.key || r.Details["spf_mechanism"] != tt.mech {
+				t.Fatalf("= %s key %q spf_mechanism %q, want greylist-greylisted key %q by %s", r.Reason, r.Details["client_key"], r.Details["spf_mechanism"], tt.key, tt.mech)
+			}
+			// spf_skip only for a pass that names the client.
+			g.SPFSkip = true
+			r = g.CheckRcpt(context.Background(), env)
+			if (r.Reason == "greylist-spf-pass") != tt.skip {
+				t.Fatalf("with spf_skip: %s (%s), want skipped %v", r.Reason, r.Text, tt.skip)
+			}
+		})
+	}
+	// A pass whose mechanism is not known keys by network.
+	env := &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), From: "a@example.com", Rcpt: "bob@example.org",
+		Results: map[string]Result{"spf": {Check: "spf", Status: Pass, Domain: "example.com"}}}
+	g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64, SPFSkip: true,
+		Timing: greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: time.Hour}, Greylisted: reply(t, "greylist", "temp")}
+	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "net:192.0.2.0/24" {
+		t.Fatalf("mechanism unknown: %s key %q", r.Reason, r.Details["client_key"])
 	}
 }
 

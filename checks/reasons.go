@@ -26,7 +26,7 @@ func Reasons(check string) []string {
 		return []string{"dmarc-pass", "dmarc-none", "dmarc-fail-reject", "dmarc-fail-quarantine", "dmarc-fail-none", "dmarc-override",
 			"dmarc-temperror", "dmarc-from-invalid"}
 	case "relay":
-		return []string{"relay-local", "relay-denied", "relay-malformed"}
+		return []string{"relay-local", "relay-denied", "relay-routing", "relay-mta-decides", "relay-malformed"}
 	}
 	return nil
 }

@@ -51,7 +51,10 @@ func (r *Recipient) CheckRcpt(_ context.Context, env *Envelope) Result {
 	}
 	ok, err := r.List.Has(a)
 	if err != nil {
-		return Result{Status: TempError, Reason: "rcpt-temperror", Text: err.Error(), Reply: r.Temp.Expand(vars)}
+		// Unreadable, or changed into something broken: a recipient the
+		// last good list lacks may be one just added, so it is not
+		// refused for good (as Postfix answers a broken map with 451).
+		return Result{Status: TempError, Reason: "rcpt-temperror", Text: a.String() + " is not in the last good list: " + err.Error(), Reply: r.Temp.Expand(vars)}
 	}
 	if !ok {
 		return fail("rcpt-unlisted", a.String()+" is not in "+r.List.path, r.Unlisted)
@@ -68,6 +71,10 @@ type RecipientList struct {
 	path      string
 	delimiter string // "+": user+ext@ is also looked up as user@; "" for none
 	now       func() time.Time
+	// Report, if set, is told when the file fails to read (each new
+	// error) and when it reads again (nil); it is called with the list
+	// locked.
+	Report func(err error)
 
 	mu      sync.Mutex
 	entries map[string]bool
@@ -139,14 +146,19 @@ func parseRecipientList(name string, data []byte) (map[string]bool, error) {
 	return entries, nil
 }
 
-// Has reports whether a is listed. It fails only when the list cannot be
-// read and no earlier version of it was.
+// Has reports whether a is listed. While the file cannot be read (or was
+// changed into something broken) the last good list answers for what it
+// holds, and an address it lacks gets the error: it may be one just added.
 func (l *RecipientList) Has(a Address) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now := l.now(); now.Sub(l.checked) >= time.Second {
 		l.checked = now
-		l.err = l.reload()
+		err := l.reload()
+		if l.Report != nil && errString(err) != errString(l.err) {
+			l.Report(err)
+		}
+		l.err = err
 	}
 	if l.entries == nil {
 		return false, l.err
@@ -155,11 +167,18 @@ func (l *RecipientList) Has(a Address) (bool, error) {
 		return true, nil
 	}
 	if l.delimiter != "" && !strings.HasPrefix(a.Local, `"`) {
-		if base, _, ok := strings.Cut(a.Local, l.delimiter); ok && base != "" {
-			return l.entries[base+"@"+a.Domain], nil
+		if base, _, ok := strings.Cut(a.Local, l.delimiter); ok && base != "" && l.entries[base+"@"+a.Domain] {
+			return true, nil
 		}
 	}
-	return false, nil
+	return false, l.err
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // Err returns the last error reading the list, while an older version is

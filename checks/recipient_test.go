@@ -58,12 +58,30 @@ func TestRecipient(t *testing.T) {
 	check("carol@example.org", Pass, "rcpt-listed", "")
 	check("Bob@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <Bob@example.org>: Recipient address rejected: User unknown")
 
-	// A broken file keeps the last good list, and says why.
-	writeList(t, path, "alice@example.org\nnot an address\n", clk.Now().Add(2*time.Minute))
+	// A broken file keeps the last good list, and says why, once. A
+	// recipient the last good list lacks (dave, just added) gets a
+	// temporary error, not "User unknown".
+	var reports []string
+	list.Report = func(err error) { reports = append(reports, errString(err)) }
+	writeList(t, path, "alice@example.org\ncarol@example.org\ndave@example.org\nnot an address\n", clk.Now().Add(2*time.Minute))
 	clk.Add(time.Second)
 	check("carol@example.org", Pass, "rcpt-listed", "")
-	if err := list.Err(); err == nil || !strings.Contains(err.Error(), path+":2: want an address or @domain") {
+	check("dave@example.org", TempError, "rcpt-temperror", "451 4.3.0 <dave@example.org>: Recipient address rejected: temporary lookup failure")
+	clk.Add(time.Second)
+	check("dave+x@example.org", TempError, "rcpt-temperror", "451 4.3.0 <dave+x@example.org>: Recipient address rejected: temporary lookup failure")
+	if err := list.Err(); err == nil || !strings.Contains(err.Error(), path+":4: want an address or @domain") {
 		t.Fatalf("Err() = %v", err)
+	}
+	if len(reports) != 1 || !strings.Contains(reports[0], path+":4: want an address or @domain") {
+		t.Fatalf("reports %q, want the error once", reports)
+	}
+	// Fixed: the new list, and the recovery reported.
+	writeList(t, path, "alice@example.org\ncarol@example.org\ndave@example.org\n", clk.Now().Add(3*time.Minute))
+	clk.Add(time.Second)
+	check("dave@example.org", Pass, "rcpt-listed", "")
+	check("erin@example.org", Fail, "rcpt-unlisted", "550 5.1.1 <erin@example.org>: Recipient address rejected: User unknown")
+	if len(reports) != 2 || reports[1] != "" {
+		t.Fatalf("reports %q, want the recovery", reports)
 	}
 }
 
@@ -85,6 +103,29 @@ func TestRecipientListErrors(t *testing.T) {
 	}
 }
 
+// With no domains configured the relay check still refuses
+// sender-specified routing, and leaves the rest to the MTA.
+func TestRelayWithoutDomains(t *testing.T) {
+	r := &Relay{Denied: reply(t, "relay", "perm")}
+	for _, tt := range []struct {
+		rcpt          string
+		status        Status
+		reason, reply string
+	}{
+		{"bob@example.org", None, "relay-mta-decides", ""},
+		{"victim@elsewhere.example", None, "relay-mta-decides", ""},
+		{"user%evil.example@example.org", Fail, "relay-routing", "554 5.7.1 <user?evil.example@example.org>: Relay access denied"},
+		{`"user@evil.example"@example.org`, Fail, "relay-routing", `554 5.7.1 <"user@evil.example"@example.org>: Relay access denied`},
+		{"host!user@example.org", Fail, "relay-routing", "554 5.7.1 <host!user@example.org>: Relay access denied"},
+		{"@mx.example.org:user@evil.example", Fail, "relay-routing", "554 5.7.1 <@mx.example.org:user@evil.example>: Relay access denied"},
+	} {
+		res := r.CheckRcpt(context.Background(), &Envelope{Rcpt: tt.rcpt})
+		if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
+			t.Errorf("%s: = %s/%s %q, want %s/%s %q", tt.rcpt, res.Status, res.Reason, replyString(res.Reply), tt.status, tt.reason, tt.reply)
+		}
+	}
+}
+
 func TestRelay(t *testing.T) {
 	r := &Relay{Domains: []string{"example.org"}, Denied: reply(t, "relay", "perm")}
 	for _, tt := range []struct {
@@ -98,6 +139,15 @@ func TestRelay(t *testing.T) {
 		{"bob@sub.example.org", Fail, "relay-denied", "554 5.7.1 <bob@sub.example.org>: Relay access denied"},
 		{"victim@elsewhere.example", Fail, "relay-denied", "554 5.7.1 <victim@elsewhere.example>: Relay access denied"},
 		{"bad..x@elsewhere.example", None, "relay-malformed", ""},
+		// Sender-specified routing (Postfix's allow_untrusted_routing = no);
+		// '%' reaches the reply as '?' (Reply.Expand: '%' is special to MTAs).
+		{"user%evil.example@example.org", Fail, "relay-routing", "554 5.7.1 <user?evil.example@example.org>: Relay access denied"},
+		{"evil.example!user@example.org", Fail, "relay-routing", "554 5.7.1 <evil.example!user@example.org>: Relay access denied"},
+		{`"user@evil.example"@example.org`, Fail, "relay-routing", `554 5.7.1 <"user@evil.example"@example.org>: Relay access denied`},
+		{`"user\@evil.example"@example.org`, Fail, "relay-routing", `554 5.7.1 <"user\@evil.example"@example.org>: Relay access denied`},
+		{"@example.org:user@evil.example", Fail, "relay-routing", "554 5.7.1 <@example.org:user@evil.example>: Relay access denied"},
+		{"@example.org,@b.example:user@example.org", Fail, "relay-routing", "554 5.7.1 <@example.org,@b.example:user@example.org>: Relay access denied"},
+		{"user%evil.example", Fail, "relay-routing", "554 5.7.1 <user?evil.example>: Relay access denied"},
 	} {
 		res := r.CheckRcpt(context.Background(), &Envelope{Rcpt: tt.rcpt})
 		if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {

@@ -3,13 +3,25 @@ package checks
 import (
 	"context"
 	"slices"
+	"strings"
 )
 
 // Relay refuses recipients outside our domains, as Postfix's
 // reject_unauth_destination does: a stranger may send to us, not through
 // us. Trusted networks and authenticated clients never reach it.
+//
+// Sender-specified routing is a relay attempt whatever the domain, as with
+// Postfix's allow_untrusted_routing = no: a local part holding '%' (the
+// percent hack, user%elsewhere@ours), '!' (a UUCP bang path) or a quoted
+// '@' ("user@elsewhere"@ours), and an RFC 5321 source route
+// (@ours:user@elsewhere, which §4.1.2 says a receiver may ignore but many
+// MTAs still follow). A server that routes on any of these relays for
+// strangers.
 type Relay struct {
-	Domains []string // our domains, lowercased
+	// Domains are our domains, lowercased. When it is empty only
+	// sender-specified routing is refused; other recipients are left to
+	// the MTA (Postfix's reject_unauth_destination).
+	Domains []string
 	Denied  Reply
 }
 
@@ -18,13 +30,48 @@ func (*Relay) Name() string { return "relay" }
 
 // CheckRcpt implements RcptChecker.
 func (r *Relay) CheckRcpt(_ context.Context, env *Envelope) Result {
+	deny := func(reason, text string) Result {
+		return Result{Status: Fail, Reason: reason, Text: text, Reply: r.Denied.Expand(map[string]string{"rcpt": env.Rcpt})}
+	}
+	if why := routing(env.Rcpt); why != "" {
+		return deny("relay-routing", why)
+	}
 	a, err := ParseAddress(env.Rcpt)
 	if err != nil {
 		return Result{Status: None, Reason: "relay-malformed", Text: "left to the recipient check"}
 	}
+	if why := routingLocal(a.Local); why != "" {
+		return deny("relay-routing", why)
+	}
+	if len(r.Domains) == 0 {
+		return Result{Status: None, Reason: "relay-mta-decides", Text: "checks.recipient.domains is empty: the MTA decides"}
+	}
 	if a.Domain == "" || slices.Contains(r.Domains, a.Domain) {
 		return Result{Status: Pass, Reason: "relay-local", Text: "one of our domains"}
 	}
-	return Result{Status: Fail, Reason: "relay-denied", Text: a.Domain + " is not one of our domains",
-		Reply: r.Denied.Expand(map[string]string{"rcpt": env.Rcpt})}
+	return deny("relay-denied", a.Domain+" is not one of our domains")
+}
+
+// routing says why a raw recipient carries a source route, or "".
+func routing(rcpt string) string {
+	s := strings.TrimSpace(rcpt)
+	s = strings.TrimPrefix(s, "<")
+	if strings.HasPrefix(s, "@") {
+		return "a source route in the recipient (sender-specified routing)"
+	}
+	return ""
+}
+
+// routingLocal says why a local part asks for sender-specified routing, or
+// "". The local part is as given, quotes and escapes kept.
+func routingLocal(local string) string {
+	switch {
+	case strings.Contains(local, "@"):
+		return "a quoted '@' in the local part (sender-specified routing)"
+	case strings.Contains(local, "%"):
+		return "'%' in the local part (sender-specified routing)"
+	case strings.Contains(local, "!"):
+		return "'!' in the local part (sender-specified routing)"
+	}
+	return ""
 }

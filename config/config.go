@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -45,6 +46,9 @@ type Config struct {
 // AdminConfig is [admin]: the metrics, health and greylist endpoint.
 type AdminConfig struct {
 	Listen string `toml:"listen"` // "HOST:PORT"; "" turns it off
+	// TokenFile holds a bearer token every request but /healthz must
+	// carry; "" for none (then keep the endpoint on loopback).
+	TokenFile string `toml:"token_file"`
 }
 
 // GreylistConfig is [greylist]: the greylist check and its store.
@@ -83,9 +87,12 @@ type RedisConfig struct {
 	MasterName string   `toml:"master_name"`
 	Username   string   `toml:"username"`
 	Password   string   `toml:"password"`
-	DB         int      `toml:"db"`
-	Prefix     string   `toml:"prefix"`
-	Timeout    Duration `toml:"timeout"`
+	// PasswordFile holds the password (its first line), so that the secret
+	// need not sit in the config file; not with password.
+	PasswordFile string   `toml:"password_file"`
+	DB           int      `toml:"db"`
+	Prefix       string   `toml:"prefix"`
+	Timeout      Duration `toml:"timeout"`
 }
 
 // LogConfig configures the JSON log on stderr.
@@ -208,6 +215,11 @@ type CalloutConfig struct {
 	RatePerMinute int       `toml:"rate_per_minute"`
 	AcceptAll     bool      `toml:"detect_accept_all"`
 	Shared        bool      `toml:"shared"`
+	// RatePerTarget limits probes to one server address, whatever the
+	// domain; AllowNetworks lists the loopback, private or own networks a
+	// probe may reach (none by default).
+	RatePerTarget int      `toml:"rate_per_target"`
+	AllowNetworks []Prefix `toml:"allow_networks"`
 	CheckConfig
 }
 
@@ -251,7 +263,7 @@ func Default() *Config {
 			Recipient: RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}},
 			Callout: CalloutConfig{Mode: "off", Port: 25, Budget: Duration(8 * time.Second), ProbeTimeout: Duration(time.Minute),
 				PositiveTTL: Duration(31 * 24 * time.Hour), NegativeTTL: Duration(3 * time.Hour), TempTTL: Duration(5 * time.Minute),
-				CacheSize: 100000, MaxPerDomain: 2, RatePerMinute: 10,
+				CacheSize: 100000, MaxPerDomain: 2, RatePerMinute: 10, RatePerTarget: 20, AllowNetworks: []Prefix{},
 				// A domain that refuses <> or a limit reached is no evidence
 				// against the sender: accept, and log it.
 				CheckConfig: CheckConfig{Actions: map[string]Action{
@@ -379,6 +391,11 @@ func (c *Config) validate() error {
 	if _, port, err := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen != "" && (err != nil || !validPort(port)) {
 		return &keyError{"admin.listen", fmt.Sprintf("want \"HOST:PORT\" such as \"127.0.0.1:9895\", or \"\" for none, got %q", c.Admin.Listen)}
 	}
+	if c.Admin.TokenFile != "" {
+		if _, err := ReadSecret(c.Admin.TokenFile); err != nil {
+			return &keyError{"admin.token_file", err.Error()}
+		}
+	}
 	if c.Checks.Timeout <= 0 {
 		return &keyError{"checks.timeout", "want a positive duration"}
 	}
@@ -444,7 +461,7 @@ func (c *Config) validate() error {
 	for _, n := range []struct {
 		key string
 		v   int
-	}{{"cache_size", co.CacheSize}, {"max_per_domain", co.MaxPerDomain}, {"rate_per_minute", co.RatePerMinute}} {
+	}{{"cache_size", co.CacheSize}, {"max_per_domain", co.MaxPerDomain}, {"rate_per_minute", co.RatePerMinute}, {"rate_per_target", co.RatePerTarget}} {
 		if n.v < 1 {
 			return &keyError{"checks.callout." + n.key, fmt.Sprintf("want 1 or more, got %d", n.v)}
 		}
@@ -601,11 +618,14 @@ func (c *Config) Policy() *policy.Policy {
 func (c *Config) Warnings() []string {
 	var w []string
 	if len(c.Checks.Recipient.Domains) == 0 {
-		w = append(w, "checks.recipient.domains is empty: the relay check is off and mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)")
+		w = append(w, "checks.recipient.domains is empty: mailsift refuses only sender-specified routing (%, !, quoted @, source routes), not relaying for strangers (keep Postfix's reject_unauth_destination)")
 	} else if c.Checks.Relay.Mode == "off" {
 		w = append(w, "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)")
 	} else if a, ok := c.Checks.Relay.Actions["fail"]; ok && !a.Action.Refuses() {
 		w = append(w, fmt.Sprintf("checks.relay.actions.fail is %q: mailsift does not refuse relaying for strangers", a.Action))
+	}
+	if c.Admin.Listen != "" && c.Admin.TokenFile == "" && !loopbackHost(c.Admin.Listen) {
+		w = append(w, fmt.Sprintf("admin.listen %q is not on loopback and admin.token_file is not set: whoever reaches it can whitelist greylisted mail; set a token or listen on 127.0.0.1", c.Admin.Listen))
 	}
 	for _, p := range c.Trust.Networks {
 		if p.Bits() < 8 {
@@ -613,6 +633,46 @@ func (c *Config) Warnings() []string {
 		}
 	}
 	return w
+}
+
+// loopbackHost reports whether a "HOST:PORT" listens on loopback only.
+func loopbackHost(hostport string) bool {
+	h, _, _ := net.SplitHostPort(hostport)
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
+}
+
+// RedisPassword returns the password: password, or the first line of
+// password_file (read now, so that a reload picks up a new one).
+func (r *RedisConfig) RedisPassword() (string, error) {
+	if r.PasswordFile == "" {
+		return r.Password, nil
+	}
+	return ReadSecret(r.PasswordFile)
+}
+
+// ReadSecret reads a secret (a token, a password) from a file: its first
+// line, without surrounding white space, from the first 4 KiB (a path such
+// as /dev/zero cannot hang it). The error names the file, never the secret.
+func ReadSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	s := strings.TrimSpace(line)
+	if s == "" {
+		return "", fmt.Errorf("%s: empty; want the secret on its first line", path)
+	}
+	return s, nil
 }
 
 // Encode writes the effective configuration as TOML.
@@ -662,6 +722,14 @@ func (g *GreylistConfig) validate() error {
 		}
 		if g.Redis.Timeout <= 0 {
 			return &keyError{"greylist.redis.timeout", "want a positive duration"}
+		}
+		if f := g.Redis.PasswordFile; f != "" {
+			if g.Redis.Password != "" {
+				return &keyError{"greylist.redis.password_file", "set password or password_file, not both"}
+			}
+			if _, err := ReadSecret(f); err != nil {
+				return &keyError{"greylist.redis.password_file", err.Error()}
+			}
 		}
 	default:
 		return &keyError{"greylist.store", fmt.Sprintf("want \"memory\" or \"redis\", got %q", g.Store)}

@@ -183,12 +183,19 @@ func TestErrors(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
 	for _, tt := range []struct{ in, want string }{
-		{"", "checks.recipient.domains is empty: the relay check is off and mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
+		{"", "checks.recipient.domains is empty: mailsift refuses only sender-specified routing (%, !, quoted @, source routes), not relaying for strangers (keep Postfix's reject_unauth_destination)"},
 		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay]\nmode = \"off\"", "checks.relay.mode is off: mailsift does not refuse relaying for strangers (keep Postfix's reject_unauth_destination)"},
 		{"[checks.recipient]\ndomains = [\"example.org\"]\n[checks.relay.actions]\nfail = \"log\"", `checks.relay.actions.fail is "log": mailsift does not refuse relaying for strangers`},
 		{"[trust]\nnetworks = [\"0.0.0.0/0\"]\n[checks.recipient]\ndomains = [\"example.org\"]", "trust.networks: 0.0.0.0/0 is trusted: most of the internet skips every check and may relay through you"},
 		{"[checks.recipient]\ndomains = [\"Example.ORG.\"]", ""},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"0.0.0.0:9895\"",
+			`admin.listen "0.0.0.0:9895" is not on loopback and admin.token_file is not set: whoever reaches it can whitelist greylisted mail; set a token or listen on 127.0.0.1`},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"localhost:9895\"", ""},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"[::1]:9895\"", ""},
+		{"[checks.recipient]\ndomains = [\"example.org\"]\n[admin]\nlisten = \"0.0.0.0:9895\"\ntoken_file = \"" + tokenFile + "\"", ""},
 	} {
 		c, err := Parse("w.toml", []byte(tt.in))
 		if err != nil {
@@ -234,6 +241,69 @@ recipients = ["postmaster@EXAMPLE.org"]
 	rule := c.Policy().Rules["helo"]
 	if rule.Actions["helo-ours"] != "reject" || rule.Actions["fail"] != "tag" {
 		t.Fatalf("helo rule = %+v", rule)
+	}
+}
+
+// Effective spells out the defaults, reads back as the same configuration,
+// and leaves the original alone.
+func TestEffective(t *testing.T) {
+	c := Default()
+	e := c.Effective()
+	if len(c.Checks.PTR.Actions) != 0 || len(c.Checks.PTR.Replies) != 0 {
+		t.Fatalf("Effective changed the original: %v %v", c.Checks.PTR.Actions, c.Checks.PTR.Replies)
+	}
+	if a := e.Checks.PTR.Actions["temperror"].Action; a != policy.Tempfail {
+		t.Fatalf("ptr temperror = %q", a)
+	}
+	if r := e.Checks.Helo.Replies["ours"].Reply.String(); r != "550 5.7.1 <{helo}>: Helo command rejected: You are not me" {
+		t.Fatalf("helo ours = %q", r)
+	}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("effective.toml", b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for name := range c.checkConfigs() {
+		for _, reason := range checks.Reasons(name) {
+			for _, s := range checks.Statuses {
+				r := checks.Result{Check: name, Status: s, Reason: reason}
+				if a, b := back.Policy().Decide(r), c.Policy().Decide(r); a != b {
+					t.Errorf("%s %s/%s: printed config decides %+v, the original %+v", name, s, reason, a, b)
+				}
+			}
+		}
+	}
+	if !reflect.DeepEqual(back.Effective(), e) {
+		t.Fatalf("printed and read back: not the same")
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n  \n"), 0o600)
+	for _, tt := range []struct{ in, want string }{
+		{"[admin]\ntoken_file = \"" + empty + "\"", "s.toml:2: admin.token_file: " + empty + ": empty; want the secret on its first line"},
+		{"[admin]\ntoken_file = \"" + dir + "/missing\"", "s.toml:2: admin.token_file: open " + dir + "/missing: no such file or directory"},
+		{"[greylist]\nstore = \"redis\"\n[greylist.redis]\naddrs = [\"127.0.0.1:6379\"]\npassword = \"x\"\npassword_file = \"" + empty + "\"",
+			"s.toml:6: greylist.redis.password_file: set password or password_file, not both"},
+		{"[greylist]\nstore = \"redis\"\n[greylist.redis]\naddrs = [\"127.0.0.1:6379\"]\npassword_file = \"" + empty + "\"",
+			"s.toml:5: greylist.redis.password_file: " + empty + ": empty; want the secret on its first line"},
+	} {
+		if _, err := Parse("s.toml", []byte(tt.in)); err == nil || err.Error() != tt.want {
+			t.Errorf("%q: %v, want %s", tt.in, err, tt.want)
+		}
+	}
+	if s, err := ReadSecret("/dev/zero"); err != nil || s != strings.Repeat("\x00", 4096) {
+		t.Fatalf("/dev/zero: %d bytes, %v; want the first 4 KiB", len(s), err)
+	}
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte("  tok en \nsecond line\n"), 0o600)
+	if s, err := ReadSecret(good); s != "tok en" || err != nil {
+		t.Fatalf("ReadSecret = %q, %v", s, err)
 	}
 }
 

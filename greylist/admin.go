@@ -56,7 +56,7 @@ func (m *Memory) Pass(_ context.Context, k Key, now time.Time, maxAge time.Durat
 func (m *Memory) Delete(_ context.Context, k Key) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.lru.Remove(k)
+	m.remove(k)
 	return nil
 }
 

@@ -24,16 +24,30 @@ type Memory struct {
 	mu        sync.Mutex
 	lru       *simplelru.LRU[Key, entry]
 	evictions atomic.Int64
+	removing  bool // under mu: the LRU's callback is for a removal, not an eviction
 }
 
 // NewMemory returns a memory store of at most size entries.
 func NewMemory(size int) *Memory {
 	m := &Memory{}
-	m.lru, _ = simplelru.NewLRU[Key, entry](size, func(Key, entry) { m.evictions.Add(1) })
+	m.lru, _ = simplelru.NewLRU[Key, entry](size, func(Key, entry) {
+		if !m.removing {
+			m.evictions.Add(1)
+		}
+	})
 	return m
 }
 
-// Evictions returns how many live entries the LRU bound has pushed out.
+// remove drops k: an expired entry or an admin's delete, which the LRU
+// would otherwise report as an eviction. m.mu is held.
+func (m *Memory) remove(k Key) {
+	m.removing = true
+	m.lru.Remove(k)
+	m.removing = false
+}
+
+// Evictions returns how many live entries the LRU bound has pushed out
+// to make room (not expired entries, not deletes).
 func (m *Memory) Evictions() int64 { return m.evictions.Load() }
 
 // Len returns the number of entries, expired ones included until evicted.
@@ -55,7 +69,7 @@ func (m *Memory) Check(_ context.Context, client, triplet Key, now time.Time, t 
 	live := func(k Key) (entry, bool) {
 		e, ok := m.lru.Get(k)
 		if ok && e.expires <= n {
-			m.lru.Remove(k)
+			m.remove(k)
 			return entry{}, false
 		}
 		return e, ok

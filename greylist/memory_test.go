@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -134,6 +135,69 @@ func TestEvictionCounted(t *testing.T) {
 	}
 	if m.Len() != 4 || m.Evictions() == 0 {
 		t.Fatalf("len %d, evictions %d", m.Len(), m.Evictions())
+	}
+}
+
+// Only the LRU bound's push-outs are evictions: an admin's delete and an
+// expired entry dropped on lookup are not, and do not make the store look
+// full (the "greylist full" warning at the next snapshot).
+func TestDeleteAndExpiryAreNotEvictions(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	p := OpenPersistent(filepath.Join(t.TempDir(), "s"), 100, 0, func() time.Time { return t0 }, zap.New(core))
+	ctx := context.Background()
+	p.Check(ctx, ClientKey("c"), sameTriplet("c"), t0, timing)
+	p.Check(ctx, ClientKey("d"), sameTriplet("d"), t0, timing)
+	if err := p.Delete(ctx, sameTriplet("c")); err != nil {
+		t.Fatal(err)
+	}
+	p.Check(ctx, ClientKey("d"), sameTriplet("d"), t0.Add(49*time.Hour), timing) // d expired: dropped, then new
+	if n := p.Evictions(); n != 0 {
+		t.Fatalf("%d evictions after a delete and an expiry, want 0", n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessageSnippet("greylist full").Len(); n != 0 {
+		t.Fatalf("%d \"greylist full\" warnings", n)
+	}
+}
+
+// A snapshot write cut short (SIGKILL) leaves its temporary file: the next
+// start removes it, and says so. A file that is not a temporary of this
+// snapshot stays.
+func TestSnapshotTemporariesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "greylist.snapshot")
+	for _, f := range []string{"greylist.snapshot.tmp123", "greylist.snapshot.tmp4567", "other.tmp1", "greylist.snapshotX.tmp1"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("half"), 0o600)
+	}
+	core, logs := observer.New(zap.InfoLevel)
+	p := OpenPersistent(path, 100, 0, func() time.Time { return t0 }, zap.New(core))
+	p.Close()
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if got := strings.Join(left, " "); got != "greylist.snapshot greylist.snapshotX.tmp1 other.tmp1" {
+		t.Fatalf("files after start: %s", got)
+	}
+	if n := logs.FilterMessage("removed a greylist snapshot temporary left by an interrupted write").Len(); n != 2 {
+		t.Fatalf("%d removals logged, want 2", n)
+	}
+}
+
+// A first start, with no snapshot file, does not claim to have restored one.
+func TestSnapshotMissingLogged(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	path := filepath.Join(t.TempDir(), "greylist.snapshot")
+	p := OpenPersistent(path, 100, 0, func() time.Time { return t0 }, zap.New(core))
+	defer p.Close()
+	if n := logs.FilterMessage("greylist snapshot restored").Len(); n != 0 {
+		t.Fatalf("\"greylist snapshot restored\" logged for a missing file")
+	}
+	if e := logs.FilterMessage("no greylist snapshot yet; starting with an empty greylist").All(); len(e) != 1 || e[0].ContextMap()["file.path"] != path {
+		t.Fatalf("missing snapshot: %v", logs.All())
 	}
 }
 

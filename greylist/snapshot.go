@@ -161,10 +161,15 @@ func OpenPersistent(path string, size int, interval time.Duration, now func() ti
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		log.Warn("greylist snapshot directory cannot be made; state will not survive a restart", zap.Error(err))
 	}
+	removeTemporaries(path, log)
+	_, statErr := os.Stat(path)
 	n, err := p.ReadSnapshot(path, now())
-	if err != nil {
+	switch {
+	case err != nil:
 		log.Warn("greylist snapshot unreadable; starting with an empty greylist", zap.String("file.path", path), zap.Error(err))
-	} else {
+	case errors.Is(statErr, os.ErrNotExist):
+		log.Info("no greylist snapshot yet; starting with an empty greylist", zap.String("file.path", path))
+	default:
 		log.Info("greylist snapshot restored", zap.String("file.path", path), zap.Int("mailsift.greylist.entries", n))
 	}
 	if interval > 0 {
@@ -172,6 +177,33 @@ func OpenPersistent(path string, size int, interval time.Duration, now func() ti
 		go p.loop(interval)
 	}
 	return p
+}
+
+// removeTemporaries removes what a write cut short (SIGKILL, a crash, a
+// full disk) left beside the snapshot: WriteSnapshot's "NAME.tmp*" files.
+// Only this process writes them, and it has not started writing yet.
+func removeTemporaries(path string, log *zap.Logger) {
+	olds, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(filepath.Base(path))+".tmp*"))
+	for _, f := range olds {
+		if err := os.Remove(f); err != nil {
+			log.Warn("cannot remove a greylist snapshot temporary", zap.String("file.path", f), zap.Error(err))
+			continue
+		}
+		log.Info("removed a greylist snapshot temporary left by an interrupted write", zap.String("file.path", f))
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 func (p *Persistent) loop(interval time.Duration) {

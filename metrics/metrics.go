@@ -24,6 +24,7 @@ type Metrics struct {
 	dnsCache     *prometheus.CounterVec
 	dnsAnswers   *prometheus.CounterVec
 	callouts     *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
 }
 
 // New returns the metrics, registered on a new registry with the Go and
@@ -48,9 +49,13 @@ func New(version string) *Metrics {
 			Help: "Questions sent to the DNS servers, by outcome: answer, nxdomain, nodata, error."}, []string{"outcome"}),
 		callouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailsift_callout_probes_total",
 			Help: "Sender verification probes by outcome."}, []string{"outcome"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailsift_config_reloads_total",
+			Help: "Configuration reloads (SIGHUP) by result: ok, or failed (the running configuration kept)."}, []string{"result"}),
 	}
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed")
 	for _, c := range []prometheus.Collector{m.sessionsOpen, m.sessions, m.messages, m.results, m.durations, m.replies,
-		m.dnsCache, m.dnsAnswers, m.callouts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		m.dnsCache, m.dnsAnswers, m.callouts, m.reloads, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
 	bi := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mailsift_build_info", Help: "The running version."}, []string{"version"})
@@ -86,6 +91,15 @@ func (m *Metrics) DNS(event string) {
 		m.dnsCache.WithLabelValues(event).Inc()
 	default:
 		m.dnsAnswers.WithLabelValues(event).Inc()
+	}
+}
+
+// Reload counts a configuration reload and whether it applied.
+func (m *Metrics) Reload(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("ok").Inc()
+	} else {
+		m.reloads.WithLabelValues("failed").Inc()
 	}
 }
 

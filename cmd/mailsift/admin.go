@@ -24,6 +24,26 @@ type deps struct {
 	metrics   *metrics.Metrics
 }
 
+// log returns the process's logger.
+func (d *deps) log() *zap.Logger {
+	if d.greylists != nil && d.greylists.log != nil {
+		return d.greylists.log
+	}
+	return zap.NewNop()
+}
+
+// listReporter logs a list file that breaks while running, and its repair.
+func listReporter(log *zap.Logger, path string) func(error) {
+	return func(err error) {
+		if err != nil {
+			log.Error("recipient list unreadable; keeping the last good list, and recipients it lacks get a temporary error",
+				zap.String("file.path", path), zap.Error(err))
+			return
+		}
+		log.Info("recipient list read again", zap.String("file.path", path))
+	}
+}
+
 // startAdmin serves the admin endpoint when [admin] listen is set, and
 // returns the function that stops it.
 func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Config], log *zap.Logger) (func(), error) {
@@ -34,22 +54,30 @@ func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Conf
 	if err != nil {
 		return nil, err
 	}
+	token := ""
+	if f := cfg.Admin.TokenFile; f != "" {
+		if token, err = config.ReadSecret(f); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	opts := admin.Options{
+		Listen:    cfg.Admin.Listen,
+		Token:     token,
+		Log:       log,
+		Greylist:  func() greylist.Admin { return d.greylists.admin(current.Load()) },
 		Registry:  d.metrics.Registry,
 		Now:       time.Now,
 		Delimiter: cfg.Checks.Recipient.Delimiter,
 		MaxAge:    func() time.Duration { return time.Duration(current.Load().Greylist.MaxAge) },
 		Ready: func(ctx context.Context) error {
-			if r, ok := d.greylists.store.(*greylist.Redis); ok {
+			if r := d.greylists.redis(); r != nil {
 				if err := r.Ping(ctx); err != nil {
 					return errors.New("greylist Redis unreachable: " + err.Error())
 				}
 			}
 			return nil
 		},
-	}
-	if a, ok := d.greylists.store.(greylist.Admin); ok {
-		opts.Greylist = a
 	}
 	hs := &http.Server{Handler: admin.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})

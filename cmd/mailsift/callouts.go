@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/config"
@@ -16,6 +19,7 @@ import (
 // settings it was made with stay the same, so that a reload forgets
 // neither the cache nor the probes under way.
 type calloutHolder struct {
+	log    *zap.Logger // nil: no log
 	v      *callout.Verifier
 	key    string
 	shared redis.UniversalClient
@@ -31,11 +35,20 @@ func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metri
 	}
 	h.close()
 	h.key = key
+	log := h.log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var allow []netip.Prefix
+	for _, p := range co.AllowNetworks {
+		allow = append(allow, p.Prefix)
+	}
 	var shared *callout.Shared
 	if co.Shared {
 		r := cfg.Greylist.Redis
+		password, _ := r.RedisPassword() // checked at validation; errors only cost the shared cache
 		h.shared = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: r.Addrs, MasterName: r.MasterName,
-			Username: r.Username, Password: r.Password, DB: r.DB, DialTimeout: time.Duration(r.Timeout),
+			Username: r.Username, Password: password, DB: r.DB, DialTimeout: time.Duration(r.Timeout),
 			ReadTimeout: time.Duration(r.Timeout), WriteTimeout: time.Duration(r.Timeout), MaxRetries: 1})
 		shared = &callout.Shared{Client: h.shared, Prefix: r.Prefix}
 	}
@@ -44,11 +57,28 @@ func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metri
 		Budget: time.Duration(co.Budget), ProbeTimeout: time.Duration(co.ProbeTimeout),
 		PositiveTTL: time.Duration(co.PositiveTTL), NegativeTTL: time.Duration(co.NegativeTTL), TempTTL: time.Duration(co.TempTTL),
 		CacheSize: co.CacheSize, MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute,
-		DetectAcceptAll: co.AcceptAll, DNS: res,
+		DetectAcceptAll: co.AcceptAll, DNS: res, RatePerTarget: co.RatePerTarget,
+		AllowNetworks: allow, OwnAddrs: ownAddrs(),
 		Observe: func(s callout.Status) { m.Callout(string(s)) },
-		Shared:  shared,
+		Refused: func(domain, mx, why string) {
+			log.Warn("callout target refused; the sender domain is unverifiable", zap.String("mailsift.callout.domain", domain),
+				zap.String("mailsift.callout.mx", mx), zap.String("mailsift.callout.refused", why))
+		},
+		Shared: shared,
 	})
 	return h.v
+}
+
+// ownAddrs returns this host's addresses: a probe never connects to them.
+func ownAddrs() []netip.Addr {
+	as, _ := net.InterfaceAddrs()
+	var own []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			own = append(own, p.Addr().Unmap())
+		}
+	}
+	return own
 }
 
 // close cancels the probes under way and waits for them.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,8 +20,29 @@ import (
 // the store's settings takes effect at the next restart.
 type greylistHolder struct {
 	log   *zap.Logger
+	mu    sync.Mutex // store: the admin endpoint asks from its goroutines
 	store greylist.Store
 	key   string
+}
+
+// admin returns the store for the admin endpoint while cfg has greylisting
+// on, else nil.
+func (h *greylistHolder) admin(cfg *config.Config) greylist.Admin {
+	if g := &cfg.Greylist; !g.Enabled || g.Mode == "off" {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a, _ := h.store.(greylist.Admin)
+	return a
+}
+
+// redis returns the Redis store, or nil.
+func (h *greylistHolder) redis() *greylist.Redis {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, _ := h.store.(*greylist.Redis)
+	return r
 }
 
 func storeKey(g *config.GreylistConfig) string {
@@ -28,6 +50,8 @@ func storeKey(g *config.GreylistConfig) string {
 }
 
 func (h *greylistHolder) get(cfg *config.Config, m *metrics.Metrics) greylist.Store {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	g := &cfg.Greylist
 	key := storeKey(g)
 	if h.store != nil {
@@ -41,8 +65,12 @@ func (h *greylistHolder) get(cfg *config.Config, m *metrics.Metrics) greylist.St
 		// go-redis's logger is package-wide; main owns the process.
 		redis.SetLogger(redisLog{h.log.Named("go-redis")})
 		r := g.Redis
+		password, err := r.RedisPassword()
+		if err != nil { // read at validation; gone since: Redis will refuse, and say so
+			h.log.Error("greylist.redis.password_file unreadable", zap.Error(err))
+		}
 		rs := greylist.NewRedis(greylist.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: r.Password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
+			Password: password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
 		m.Greylist(nil, nil, rs.Outages)
 		h.store = rs
 		return h.store
@@ -55,6 +83,8 @@ func (h *greylistHolder) get(cfg *config.Config, m *metrics.Metrics) greylist.St
 
 // close writes the memory store's last snapshot, or closes the Redis client.
 func (h *greylistHolder) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.store != nil {
 		if err := h.store.Close(); err != nil {
 			h.log.Error("closing the greylist store", zap.Error(err))

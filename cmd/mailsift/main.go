@@ -124,7 +124,7 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	b, err := cfg.Encode()
+	b, err := cfg.Effective().Encode()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -181,6 +181,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 			if list, err = checks.LoadRecipientList(r.List, r.Delimiter, time.Now); err != nil {
 				return nil, err
 			}
+			list.Report = listReporter(d.log(), r.List)
 		}
 		add(&checks.Recipient{RequireFQDN: r.NonFQDN, Domains: r.Domains, List: list,
 			Syntax: r.Reply("recipient", "syntax"), NonFQDN: r.Reply("recipient", "non_fqdn"),
@@ -211,7 +212,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		}
 		add(d, &ck.DMARC.CheckConfig)
 	}
-	if len(ck.Recipient.Domains) > 0 && ck.Relay.Mode != "off" {
+	if ck.Relay.Mode != "off" { // without domains: sender-specified routing only
 		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
 	}
 	if g := &cfg.Greylist; g.Enabled && g.Mode != "off" {
@@ -271,7 +272,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("mailsift.listen", cfg.Listen.String()), zap.Error(err))
 		return 1
 	}
-	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
+	d := &deps{callouts: &calloutHolder{log: log}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
 	rt, err := newRuntime(cfg, d)
@@ -312,7 +313,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig != syscall.SIGHUP {
-				log.Info("stopping", zap.String("signal", sig.String()), zap.Duration("mailsift.shutdown_grace", time.Duration(cfg.ShutdownGrace)))
+				log.Info("stopping", zap.String("signal", sig.String()), zap.String("mailsift.shutdown_grace", time.Duration(cfg.ShutdownGrace).String()))
 				shutdown(srv, cfg, log)
 				<-served
 				log.Info("mailsift stopped")
@@ -337,6 +338,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 	cfg, err := loadConfig(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		d.metrics.Reload(false)
 		return cur
 	}
 	if cfg.Listen != cur.Listen {
@@ -350,6 +352,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
+		d.metrics.Reload(false)
 		return cur
 	}
 	srv.SetRuntime(rt)
@@ -357,6 +360,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 		log.Warn(w, zap.String("mailsift.config", configName(path)))
 	}
 	level.SetLevel(levelOf(cfg))
+	d.metrics.Reload(true)
 	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode.Mode)))
 	return cfg
 }

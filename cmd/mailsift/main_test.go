@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -27,6 +28,23 @@ func TestConfigCheck(t *testing.T) {
 	code, out, _ = runCmd("config", "check")
 	if code != 0 || !strings.HasPrefix(out, "# built-in default: valid") || !strings.Contains(out, `mode = "enforce"`) {
 		t.Fatalf("built-in default: exit %d, output:\n%s", code, out)
+	}
+	// The effective configuration: every check's actions and replies, the
+	// defaults filled in.
+	flat := regexp.MustCompile(`(?m)^ +`).ReplaceAllString(out, "")
+	for _, want := range []string{
+		"[checks.ptr.actions]\nfail = \"reject\"\nneutral = \"log\"\nnone = \"log\"\npass = \"log\"\npermerror = \"reject\"\nsoftfail = \"log\"\ntemperror = \"tempfail\"\n",
+		"[checks.ptr.replies]\nperm = \"550 5.7.25 Client host rejected: cannot find your hostname, [{client}]\"\ntemp = \"450 4.7.25 Client host rejected: cannot find your hostname, [{client}]\"\n",
+		"[checks.relay.replies]\nperm = \"554 5.7.1 <{rcpt}>: Relay access denied\"\n",
+		"[greylist.actions]\nfail = \"tempfail\"\ngreylist-store-error = \"log\"\n",
+		"callout-unverifiable = \"log\"",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("config check lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("output:\n%s", out)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.toml")
@@ -78,7 +96,8 @@ func TestNewRuntimeChecks(t *testing.T) {
 		return strings.Join(ns, " ")
 	}
 	cfg.Greylist.Snapshot = ""
-	if got := names(); got != "ptr helo sender recipient spf dkim dmarc greylist" {
+	// Without domains the relay check still refuses sender-specified routing.
+	if got := names(); got != "ptr helo sender recipient spf dkim dmarc relay greylist" {
 		t.Fatalf("default chain = %q", got)
 	}
 	cfg.Checks.Recipient.Domains = []string{"example.org"}

@@ -17,6 +17,7 @@ type Server struct {
 	Addr string
 	t    testing.TB
 	dir  string
+	args []string // more redis-server arguments
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -24,7 +25,9 @@ type Server struct {
 // Start starts redis-server and stops it when the test ends. Without
 // redis-server the test is skipped, or fails when MAILSIFT_E2E=require
 // (as make test sets).
-func Start(t testing.TB) *Server {
+//
+// args are more redis-server arguments, e.g. "--replicaof", "127.0.0.1", "6379".
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("MAILSIFT_E2E") == "require" {
@@ -36,7 +39,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: l.Addr().String(), t: t, dir: t.TempDir()}
+	s := &Server{Addr: l.Addr().String(), t: t, dir: t.TempDir(), args: args}
 	l.Close()
 	s.Restart()
 	t.Cleanup(s.Stop)
@@ -47,8 +50,8 @@ func Start(t testing.TB) *Server {
 func (s *Server) Restart() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--protected-mode", "no")
+	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--protected-mode", "no"}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
