@@ -72,7 +72,7 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 	// a, mx) vouches for the client. A pass by +all, exists or ptr holds
 	// for any address its owner likes: keyed by it, any client could
 	// complete another's retry, so the client is keyed by its network.
-	spf := spfWithMechanism(env.Results["spf"], env.ClientIP)
+	spf := env.Results["spf"]
 	spfDomain := ""
 	if spf.SPFMatchedIP() {
 		spfDomain = spf.Domain
@@ -113,34 +113,6 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 		return Result{Status: Pass, Reason: "greylist-auto-whitelisted", Text: fmt.Sprintf("client passed %d times", res.Passes), Details: details}
 	}
 	return Result{Status: Pass, Reason: "greylist-known", Text: "triplet passed before", Details: details}
-}
-
-// spfWithMechanism fills in SPFMechanism for an spf check that does not
-// set it yet: blitiri.com.ar/go/spf reports the mechanism that decided as
-// its error ("matched ip", "matched a", ...), which the spf check keeps as
-// the result's Text. Once the spf check sets SPFMechanism this is unused.
-func spfWithMechanism(r Result, ip netip.Addr) Result {
-	if r.Status != Pass || r.SPFMechanism != "" {
-		return r
-	}
-	switch r.Text {
-	case "matched ip":
-		r.SPFMechanism = "ip4"
-		if ip.Is6() && !ip.Is4In6() {
-			r.SPFMechanism = "ip6"
-		}
-	case "matched a":
-		r.SPFMechanism = "a"
-	case "matched mx":
-		r.SPFMechanism = "mx"
-	case "matched ptr":
-		r.SPFMechanism = "ptr"
-	case "matched exists":
-		r.SPFMechanism = "exists"
-	case "matched all":
-		r.SPFMechanism = "all"
-	}
-	return r
 }
 
 // GreyWhitelist says who is never greylisted: client networks, suffixes

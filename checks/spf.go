@@ -58,6 +58,7 @@ func (s *SPF) CheckMail(ctx context.Context, env *Envelope) Result {
 	switch res.Status {
 	case spf.Pass:
 		r.Status, r.Reason, r.Domain = Pass, "spf-pass", strings.ToLower(res.Domain)
+		r.SPFMechanism = res.Matched
 	case spf.Fail:
 		r.Status, r.Reason, r.Reply = Fail, "spf-fail", withExplanation(s.Fail.Expand(vars), res.Explanation)
 		if res.Explanation != "" {

@@ -75,6 +75,11 @@ type Result struct {
 	// Mechanism is the term that decided ("-all", "include:x"), or
 	// "default" when none matched.
 	Mechanism string
+	// Matched is the name of the innermost mechanism that matched, through
+	// include: and redirect= ("ip4", "a", "all", ...); "" when none did.
+	// The greylist keys a client by its SPF domain only when the match
+	// names the client's address (ip4, ip6, a, mx).
+	Matched string
 	// Explanation is the domain's explanation of a fail (exp=, §6.2),
 	// "" when it gives none or gives one that cannot be used.
 	Explanation string
@@ -92,6 +97,7 @@ type evaluation struct {
 	now            func() time.Time
 	lookups, voids int
 	ptrDone        bool
+	matched        string   // innermost mechanism that matched, see Result.Matched
 	ptrNames       []string // validated names of ip, for %{p}
 }
 
@@ -149,6 +155,9 @@ func Check(ctx context.Context, r Resolver, a Args) Result {
 	}
 	o := e.checkHost(ctx, e.senderDomain)
 	res.Status, res.Mechanism, res.Err = o.status, o.mech, o.err
+	if o.mech != "default" {
+		res.Matched = e.matched
+	}
 	if o.status == Fail && o.exp != nil {
 		res.Explanation = e.explain(ctx, o.exp, o.domain)
 	}
@@ -232,6 +241,9 @@ func (e *evaluation) checkHost(ctx context.Context, domain string) outcome {
 			return errOutcome(err, d.text)
 		}
 		if ok {
+			if d.Mechanism != "include" {
+				e.matched = d.Mechanism
+			}
 			return outcome{status: qualified(d.Qualifier), mech: d.text, exp: rec.Exp, domain: domain}
 		}
 	}
