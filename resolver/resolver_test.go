@@ -174,3 +174,28 @@ func TestInvalidName(t *testing.T) {
 		t.Fatalf("err = %v, want not found", err)
 	}
 }
+
+// TestTXTBytes: a TXT answer is the record's bytes, the character-strings
+// concatenated, never presentation text with its escapes.
+func TestTXTBytes(t *testing.T) {
+	r, _, _ := setup(t)
+	txts, err := r.LookupTXT(context.Background(), "esc.mailsift.test")
+	if want := "say \"hi\" \\ caf\u00e9!"; err != nil || len(txts) != 1 || txts[0] != want {
+		t.Fatalf("LookupTXT = %q, %v, want [%q]", txts, err, want)
+	}
+}
+
+// TestIDNLookup: a UTF-8 name is asked for by its A-labels.
+func TestIDNLookup(t *testing.T) {
+	r, _, _ := setup(t)
+	ips, err := r.LookupIP(context.Background(), "B\u00fccher.mailsift.test")
+	if err != nil || len(ips) != 1 || ips[0] != netip.MustParseAddr("127.0.0.32") {
+		t.Fatalf("LookupIP(bücher) = %v, %v", ips, err)
+	}
+	if a, err := resolver.ToASCII("_dmarc.b\u00fccher.example"); err != nil || a != "_dmarc.xn--bcher-kva.example" {
+		t.Fatalf("ToASCII = %q, %v", a, err)
+	}
+	if _, err := r.LookupIP(context.Background(), "a\u200d\u0301b.mailsift.test"); !resolver.IsNotFound(err) {
+		t.Fatalf("LookupIP(invalid IDN) = %v, want not found", err)
+	}
+}
