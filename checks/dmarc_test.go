@@ -19,6 +19,12 @@ func TestDMARC(t *testing.T) {
 	dkimPass := func(domain string) Result {
 		return Result{Check: "dkim", Status: Pass, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: domain}}}
 	}
+	dkimTemp := func(domain string) Result {
+		return Result{Check: "dkim", Status: TempError, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultTempError, Domain: domain}}}
+	}
+	spfTemp := func(sender string) Result {
+		return Result{Check: "spf", Status: TempError, AuthRes: []authres.Result{&authres.SPFResult{Value: authres.ResultTempError, From: sender}}}
+	}
 	from := func(v ...string) []Header {
 		var hs []Header
 		for _, x := range v {
@@ -57,6 +63,36 @@ func TestDMARC(t *testing.T) {
 		{"two records: no policy", from("a@multi.test"), nil, 0, "", None, "dmarc-none", "", "mx.mailsift.test; dmarc=none header.from=multi.test"},
 		{"no record", from("a@nopolicy.test"), nil, 0, "", None, "dmarc-none", "", ""},
 		{"temperror", from("a@dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
+		{"org domain lookup fails", from("a@sub.dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for sub.dmarctemp.test, try again later",
+			"mx.mailsift.test; dmarc=temperror header.from=sub.dmarctemp.test"},
+		{"aligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later",
+			"mx.mailsift.test; dmarc=temperror header.from=reject.test policy.dmarc=reject"},
+		{"relaxed-aligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("k.reject.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"aligned dkim temperror, quarantine", from("a@quarantine.test"), []Result{dkimTemp("quarantine.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for quarantine.test, try again later", ""},
+		{"aligned dkim temperror, p=none", from("a@none.test"), []Result{dkimTemp("none.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for none.test, try again later", ""},
+		{"aligned dkim temperror, mailing list", append(from("a@reject.test"), Header{"List-Id", "<users.lists.example.org>"}),
+			[]Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"unaligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("other.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"strict: unaligned dkim temperror", from("a@strict.test"), []Result{dkimTemp("k.strict.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for strict.test", ""},
+		{"dkim temperror but an aligned pass", from("a@reject.test"), []Result{dkimTemp("reject.test"), spfPass("reject.test")}, 0, "", Pass, "dmarc-pass", "", ""},
+		{"dkim did not finish", from("a@reject.test"), []Result{{Check: "dkim", Status: TempError, Text: "verification did not finish in time"}}, 0, "",
+			TempError, "dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"aligned spf temperror", from("a@reject.test"), []Result{spfTemp("b@bounce.reject.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"unaligned spf temperror", from("a@reject.test"), []Result{spfTemp("b@other.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"UTF-8 From domain", from("anna@bücher.test"), nil, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for xn--bcher-kva.test", "mx.mailsift.test; dmarc=fail header.from=xn--bcher-kva.test policy.dmarc=reject"},
+		{"record spelled in capitals", from("a@caps.test"), nil, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for caps.test", ""},
 		{"no From", nil, nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
 		{"two From", from("a@reject.test", "b@reject.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
 		{"two addresses", from("a@reject.test, b@none.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
@@ -64,6 +100,8 @@ func TestDMARC(t *testing.T) {
 			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
 		{"forwarder", from("a@reject.test"), nil, 0, "203.0.113.5", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
 	}
+	var written arHeaders
+	defer written.check(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			roll = tt.roll
@@ -78,8 +116,9 @@ func TestDMARC(t *testing.T) {
 			if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
 				t.Fatalf("= %s/%s %q (%s), want %s/%s %q", res.Status, res.Reason, replyString(res.Reply), res.Text, tt.status, tt.reason, tt.reply)
 			}
+			written.add(res.AuthRes)
 			if tt.ar != "" {
-				if got := authres.Format("mx.mailsift.test", res.AuthRes); got != tt.ar {
+				if got := FormatAuthRes("mx.mailsift.test", res.AuthRes); got != tt.ar {
 					t.Fatalf("Authentication-Results = %q, want %q", got, tt.ar)
 				}
 			}
