@@ -53,8 +53,16 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 	vars := map[string]string{"domain": from}
 	switch {
 	case err != nil:
+		// The policy is not known now (RFC 7489 §6.6.2: temperror). An
+		// identifier that passed for the From domain itself aligns in
+		// any mode, so whatever the record says, the message cannot be
+		// refused for DMARC: say temperror, enforce nothing.
 		ar.Value = authres.ResultTempError
-		return Result{Status: TempError, Reason: "dmarc-temperror", Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
+		r := Result{Status: TempError, Reason: "dmarc-temperror", Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
+		if al := d.aligned(env, from, &dmarc.Record{SPFAlignment: dmarc.AlignmentStrict, DKIMAlignment: dmarc.AlignmentStrict}); al.spf || al.dkim {
+			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; an identifier passed for "+from+" itself"
+		}
+		return r
 	case rec == nil:
 		ar.Value = authres.ResultNone
 		return Result{Status: None, Reason: "dmarc-none", Text: from + " publishes no DMARC policy", AuthRes: []authres.Result{ar}}

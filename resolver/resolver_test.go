@@ -199,3 +199,16 @@ func TestIDNLookup(t *testing.T) {
 		t.Fatalf("LookupIP(invalid IDN) = %v, want not found", err)
 	}
 }
+
+// TestTruncatedTCPRefused: a truncated UDP answer whose TCP retry gets no
+// answer is a temporary failure, never "not found".
+func TestTruncatedTCPRefused(t *testing.T) {
+	r, srv, _ := setup(t)
+	srv.TruncateNoTCP("txt.mailsift.test")
+	if _, err := r.LookupTXT(context.Background(), "txt.mailsift.test"); !resolver.IsTemporary(err) {
+		t.Fatalf("LookupTXT = %v, want a temporary error", err)
+	}
+	if n := srv.Queries("txt.mailsift.test", dns.TypeTXT); n < 2 {
+		t.Fatalf("%d queries, want UDP then TCP", n)
+	}
+}
