@@ -122,10 +122,14 @@ func arValue(s string) string {
 // both parts are plain: a dot-atom local part of token characters, and a
 // domain name of letters, digits and hyphens (RFC 6376's domain-name).
 func arPvalue(s string) string {
+	// An RFC 6531 address's domain, or a U-label domain (a DKIM d= under
+	// RFC 8616), as A-labels.
 	if at := strings.LastIndexByte(s, '@'); at >= 0 {
 		if a, err := resolver.ToASCII(s[at+1:]); err == nil {
-			s = s[:at+1] + a // an RFC 6531 address's domain, as A-labels
+			s = s[:at+1] + a
 		}
+	} else if a, err := resolver.ToASCII(s); err == nil && isDomainName(a) {
+		s = a
 	}
 	if isToken(s) {
 		return s

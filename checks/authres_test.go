@@ -37,6 +37,8 @@ func TestFormatAuthRes(t *testing.T) {
 			`mx.test; spf=pass smtp.mailfrom="\"joe smith\"@example.com"`},
 		{"UTF-8 address", []authres.Result{&authres.SPFResult{Value: authres.ResultPass, From: "j\u00f6rg@b\u00fccher.example"}},
 			`mx.test; spf=pass smtp.mailfrom="j?rg@xn--bcher-kva.example"`},
+		{"U-label domain", []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: "b\u00fccher.example"}},
+			"mx.test; dkim=pass header.d=xn--bcher-kva.example"},
 		{"dkim identifier", []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: "example.com", Identifier: "@example.com"}},
 			"mx.test; dkim=pass header.d=example.com header.i=@example.com"},
 		{"iprev", []authres.Result{&authres.IPRevResult{Value: authres.ResultPass, IP: "2001:db8::1"}},

@@ -136,6 +136,10 @@ func address(v string) string {
 		if a, err := idna.Lookup.ToASCII(v[at+1:]); err == nil {
 			v = v[:at+1] + a
 		}
+	} else if at < 0 && !isASCII(v) {
+		if a, err := idna.Lookup.ToASCII(v); err == nil {
+			v = a
+		}
 	}
 	return ascii(v)
 }
