@@ -130,3 +130,19 @@ func TestDMARC(t *testing.T) {
 		})
 	}
 }
+
+// TestEnforcingDMARC: SPF leaves a failing sender to DMARC when its domain
+// enforces, and when the policy cannot be known now: a temporary error
+// must not let SPF refuse for good what DMARC would defer.
+func TestEnforcingDMARC(t *testing.T) {
+	r, srv := testDNS(t)
+	srv.ServFail("_dmarc.dmarctemp.test")
+	for domain, want := range map[string]bool{
+		"reject.test": true, "quarantine.test": true, "sub.reject.test": false, "none.test": false, "nopolicy.test": false,
+		"dmarctemp.test": true, "sub.dmarctemp.test": true, "CAPS.test": true, "b\u00fccher.test": true,
+	} {
+		if got := enforcingDMARC(context.Background(), NetResolver{R: r}, domain); got != want {
+			t.Errorf("enforcingDMARC(%q) = %v, want %v", domain, got, want)
+		}
+	}
+}
