@@ -373,3 +373,34 @@ func TestAuthResThroughMilter(t *testing.T) {
 		}
 	}
 }
+
+// TestUTF8FromThroughMilter: an RFC 6532 From domain is evaluated by its
+// A-labels (here: its p=reject policy applies), and a From with a comment
+// is read, where both used to be "exactly one From address" refusals.
+func TestUTF8FromThroughMilter(t *testing.T) {
+	srv := dnstest.Start(t)
+	for _, dir := range []string{"../testdata/zones", "../testdata/zones/faults"} {
+		if err := srv.LoadDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := start(t, faultRuntime(t, srv))
+	g := faultGroup{scenario: "spf", policy: "none", n: 3}
+	for _, tt := range []struct{ from, want string }{
+		{"Anna <anna@b\u00fccher.test>", "550 5.7.1 Email rejected per DMARC policy for xn--bcher-kva.test"},
+		{"(Anna) anna@caps.test", "550 5.7.1 Email rejected per DMARC policy for caps.test"},
+		{"anna@b\u00fccher.test, bob@caps.test", "550 5.7.1 Message must have exactly one From address"},
+	} {
+		s := f.session(t, g.ip(), "{client_name}", "mail."+g.domain())
+		cont(t)(s.Helo("mail." + g.domain()))
+		cont(t)(s.Mail("<bounce@"+g.from()+">", nil))
+		cont(t)(s.Rcpt("<rcpt@example.org>", nil))
+		cont(t)(s.HeaderField("From", tt.from))
+		cont(t)(s.HeaderField("Subject", "utf-8"))
+		cont(t)(s.HeaderEnd())
+		cont(t)(s.BodyChunk([]byte("Hello.\r\n")))
+		_, act, err := s.End()
+		wantReply(t, act, err, tt.want)
+		s.Close()
+	}
+}
