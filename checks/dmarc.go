@@ -61,6 +61,8 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		r := Result{Status: TempError, Reason: "dmarc-temperror", Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
 		if al := d.aligned(env, from, &dmarc.Record{SPFAlignment: dmarc.AlignmentStrict, DKIMAlignment: dmarc.AlignmentStrict}); al.spf || al.dkim {
 			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; an identifier passed for "+from+" itself"
+		} else if why := d.override(env); why != "" {
+			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; not enforced: "+why
 		}
 		return r
 	case rec == nil:

@@ -69,6 +69,8 @@ func TestDMARC(t *testing.T) {
 		{"policy lookup fails, strictly aligned pass", from("a@dmarctemp.test"), []Result{dkimPass("dmarctemp.test")}, 0, "", TempError,
 			"dmarc-temperror-unenforced", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later",
 			"mx.mailsift.test; dmarc=temperror header.from=dmarctemp.test"},
+		{"policy lookup fails, forwarder", from("a@dmarctemp.test"), nil, 0, "203.0.113.5", TempError,
+			"dmarc-temperror-unenforced", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
 		{"policy lookup fails, relaxed pass only", from("a@dmarctemp.test"), []Result{spfPass("bounce.dmarctemp.test")}, 0, "", TempError,
 			"dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
 		{"aligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror",
