@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
 )
 
@@ -72,16 +71,19 @@ func TestDKIM(t *testing.T) {
 		{"body altered", bytes.Replace(sign(t, testMessage, "rsa2048", rsaKey, dkim.CanonicalizationRelaxed), []byte("is signed"), []byte("is forged"), 1), Fail, ""},
 		{"key missing", sign(t, testMessage, "nokey", rsaKey, dkim.CanonicalizationRelaxed), PermError, ""},
 		{"key lookup fails", sign(t, testMessage, "tempkey", rsaKey, dkim.CanonicalizationRelaxed), TempError, ""},
-		{"unsigned", []byte(testMessage), None, "mx.mailsift.test; dkim=none "},
+		{"unsigned", []byte(testMessage), None, "mx.mailsift.test; dkim=none"},
 	}
+	var written arHeaders
+	defer written.check(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := verify(d, tt.msg, 7) // odd chunks: the stream must not care
 			if res.Status != tt.status {
 				t.Fatalf("status %s (%s), want %s", res.Status, res.Text, tt.status)
 			}
+			written.add(res.AuthRes)
 			if tt.ar != "" {
-				if got := authres.Format("mx.mailsift.test", res.AuthRes); got != tt.ar {
+				if got := FormatAuthRes("mx.mailsift.test", res.AuthRes); got != tt.ar {
 					t.Fatalf("Authentication-Results = %q, want %q", got, tt.ar)
 				}
 			}

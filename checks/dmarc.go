@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/mail"
 	"net/netip"
 	"strings"
 
@@ -54,8 +53,18 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 	vars := map[string]string{"domain": from}
 	switch {
 	case err != nil:
+		// The policy is not known now (RFC 7489 §6.6.2: temperror). An
+		// identifier that passed for the From domain itself aligns in
+		// any mode, so whatever the record says, the message cannot be
+		// refused for DMARC: say temperror, enforce nothing.
 		ar.Value = authres.ResultTempError
-		return Result{Status: TempError, Reason: "dmarc-temperror", Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
+		r := Result{Status: TempError, Reason: "dmarc-temperror", Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
+		if al := d.aligned(env, from, &dmarc.Record{SPFAlignment: dmarc.AlignmentStrict, DKIMAlignment: dmarc.AlignmentStrict}); al.spf || al.dkim {
+			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; an identifier passed for "+from+" itself"
+		} else if why := d.override(env); why != "" {
+			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; not enforced: "+why
+		}
+		return r
 	case rec == nil:
 		ar.Value = authres.ResultNone
 		return Result{Status: None, Reason: "dmarc-none", Text: from + " publishes no DMARC policy", AuthRes: []authres.Result{ar}}
@@ -67,14 +76,30 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 	ar.Params["policy.dmarc"] = string(policy)
 	details := map[string]string{"policy": string(policy), "policy_domain": policyDomain}
 
-	spfOK, dkimOK := d.aligned(env, from, rec)
-	if spfOK || dkimOK {
+	al := d.aligned(env, from, rec)
+	if al.spf || al.dkim {
 		ar.Value = authres.ResultPass
 		how := "spf"
-		if dkimOK {
+		if al.dkim {
 			how = "dkim"
 		}
 		return Result{Status: Pass, Reason: "dmarc-pass", Text: "aligned " + how, Details: details, AuthRes: []authres.Result{ar}}
+	}
+	override := d.override(env)
+	if al.temp != "" {
+		// RFC 7489 §6.6.2: an aligned identifier that could not be
+		// verified now might pass later; the result is temperror, and a
+		// transient fault never becomes a refusal for good.
+		ar.Value = authres.ResultTempError
+		r := Result{Status: TempError, Reason: "dmarc-temperror", Details: details, AuthRes: []authres.Result{ar},
+			Text: fmt.Sprintf("%s: no aligned pass; %s", from, al.temp), Reply: d.Temp.Expand(vars)}
+		switch {
+		case policy == dmarc.PolicyNone:
+			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; policy none"
+		case override != "":
+			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; not enforced: "+override
+		}
+		return r
 	}
 	ar.Value = authres.ResultFail
 	applied := policy
@@ -91,8 +116,8 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 	if applied == dmarc.PolicyReject {
 		r.Reply = d.Reject.Expand(vars)
 	}
-	if why := d.override(env); why != "" {
-		r.Reason, r.Text = "dmarc-override", r.Text+"; not enforced: "+why
+	if override != "" {
+		r.Reason, r.Text = "dmarc-override", r.Text+"; not enforced: "+override
 	}
 	return r
 }
@@ -111,35 +136,120 @@ func percent(rec *dmarc.Record) int {
 	return *rec.Percent
 }
 
+// alignment is what the spf and dkim results say for the From domain.
+type alignment struct {
+	spf, dkim bool   // an aligned identifier passed
+	temp      string // why an aligned identifier could not be verified now, or ""
+}
+
 // aligned reports whether a passing SPF or DKIM identity aligns with the
-// From domain (RFC 7489 §3.1).
-func (d *DMARC) aligned(env *Envelope, from string, rec *dmarc.Record) (spfOK, dkimOK bool) {
-	if r, ok := env.Results["spf"]; ok && r.Status == Pass && r.Domain != "" {
-		spfOK = alignedDomains(r.Domain, from, rec.SPFAlignment)
-	}
-	if r, ok := env.Results["dkim"]; ok {
-		for _, a := range r.AuthRes {
-			if k, ok := a.(*authres.DKIMResult); ok && k.Value == authres.ResultPass && alignedDomains(k.Domain, from, rec.DKIMAlignment) {
-				dkimOK = true
+// From domain (RFC 7489 §3.1), and whether an aligned one (or one whose
+// domain is not known) had a temporary error.
+func (d *DMARC) aligned(env *Envelope, from string, rec *dmarc.Record) alignment {
+	var al alignment
+	if r, ok := env.Results["spf"]; ok {
+		domain := spfDomain(env, r)
+		switch r.Status {
+		case Pass:
+			al.spf = domain != "" && alignedDomains(domain, from, rec.SPFAlignment)
+		case TempError:
+			if domain == "" || alignedDomains(domain, from, rec.SPFAlignment) {
+				al.temp = "SPF temperror for " + domain
 			}
 		}
 	}
-	return spfOK, dkimOK
+	if r, ok := env.Results["dkim"]; ok {
+		found := false
+		for _, a := range r.AuthRes {
+			k, ok := a.(*authres.DKIMResult)
+			if !ok {
+				continue
+			}
+			found = true
+			switch {
+			case k.Value == authres.ResultPass && alignedDomains(k.Domain, from, rec.DKIMAlignment):
+				al.dkim = true
+			case k.Value == authres.ResultTempError && (k.Domain == "" || alignedDomains(k.Domain, from, rec.DKIMAlignment)):
+				if al.temp == "" {
+					al.temp = "DKIM temperror for d=" + k.Domain
+				}
+			}
+		}
+		if !found && r.Status == TempError && al.temp == "" {
+			// The verifier did not finish: any signature might have passed.
+			al.temp = "DKIM temperror: " + r.Text
+		}
+	}
+	return al
 }
 
+// spfDomain is the domain SPF checked: the MAIL FROM domain, or the HELO
+// name for the null sender (RFC 7208 §2.4).
+func spfDomain(env *Envelope, r Result) string {
+	if r.Domain != "" {
+		return r.Domain
+	}
+	for _, a := range r.AuthRes {
+		if s, ok := a.(*authres.SPFResult); ok {
+			if s.From != "" {
+				return s.From[strings.LastIndexByte(s.From, '@')+1:]
+			}
+			if s.Helo != "" {
+				return s.Helo
+			}
+		}
+	}
+	if env.From != "" {
+		return env.From[strings.LastIndexByte(env.From, '@')+1:]
+	}
+	return env.Helo
+}
+
+// alignedDomains reports whether a and b align in mode (RFC 7489 §3.1):
+// the same name (strict), or the same organizational domain (relaxed).
+// Names compare as lowercase A-labels without leading or trailing dots.
 func alignedDomains(a, b string, mode dmarc.AlignmentMode) bool {
-	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))
+	a, b = normDomain(a), normDomain(b)
+	if a == "" || b == "" {
+		return false
+	}
 	if mode == dmarc.AlignmentStrict {
 		return a == b
 	}
 	return orgDomain(a) == orgDomain(b)
 }
 
+func normDomain(d string) string {
+	d = strings.Trim(d, ".")
+	if a, err := resolver.ToASCII(d); err == nil {
+		d = a
+	}
+	return strings.ToLower(d)
+}
+
+// orgDomain is d's organizational domain, or d itself when it has none
+// (d is a public suffix).
 func orgDomain(d string) string {
-	if org, err := publicsuffix.EffectiveTLDPlusOne(d); err == nil {
+	if org := organizationalDomain(d); org != "" {
 		return org
 	}
 	return d
+}
+
+// organizationalDomain is the organizational domain of d (RFC 7489 §3.2):
+// its public suffix by the Public Suffix List plus one label, looked up on
+// A-labels and returned as lowercase A-labels; "" when d is not a domain
+// name or is itself a public suffix.
+func organizationalDomain(d string) string {
+	a, err := resolver.ToASCII(strings.TrimSuffix(d, "."))
+	if err != nil {
+		return ""
+	}
+	org, err := publicsuffix.EffectiveTLDPlusOne(strings.ToLower(a))
+	if err != nil {
+		return ""
+	}
+	return org
 }
 
 // override says why the policy is not enforced for this message, or "".
@@ -170,63 +280,33 @@ func (d *DMARC) override(env *Envelope) string {
 	return ""
 }
 
-// fromDomain returns the domain of the message's one From address, or why
-// there is none.
-func fromDomain(hs []Header) (string, string) {
-	var values []string
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, "From") {
-			values = append(values, h.Value)
-		}
-	}
-	switch len(values) {
-	case 0:
-		return "", "no From header"
-	case 1:
-	default:
-		return "", fmt.Sprintf("%d From headers", len(values))
-	}
-	addrs, err := mail.ParseAddressList(values[0])
-	if err != nil {
-		return "", "From header does not parse: " + err.Error()
-	}
-	if len(addrs) != 1 {
-		return "", fmt.Sprintf("From header has %d addresses", len(addrs))
-	}
-	at := strings.LastIndexByte(addrs[0].Address, '@')
-	domain := strings.ToLower(strings.TrimSuffix(addrs[0].Address[at+1:], "."))
-	if at < 0 || HostnameSyntaxError(domain) != "" {
-		return "", "From address has no valid domain"
-	}
-	return domain, ""
-}
-
-// lookupDMARC finds the policy for domain: its own record, or else its
-// organizational domain's (sub reports that). More than one record, or a
-// malformed one, is no policy (RFC 7489 §6.6.3).
+// lookupDMARC finds the policy for domain (RFC 7489 §6.6.3): its own
+// record, or else its organizational domain's (sub reports that). TXT
+// records that are not DMARC records are discarded first; then more than
+// one record, or one without a usable policy, is no policy. A lookup that
+// fails for now is an error: the policy is not known.
 func lookupDMARC(ctx context.Context, dns NetResolver, domain string) (rec *dmarc.Record, at string, sub bool, err error) {
-	for _, d := range []string{domain, orgDomain(domain)} {
-		if sub = d != domain; sub && d == domain {
-			break
-		}
+	org := orgDomain(domain)
+	for _, d := range []string{domain, org} {
+		sub = d != domain
 		txts, err := dns.R.LookupTXT(ctx, "_dmarc."+d)
 		if resolver.IsTemporary(err) {
 			return nil, d, sub, err
 		}
 		var recs []string
 		for _, t := range txts {
-			if strings.HasPrefix(t, "v=DMARC1") {
+			if isDMARCRecord(t) {
 				recs = append(recs, t)
 			}
 		}
 		switch len(recs) {
 		case 0:
-			if d == orgDomain(domain) {
+			if d == org {
 				return nil, d, sub, nil
 			}
 			continue
 		case 1:
-			r, err := dmarc.Parse(recs[0])
+			r, err := ParseDMARCRecord(recs[0])
 			if err != nil {
 				return nil, d, sub, nil
 			}
@@ -238,12 +318,16 @@ func lookupDMARC(ctx context.Context, dns NetResolver, domain string) (rec *dmar
 	return nil, domain, false, nil
 }
 
-// enforcingDMARC reports whether domain's DMARC policy is quarantine or
-// reject, or cannot be looked up now: then DMARC, not SPF alone, decides
-// about its mail (and tempfails for a temporary error, which SPF must not
-// turn into a permanent refusal).
+// enforcingDMARC reports whether DMARC, not SPF alone, decides about
+// domain's mail: its policy is quarantine or reject, or cannot be known now
+// (a temporary DNS error; the dmarc check then answers temperror for the
+// message, so SPF must not refuse it for good).
 func enforcingDMARC(ctx context.Context, dns NetResolver, domain string) bool {
-	rec, _, sub, err := lookupDMARC(ctx, dns, strings.ToLower(domain))
+	a, err := resolver.ToASCII(strings.TrimSuffix(domain, "."))
+	if err != nil {
+		return false
+	}
+	rec, _, sub, err := lookupDMARC(ctx, dns, strings.ToLower(a))
 	if err != nil {
 		return true
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/emersion/go-msgauth/authres"
-	"github.com/emersion/go-msgauth/dmarc"
 )
 
 func TestDMARC(t *testing.T) {
@@ -19,6 +18,12 @@ func TestDMARC(t *testing.T) {
 	spfPass := func(domain string) Result { return Result{Check: "spf", Status: Pass, Domain: domain} }
 	dkimPass := func(domain string) Result {
 		return Result{Check: "dkim", Status: Pass, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: domain}}}
+	}
+	dkimTemp := func(domain string) Result {
+		return Result{Check: "dkim", Status: TempError, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultTempError, Domain: domain}}}
+	}
+	spfTemp := func(sender string) Result {
+		return Result{Check: "spf", Status: TempError, AuthRes: []authres.Result{&authres.SPFResult{Value: authres.ResultTempError, From: sender}}}
 	}
 	from := func(v ...string) []Header {
 		var hs []Header
@@ -57,7 +62,44 @@ func TestDMARC(t *testing.T) {
 		{"pct=0", from("a@zero.pct.test"), nil, 0, "", Fail, "dmarc-fail-quarantine", "", ""},
 		{"two records: no policy", from("a@multi.test"), nil, 0, "", None, "dmarc-none", "", "mx.mailsift.test; dmarc=none header.from=multi.test"},
 		{"no record", from("a@nopolicy.test"), nil, 0, "", None, "dmarc-none", "", ""},
-		{"temperror", from("a@dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror", "451 4.7.1 DMARC temporary error, try again later", ""},
+		{"temperror", from("a@dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
+		{"org domain lookup fails", from("a@sub.dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for sub.dmarctemp.test, try again later",
+			"mx.mailsift.test; dmarc=temperror header.from=sub.dmarctemp.test"},
+		{"policy lookup fails, strictly aligned pass", from("a@dmarctemp.test"), []Result{dkimPass("dmarctemp.test")}, 0, "", TempError,
+			"dmarc-temperror-unenforced", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later",
+			"mx.mailsift.test; dmarc=temperror header.from=dmarctemp.test"},
+		{"policy lookup fails, forwarder", from("a@dmarctemp.test"), nil, 0, "203.0.113.5", TempError,
+			"dmarc-temperror-unenforced", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
+		{"policy lookup fails, relaxed pass only", from("a@dmarctemp.test"), []Result{spfPass("bounce.dmarctemp.test")}, 0, "", TempError,
+			"dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
+		{"aligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later",
+			"mx.mailsift.test; dmarc=temperror header.from=reject.test policy.dmarc=reject"},
+		{"relaxed-aligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("k.reject.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"aligned dkim temperror, quarantine", from("a@quarantine.test"), []Result{dkimTemp("quarantine.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for quarantine.test, try again later", ""},
+		{"aligned dkim temperror, p=none", from("a@none.test"), []Result{dkimTemp("none.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for none.test, try again later", ""},
+		{"aligned dkim temperror, mailing list", append(from("a@reject.test"), Header{"List-Id", "<users.lists.example.org>"}),
+			[]Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"unaligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("other.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"strict: unaligned dkim temperror", from("a@strict.test"), []Result{dkimTemp("k.strict.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for strict.test", ""},
+		{"dkim temperror but an aligned pass", from("a@reject.test"), []Result{dkimTemp("reject.test"), spfPass("reject.test")}, 0, "", Pass, "dmarc-pass", "", ""},
+		{"dkim did not finish", from("a@reject.test"), []Result{{Check: "dkim", Status: TempError, Text: "verification did not finish in time"}}, 0, "",
+			TempError, "dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"aligned spf temperror", from("a@reject.test"), []Result{spfTemp("b@bounce.reject.test")}, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"unaligned spf temperror", from("a@reject.test"), []Result{spfTemp("b@other.test")}, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"UTF-8 From domain", from("anna@bücher.test"), nil, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for xn--bcher-kva.test", "mx.mailsift.test; dmarc=fail header.from=xn--bcher-kva.test policy.dmarc=reject"},
+		{"record spelled in capitals", from("a@caps.test"), nil, 0, "", Fail, "dmarc-fail-reject",
+			"550 5.7.1 Email rejected per DMARC policy for caps.test", ""},
 		{"no From", nil, nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
 		{"two From", from("a@reject.test", "b@reject.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
 		{"two addresses", from("a@reject.test, b@none.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
@@ -65,6 +107,8 @@ func TestDMARC(t *testing.T) {
 			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
 		{"forwarder", from("a@reject.test"), nil, 0, "203.0.113.5", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
 	}
+	var written arHeaders
+	defer written.check(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			roll = tt.roll
@@ -79,8 +123,9 @@ func TestDMARC(t *testing.T) {
 			if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
 				t.Fatalf("= %s/%s %q (%s), want %s/%s %q", res.Status, res.Reason, replyString(res.Reply), res.Text, tt.status, tt.reason, tt.reply)
 			}
+			written.add(res.AuthRes)
 			if tt.ar != "" {
-				if got := authres.Format("mx.mailsift.test", res.AuthRes); got != tt.ar {
+				if got := FormatAuthRes("mx.mailsift.test", res.AuthRes); got != tt.ar {
 					t.Fatalf("Authentication-Results = %q, want %q", got, tt.ar)
 				}
 			}
@@ -88,43 +133,18 @@ func TestDMARC(t *testing.T) {
 	}
 }
 
-// FuzzFromDomain: any From header gives a domain or a reason, never both.
-func FuzzFromDomain(f *testing.F) {
-	for _, s := range []string{"a@b.example", "A <a@b.example>", "a@b.example, c@d.example", "", "<>", `"x@y" <a@b.c>`} {
-		f.Add(s)
+// TestEnforcingDMARC: SPF leaves a failing sender to DMARC when its domain
+// enforces, and when the policy cannot be known now: a temporary error
+// must not let SPF refuse for good what DMARC would defer.
+func TestEnforcingDMARC(t *testing.T) {
+	r, srv := testDNS(t)
+	srv.ServFail("_dmarc.dmarctemp.test")
+	for domain, want := range map[string]bool{
+		"reject.test": true, "quarantine.test": true, "sub.reject.test": false, "none.test": false, "nopolicy.test": false,
+		"dmarctemp.test": true, "sub.dmarctemp.test": true, "CAPS.test": true, "b\u00fccher.test": true,
+	} {
+		if got := enforcingDMARC(context.Background(), NetResolver{R: r}, domain); got != want {
+			t.Errorf("enforcingDMARC(%q) = %v, want %v", domain, got, want)
+		}
 	}
-	f.Fuzz(func(t *testing.T, v string) {
-		d, why := fromDomain([]Header{{"From", v}})
-		if (d == "") == (why == "") {
-			t.Fatalf("fromDomain(%q) = %q, %q", v, d, why)
-		}
-	})
-}
-
-// FuzzDMARCRecord: any TXT record either parses into a policy mailsift can
-// apply or is no policy; evaluation never panics.
-func FuzzDMARCRecord(f *testing.F) {
-	for _, s := range []string{"v=DMARC1; p=reject", "v=DMARC1; p=quarantine; sp=none; pct=0; adkim=s; aspf=r", "v=DMARC1", "v=DMARC1; pct=200; p=x", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, txt string) {
-		rec, err := dmarc.Parse(txt)
-		if err != nil {
-			return
-		}
-		// What CheckData relies on: a known policy, a known sub-policy
-		// or none, and alignment modes it understands.
-		switch rec.Policy {
-		case dmarc.PolicyNone, dmarc.PolicyQuarantine, dmarc.PolicyReject:
-		default:
-			t.Fatalf("Parse(%q) gave policy %q", txt, rec.Policy)
-		}
-		switch rec.SubdomainPolicy {
-		case "", dmarc.PolicyNone, dmarc.PolicyQuarantine, dmarc.PolicyReject:
-		default:
-			t.Fatalf("Parse(%q) gave sp %q", txt, rec.SubdomainPolicy)
-		}
-		_ = percent(rec)
-		_ = alignedDomains("a.example", "b.example", rec.DKIMAlignment)
-	})
 }

@@ -24,7 +24,7 @@ func Reasons(check string) []string {
 		return []string{"dkim-pass", "dkim-fail", "dkim-temperror", "dkim-permerror", "dkim-none", "dkim-unreadable", "dkim-no-message"}
 	case "dmarc":
 		return []string{"dmarc-pass", "dmarc-none", "dmarc-fail-reject", "dmarc-fail-quarantine", "dmarc-fail-none", "dmarc-override",
-			"dmarc-temperror", "dmarc-from-invalid"}
+			"dmarc-temperror", "dmarc-temperror-unenforced", "dmarc-from-invalid"}
 	case "relay":
 		return []string{"relay-local", "relay-denied", "relay-routing", "relay-mta-decides", "relay-malformed"}
 	}

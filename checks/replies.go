@@ -39,7 +39,7 @@ func Table() []Row {
 		{"greylist", "store", Reply{451, "4.3.0", "<{rcpt}>: Temporary lookup failure"}},
 		{"spf", "temp", Reply{451, "4.7.24", "SPF temporary error for <{sender}>, try again later"}},
 		{"spf", "perm", Reply{550, "5.7.23", "SPF validation failed for <{sender}>"}},
-		{"dmarc", "temp", Reply{451, "4.7.1", "DMARC temporary error, try again later"}},
+		{"dmarc", "temp", Reply{451, "4.7.1", "Temporary DNS failure evaluating DMARC for {domain}, try again later"}},
 		{"dmarc", "perm", Reply{550, "5.7.1", "Email rejected per DMARC policy for {domain}"}},
 		{"dmarc", "from", Reply{550, "5.7.1", "Message must have exactly one From address"}},
 	}

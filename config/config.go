@@ -277,7 +277,7 @@ func Default() *Config {
 				"fail": {policy.Log}, "temperror": {policy.Log}, "permerror": {policy.Log}}}},
 			DMARC: DMARCConfig{ListHosts: []string{}, Forwarders: []string{}, CheckConfig: CheckConfig{Actions: map[string]Action{
 				"dmarc-fail-reject": {policy.Reject}, "dmarc-fail-quarantine": {policy.Tag}, "fail": {policy.Log},
-				"temperror": {policy.Tempfail}, "permerror": {policy.Reject}}}},
+				"temperror": {policy.Tempfail}, "dmarc-temperror-unenforced": {policy.Log}, "permerror": {policy.Reject}}}},
 		},
 	}
 }

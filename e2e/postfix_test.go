@@ -220,11 +220,11 @@ func TestPostfixCleanMessageDelivered(t *testing.T) {
 
 	h := p.delivered(t, "clean1@checks.test")
 	ar := h.Values("Authentication-Results")
-	if strings.Join(ar, "|") != "other.example; spf=pass smtp.mailfrom=sender.test|mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice@checks.test; dkim=none ; dmarc=none header.from=checks.test" {
+	if strings.Join(ar, "|") != "other.example; spf=pass smtp.mailfrom=sender.test|mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice@checks.test; dkim=none; dmarc=none header.from=checks.test" {
 		t.Errorf("Authentication-Results = %q, want the foreign one kept, the forged one removed and ours added", ar)
 	}
 	h2 := p.delivered(t, "clean2@checks.test")
-	if got := h2.Get("Authentication-Results"); got != "mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice2@checks.test; dkim=none ; dmarc=none header.from=checks.test" {
+	if got := h2.Get("Authentication-Results"); got != "mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice2@checks.test; dkim=none; dmarc=none header.from=checks.test" {
 		t.Errorf("second message: Authentication-Results = %q", got)
 	}
 

@@ -5,6 +5,8 @@ import (
 
 	gomilter "github.com/d--j/go-milter"
 	"github.com/emersion/go-msgauth/authres"
+
+	"github.com/mailsift/mailsift/checks"
 )
 
 // edit is one change to the message's header, made at end of message.
@@ -36,7 +38,7 @@ func (s *Session) edits(v verdict) []edit {
 	for _, f := range lastPerCheck(s.findings()) {
 		results = append(results, f.r.AuthRes...)
 	}
-	es = append(es, edit{name: "Authentication-Results", value: authres.Format(s.rt.Hostname, results)})
+	es = append(es, edit{name: "Authentication-Results", value: checks.FormatAuthRes(s.rt.Hostname, results)})
 	if len(v.tags) > 0 {
 		es = append(es, edit{name: "X-Mailsift", value: strings.Join(v.tags, " ")})
 	}

@@ -15,6 +15,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -104,8 +105,15 @@ func New(cfg Config) (*Resolver, error) {
 
 // Query returns the records of type qtype at name (following CNAMEs that the
 // server included), or an *Error.
+//
+// A name with non-ASCII labels (RFC 6532 mail, IDN) is asked for by its
+// A-labels (RFC 5890): "bücher.example" is "xn--bcher-kva.example".
 func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
-	k := key{strings.ToLower(dns.Fqdn(name)), qtype}
+	ascii, err := ToASCII(name)
+	if err != nil {
+		return nil, &Error{Name: name, Type: dns.TypeToString[qtype], Class: ErrNotFound, Detail: err.Error()}
+	}
+	k := key{strings.ToLower(dns.Fqdn(ascii)), qtype}
 	if _, ok := dns.IsDomainName(k.name); !ok || len(k.name) > 255 {
 		return nil, &Error{Name: name, Type: dns.TypeToString[qtype], Class: ErrNotFound, Detail: "not a valid domain name"}
 	}
@@ -324,8 +332,9 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 	return mxs, nil
 }
 
-// LookupTXT returns the TXT records of name, each one's strings joined
-// (RFC 7208 §3.3).
+// LookupTXT returns the TXT records of name, each one's character-strings
+// joined (RFC 7208 §3.3, RFC 6376 §3.6.2.2): the record's bytes as they
+// were on the wire, not the DNS presentation format.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	rrs, err := r.Query(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -333,7 +342,70 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	}
 	var txts []string
 	for _, rr := range rrs {
-		txts = append(txts, strings.Join(rr.(*dns.TXT).Txt, ""))
+		var b strings.Builder
+		for _, s := range rr.(*dns.TXT).Txt {
+			b.WriteString(unescapeTXT(s))
+		}
+		txts = append(txts, b.String())
 	}
 	return txts, nil
+}
+
+// unescapeTXT turns one character-string as miekg/dns holds it (in
+// presentation format: `\"` for a quote, `\\` for a backslash, `\DDD` for
+// an octet outside printable ASCII; RFC 1035 §5.1) back into its bytes.
+func unescapeTXT(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			if n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); n <= 255 {
+				b = append(b, byte(n))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i+1])
+		i++
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// ToASCII returns name with each label that is not ASCII turned into its
+// A-label (IDNA2008 as UTS #46 maps it for lookups); ASCII labels, such as
+// "_dmarc" or "_domainkey", stay as they are. The error names the label.
+func ToASCII(name string) (string, error) {
+	if isASCII(name) {
+		return name, nil
+	}
+	labels := strings.Split(name, ".")
+	for i, l := range labels {
+		if isASCII(l) {
+			continue
+		}
+		a, err := idna.Lookup.ToASCII(l)
+		if err != nil {
+			return "", fmt.Errorf("label %q is not a valid internationalized name: %v", l, err)
+		}
+		labels[i] = a
+	}
+	return strings.Join(labels, "."), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

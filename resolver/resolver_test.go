@@ -174,3 +174,41 @@ func TestInvalidName(t *testing.T) {
 		t.Fatalf("err = %v, want not found", err)
 	}
 }
+
+// TestTXTBytes: a TXT answer is the record's bytes, the character-strings
+// concatenated, never presentation text with its escapes.
+func TestTXTBytes(t *testing.T) {
+	r, _, _ := setup(t)
+	txts, err := r.LookupTXT(context.Background(), "esc.mailsift.test")
+	if want := "say \"hi\" \\ caf\u00e9!"; err != nil || len(txts) != 1 || txts[0] != want {
+		t.Fatalf("LookupTXT = %q, %v, want [%q]", txts, err, want)
+	}
+}
+
+// TestIDNLookup: a UTF-8 name is asked for by its A-labels.
+func TestIDNLookup(t *testing.T) {
+	r, _, _ := setup(t)
+	ips, err := r.LookupIP(context.Background(), "B\u00fccher.mailsift.test")
+	if err != nil || len(ips) != 1 || ips[0] != netip.MustParseAddr("127.0.0.32") {
+		t.Fatalf("LookupIP(bücher) = %v, %v", ips, err)
+	}
+	if a, err := resolver.ToASCII("_dmarc.b\u00fccher.example"); err != nil || a != "_dmarc.xn--bcher-kva.example" {
+		t.Fatalf("ToASCII = %q, %v", a, err)
+	}
+	if _, err := r.LookupIP(context.Background(), "a\u200d\u0301b.mailsift.test"); !resolver.IsNotFound(err) {
+		t.Fatalf("LookupIP(invalid IDN) = %v, want not found", err)
+	}
+}
+
+// TestTruncatedTCPRefused: a truncated UDP answer whose TCP retry gets no
+// answer is a temporary failure, never "not found".
+func TestTruncatedTCPRefused(t *testing.T) {
+	r, srv, _ := setup(t)
+	srv.TruncateNoTCP("txt.mailsift.test")
+	if _, err := r.LookupTXT(context.Background(), "txt.mailsift.test"); !resolver.IsTemporary(err) {
+		t.Fatalf("LookupTXT = %v, want a temporary error", err)
+	}
+	if n := srv.Queries("txt.mailsift.test", dns.TypeTXT); n < 2 {
+		t.Fatalf("%d queries, want UDP then TCP", n)
+	}
+}

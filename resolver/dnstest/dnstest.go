@@ -1,8 +1,8 @@
 // Package dnstest runs an in-process authoritative DNS server on 127.0.0.1
 // for tests. It serves zone files in RFC 1035 master-file syntax (parsed
 // with miekg/dns' zone parser) over UDP and TCP on one port, and can be
-// told to answer SERVFAIL, stay silent, or truncate UDP answers for chosen
-// names, so tests see real DNS failures rather than a mocked interface.
+// told to answer SERVFAIL, stay silent, or truncate UDP answers (and
+// refuse TCP) for chosen names, so tests see real DNS failures rather than a mocked interface.
 package dnstest
 
 import (
@@ -28,7 +28,7 @@ type Server struct {
 	mu      sync.Mutex
 	zones   map[string]*dns.SOA // origin -> SOA
 	records map[string][]dns.RR // owner name -> records
-	faults  map[string]string   // name -> "servfail" | "silent" | "truncate"
+	faults  map[string]string   // name -> "servfail" | "silent" | "truncate" | "truncate-notcp"
 	delays  map[string]time.Duration
 	queries map[string]int // "name/TYPE" -> count
 }
@@ -139,7 +139,8 @@ func (s *Server) Close() {
 	s.tcp.Shutdown()
 }
 
-// ServFail makes the server answer SERVFAIL for name (any type).
+// ServFail makes the server answer SERVFAIL for name (any type, or the
+// one type of "NAME/TYPE").
 func (s *Server) ServFail(name string) { s.fault(name, "servfail") }
 
 // Silent makes the server drop questions for name, so clients time out.
@@ -148,6 +149,11 @@ func (s *Server) Silent(name string) { s.fault(name, "silent") }
 // Truncate makes the server answer questions for name over UDP with the TC
 // bit and no records, so clients must retry over TCP.
 func (s *Server) Truncate(name string) { s.fault(name, "truncate") }
+
+// TruncateNoTCP makes the server answer questions for name over UDP with
+// the TC bit and no records, and close TCP connections that ask for it
+// without an answer: a server whose TCP service is refused or broken.
+func (s *Server) TruncateNoTCP(name string) { s.fault(name, "truncate-notcp") }
 
 // Delay makes the server wait d before answering questions for name.
 func (s *Server) Delay(name string, d time.Duration) {
@@ -159,10 +165,16 @@ func (s *Server) Delay(name string, d time.Duration) {
 // Clear removes the fault set for name.
 func (s *Server) Clear(name string) { s.fault(name, "") }
 
+// A fault's name may be "NAME/TYPE" (e.g. "example.org/MX"): then only
+// questions of that type fail, and other types at the name are answered.
 func (s *Server) fault(name, f string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	name, qtype, typed := strings.Cut(name, "/")
 	name = strings.ToLower(dns.Fqdn(name))
+	if typed {
+		name += "/" + strings.ToUpper(qtype)
+	}
 	if f == "" {
 		delete(s.faults, name)
 		return
@@ -190,7 +202,10 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 
 	s.mu.Lock()
 	s.queries[name+"/"+dns.TypeToString[q.Qtype]]++
-	fault := s.faults[name]
+	fault := s.faults[name+"/"+dns.TypeToString[q.Qtype]]
+	if fault == "" {
+		fault = s.faults[name]
+	}
 	delay := s.delays[name]
 	m := s.answer(req, name, q.Qtype)
 	s.mu.Unlock()
@@ -202,6 +217,14 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	case "servfail":
 		m = new(dns.Msg)
 		m.SetRcode(req, dns.RcodeServerFailure)
+	case "truncate-notcp":
+		if !isUDP {
+			w.Close()
+			return
+		}
+		m = new(dns.Msg)
+		m.SetReply(req)
+		m.Truncated = true
 	case "truncate":
 		if isUDP {
 			m = new(dns.Msg)
