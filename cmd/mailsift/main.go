@@ -39,6 +39,7 @@ func main() {
 const usage = `usage:
   mailsift run [-c FILE]            serve the milter (default config when no -c)
   mailsift config check [-c FILE]   validate a config and print the effective one
+  mailsift doctor DOMAIN [flags]    check a sending domain's DNS and mailboxes
   mailsift version                  print the version
 `
 
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "check":
 		return cmdConfigCheck(args[2:], stdout, stderr)
+	case args[0] == "doctor":
+		return cmdDoctor(args[1:], stdout, stderr)
 	case args[0] == "version" || args[0] == "-version" || args[0] == "--version":
 		fmt.Fprintln(stdout, "mailsift", getVersion())
 		return 0
