@@ -61,13 +61,21 @@ var ErrNoReport = errors.New("no DMARC aggregate report found")
 // ParseReport reads one report file: gzip, zip (every XML file in it) or
 // plain XML, told apart by their first bytes.
 func ParseReport(data []byte) ([]*Feedback, error) {
+	budget := int64(maxReportBytes)
+	return parseReport(data, &budget)
+}
+
+// parseReport reads one report file, uncompressing at most *budget bytes
+// in all (a zip of many large members is a bomb, not a report).
+func parseReport(data []byte, budget *int64) ([]*Feedback, error) {
 	switch {
 	case bytes.HasPrefix(data, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("dmarc report: gzip: %w", err)
 		}
-		xmlData, err := readLimited(zr, maxReportBytes)
+		zr.Multistream(false) // one member; some reporters append line breaks after it
+		xmlData, err := readBudget(zr, budget)
 		if err != nil {
 			return nil, fmt.Errorf("dmarc report: gzip: %w", err)
 		}
@@ -95,7 +103,7 @@ func ParseReport(data []byte) ([]*Feedback, error) {
 				firstErr = cmpErr(firstErr, fmt.Errorf("dmarc report: zip: %s: %w", zf.Name, err))
 				continue
 			}
-			xmlData, err := readLimited(rc, maxReportBytes)
+			xmlData, err := readBudget(rc, budget)
 			rc.Close()
 			if err != nil {
 				firstErr = cmpErr(firstErr, fmt.Errorf("dmarc report: zip: %s: %w", zf.Name, err))
@@ -130,6 +138,15 @@ func cmpErr(first, err error) error {
 	return err
 }
 
+func readBudget(r io.Reader, budget *int64) ([]byte, error) {
+	b, err := readLimited(r, *budget)
+	if err != nil {
+		return nil, err
+	}
+	*budget -= int64(len(b))
+	return b, nil
+}
+
 func readLimited(r io.Reader, n int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, n+1))
 	if err != nil {
@@ -150,9 +167,19 @@ func parseXML(data []byte) (*Feedback, error) {
 	data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // already made UTF-8
+	// Find <feedback>: some reporters wrap it in an unclosed <xs:schema>.
 	var f Feedback
-	if err := d.Decode(&f); err != nil {
-		return nil, fmt.Errorf("dmarc report: xml: %w", err)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, fmt.Errorf("dmarc report: xml: %w", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "feedback" {
+			if err := d.DecodeElement(&f, &se); err != nil {
+				return nil, fmt.Errorf("dmarc report: xml: %w", err)
+			}
+			break
+		}
 	}
 	if f.Policy.Domain == "" && len(f.Records) == 0 {
 		return nil, fmt.Errorf("dmarc report: %w (no policy domain and no records)", ErrNoReport)
@@ -172,7 +199,7 @@ func ParseMessage(r io.Reader) ([]*Feedback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dmarc report message: %w", err)
 	}
-	p := &partWalker{}
+	p := &partWalker{budget: maxReportBytes}
 	p.walk(textprotoHeader(msg.Header), msg.Body, 0)
 	if len(p.reports) == 0 {
 		if p.err != nil {
@@ -190,6 +217,7 @@ type textprotoHeader mail.Header
 func (h textprotoHeader) Get(k string) string { return mail.Header(h).Get(k) }
 
 type partWalker struct {
+	budget  int64 // bytes left to uncompress
 	reports []*Feedback
 	err     error
 	parts   int
@@ -230,7 +258,7 @@ func (p *partWalker) walk(h header, body io.Reader, depth int) {
 		}
 		return
 	}
-	fs, err := ParseReport(data)
+	fs, err := parseReport(data, &p.budget)
 	if err != nil {
 		if p.err == nil && !errors.Is(err, ErrNoReport) {
 			p.err = err
@@ -244,6 +272,9 @@ func (p *partWalker) walk(h header, body io.Reader, depth int) {
 type noSpace struct{ r io.Reader }
 
 func (n *noSpace) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
 	for {
 		k, err := n.r.Read(b)
 		j := 0
@@ -263,11 +294,15 @@ func (n *noSpace) Read(b []byte) (int, error) {
 func Rows(f *Feedback) []Row {
 	m := f.Metadata
 	begin, end := time.Unix(m.DateRange.Begin, 0).UTC(), time.Unix(m.DateRange.End, 0).UTC()
+	reporter := strings.TrimSpace(m.OrgName)
+	if reporter == "" { // some leave it empty: the domain of their address
+		reporter = domainOf(strings.TrimSpace(m.Email))
+	}
 	var rows []Row
 	for _, rec := range f.Records {
 		pe := rec.Row.PolicyEvaluated
 		row := Row{
-			Reporter: strings.TrimSpace(m.OrgName), ReportID: strings.TrimSpace(m.ReportID), Begin: begin, End: end,
+			Reporter: reporter, ReportID: strings.TrimSpace(m.ReportID), Begin: begin, End: end,
 			PolicyDomain: strings.ToLower(strings.TrimSpace(f.Policy.Domain)), SourceIP: normalizeIP(rec.Row.SourceIP), Count: rec.Row.Count,
 			Disposition: lower(pe.Disposition), DKIM: lower(pe.DKIM), SPF: lower(pe.SPF),
 			HeaderFrom: lower(rec.Identifiers.HeaderFrom), EnvelopeFrom: lower(rec.Identifiers.EnvelopeFrom),
