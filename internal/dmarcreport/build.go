@@ -71,6 +71,10 @@ func (b *Builder) receiver() string {
 // per policy domain with a rua, its destinations verified first. A
 // domain whose destinations are all refused gets no report.
 func (b *Builder) Build(ctx context.Context, begin, end time.Time) ([]*Report, error) {
+	return b.buildAll(ctx, begin, end, b.logRefused)
+}
+
+func (b *Builder) buildAll(ctx context.Context, begin, end time.Time, refused func(*Report)) ([]*Report, error) {
 	recs, err := b.Store.Records(ctx, begin, end)
 	if err != nil {
 		return nil, err
@@ -108,7 +112,7 @@ func (b *Builder) Build(ctx context.Context, begin, end time.Time) ([]*Report, e
 			dests = append(dests, dest)
 		}
 		if len(dests) == 0 {
-			b.logRefused(rep)
+			refused(rep)
 			continue
 		}
 		rep.Filename = fmt.Sprintf("%s!%s!%d!%d.xml.gz", b.receiver(), d, begin.Unix(), end.Unix()-1)
@@ -134,7 +138,7 @@ func (b *Builder) Build(ctx context.Context, begin, end time.Time) ([]*Report, e
 			}
 			rep.To = append(rep.To, dest.Address)
 		}
-		b.logRefused(rep)
+		refused(rep)
 		if len(rep.To) == 0 {
 			continue
 		}
