@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -421,4 +422,33 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Receive reads one email sent to our rua address: each row of each
+// report in it becomes a log record, and the rows go into the store (nil
+// keeps none). A message that holds no report is logged and is no error;
+// an error is a store that did not take the rows (try again later).
+func Receive(ctx context.Context, r io.Reader, st Store, log *zap.Logger) ([]Row, error) {
+	fs, err := ParseMessage(r)
+	if err != nil {
+		log.Warn("dmarc report unreadable", zap.String("event.action", "dmarc-aggregate-report"), zap.Error(err))
+		return nil, nil
+	}
+	var rows []Row
+	for _, f := range fs {
+		rs := Rows(f)
+		log.Info("dmarc aggregate report", zap.String("event.action", "dmarc-aggregate-report"),
+			zap.String("mailsift.dmarc.reporter", f.Metadata.OrgName), zap.String("mailsift.dmarc.report_id", f.Metadata.ReportID),
+			zap.String("mailsift.dmarc.policy_domain", f.Policy.Domain), zap.Int("mailsift.dmarc.rows", len(rs)))
+		for _, row := range rs {
+			log.Info("dmarc aggregate row", LogFields(row)...)
+		}
+		rows = append(rows, rs...)
+	}
+	if st != nil {
+		if err := st.AddRows(ctx, rows); err != nil {
+			return rows, err
+		}
+	}
+	return rows, nil
 }

@@ -26,17 +26,17 @@ import (
 type Record struct {
 	Time         time.Time  `json:"time"`
 	SourceIP     netip.Addr `json:"source_ip"`
-	HeaderFrom   string     `json:"header_from"`             // RFC5322.From domain
-	EnvelopeFrom string     `json:"envelope_from"`           // RFC5321.MailFrom domain (the HELO name for <>)
-	EnvelopeTo   string     `json:"envelope_to,omitempty"`   // the first recipient's domain
-	PolicyDomain string     `json:"policy_domain"`           // where the DMARC record was found
-	Policy       Published  `json:"policy"`                  // that record
-	SPF          []SPFAuth  `json:"spf"`                     // raw SPF results
-	DKIM         []DKIMAuth `json:"dkim,omitempty"`          // raw DKIM results
-	SPFAligned   bool       `json:"spf_aligned"`             // SPF passed for an aligned domain
-	DKIMAligned  bool       `json:"dkim_aligned"`            // DKIM passed for an aligned domain
-	Disposition  string     `json:"disposition"`             // none, quarantine, reject: what was done
-	Reasons      []string   `json:"reasons,omitempty"`       // override types (forwarded, mailing_list, local_policy, ...)
+	HeaderFrom   string     `json:"header_from"`              // RFC5322.From domain
+	EnvelopeFrom string     `json:"envelope_from"`            // RFC5321.MailFrom domain (the HELO name for <>)
+	EnvelopeTo   string     `json:"envelope_to,omitempty"`    // the first recipient's domain
+	PolicyDomain string     `json:"policy_domain"`            // where the DMARC record was found
+	Policy       Published  `json:"policy"`                   // that record
+	SPF          []SPFAuth  `json:"spf"`                      // raw SPF results
+	DKIM         []DKIMAuth `json:"dkim,omitempty"`           // raw DKIM results
+	SPFAligned   bool       `json:"spf_aligned"`              // SPF passed for an aligned domain
+	DKIMAligned  bool       `json:"dkim_aligned"`             // DKIM passed for an aligned domain
+	Disposition  string     `json:"disposition"`              // none, quarantine, reject: what was done
+	Reasons      []string   `json:"reasons,omitempty"`        // override types (forwarded, mailing_list, local_policy, ...)
 	Comment      string     `json:"reason_comment,omitempty"` // the override's detail
 }
 
