@@ -1,9 +1,9 @@
 # mailsift — make run | build | test | check | fuzz | bench
 #
-# make test needs root on a Debian machine: it installs Postfix, m4, swaks and
-# redis-server from Debian's packages and extracts Sendmail (installing sendmail-bin
-# would remove Postfix) when they are missing, then runs every test,
-# end-to-end ones included.
+# make test needs root on a Debian machine: it installs Postfix, m4, swaks,
+# redis-server and xmllint (libxml2-utils) from Debian's packages and extracts
+# Sendmail (installing sendmail-bin would remove Postfix) when they are
+# missing, then runs every test, end-to-end ones included.
 
 GO        ?= go
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
@@ -26,14 +26,14 @@ test: deps
 # What the tests need, from Debian's packages, only when missing.
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \
-		command -v postfix >/dev/null && command -v redis-server >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
+		command -v postfix >/dev/null && command -v redis-server >/dev/null && command -v xmllint >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
 		{ echo "make test: run as root so that Postfix and Sendmail can be installed and started"; exit 1; }; \
 	fi
-	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null; then \
-		echo "installing postfix, m4, swaks, redis-server from Debian's packages"; \
+	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null || ! command -v xmllint >/dev/null; then \
+		echo "installing postfix, m4, swaks, redis-server, libxml2-utils from Debian's packages"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		printf 'postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string localhost\n' | debconf-set-selections; \
-		apt-get update -qq && apt-get install -y -q --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server; \
+		apt-get update -qq && apt-get install -y -q --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server libxml2-utils; \
 	fi
 	@if [ ! -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ]; then \
 		echo "extracting sendmail into $(SM_ROOT) (not installed: sendmail-bin would remove postfix)"; \
@@ -55,6 +55,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHostname$$' -fuzztime $(FUZZTIME) ./checks
 	$(GO) test -run '^$$' -fuzz '^FuzzFromDomain$$' -fuzztime $(FUZZTIME) ./checks
 	$(GO) test -run '^$$' -fuzz '^FuzzDMARCRecord$$' -fuzztime $(FUZZTIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzParseReport$$' -fuzztime $(FUZZTIME) ./internal/dmarcreport
+	$(GO) test -run '^$$' -fuzz '^FuzzParseURI$$' -fuzztime $(FUZZTIME) ./internal/dmarcreport
+	$(GO) test -run '^$$' -fuzz '^FuzzSPFWalk$$' -fuzztime $(FUZZTIME) ./internal/doctor
 	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./milter
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthServID$$' -fuzztime $(FUZZTIME) ./milter
 

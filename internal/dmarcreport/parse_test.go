@@ -156,3 +156,41 @@ func FuzzParseReport(f *testing.F) {
 		}
 	})
 }
+
+func TestParseURI(t *testing.T) {
+	for _, tt := range []struct {
+		in, addr, domain string
+		max              int64
+		err              string
+	}{
+		{"mailto:dmarc@Example.ORG", "dmarc@Example.ORG", "example.org", 0, ""},
+		{"mailto:dmarc@example.org!10m", "dmarc@example.org", "example.org", 10 << 20, ""},
+		{" mailto:d@example.org!500 ", "d@example.org", "example.org", 500, ""},
+		{"https://example.org/dmarc", "", "", 0, `dmarc uri "https://example.org/dmarc": want mailto:ADDRESS`},
+		{"mailto:dmarc@example.org!x", "", "", 0, `dmarc uri "mailto:dmarc@example.org!x": size limit: want digits and an optional unit k, m, g or t, got "x"`},
+		{"mailto:nobody", "", "", 0, `dmarc uri "mailto:nobody": mail: missing '@' or angle-addr`},
+	} {
+		d, err := ParseURI(tt.in)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("%q: err %v, want %s", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || d.Address != tt.addr || d.Domain != tt.domain || d.MaxSize != tt.max {
+			t.Errorf("%q: %+v %v", tt.in, d, err)
+		}
+	}
+}
+
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{"mailto:a@b.test", "mailto:a@b.test!10m", "mailto:\"x y\"@b.test?subject=x", "https://x/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseURI(s)
+		if err == nil && (d.Address == "" || d.Domain == "" || d.MaxSize < 0) {
+			t.Fatalf("%q: %+v", s, d)
+		}
+	})
+}
