@@ -1,7 +1,7 @@
 # mailsift — make run | build | install | test | check | fuzz | bench
 #
 # make test needs root on a Debian machine: it installs Postfix, m4, swaks,
-# redis-server and python3-authres (the independent Authentication-Results
+# redis-server, xmllint (libxml2-utils) and python3-authres (the independent Authentication-Results
 # parser the tests read our headers with) from Debian's packages and
 # extracts Sendmail (installing sendmail-bin would remove Postfix) when they
 # are missing, then runs every test, end-to-end ones included.
@@ -52,16 +52,16 @@ test: deps
 # What the tests need, from Debian's packages, only when missing.
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \
-		command -v postfix >/dev/null && command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && /usr/bin/python3 -c 'import authres' 2>/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
+		command -v postfix >/dev/null && command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && /usr/bin/python3 -c 'import authres' 2>/dev/null && command -v xmllint >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
 		{ echo "make test: run as root so that Postfix and Sendmail can be installed and started"; exit 1; }; \
 	fi
-	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null || ! command -v redis-sentinel >/dev/null || ! /usr/bin/python3 -c 'import authres' 2>/dev/null; then \
-		echo "installing postfix, m4, swaks, redis-server, redis-sentinel, python3-authres from Debian's packages"; \
+	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null || ! command -v redis-sentinel >/dev/null || ! /usr/bin/python3 -c 'import authres' 2>/dev/null || ! command -v xmllint >/dev/null; then \
+		echo "installing postfix, m4, swaks, redis-server, redis-sentinel, python3-authres, libxml2-utils from Debian's packages"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		printf 'postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string localhost\n' | debconf-set-selections; \
 		new=; for p in postfix redis-server redis-sentinel; do dpkg -s $$p >/dev/null 2>&1 || new="$$new $$p"; done; \
 		rcd=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d; rcd=1; fi; \
-		apt-get update -qq && apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server redis-sentinel python3-authres; \
+		apt-get update -qq && apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server redis-sentinel python3-authres libxml2-utils; \
 		st=$$?; [ -n "$$rcd" ] && rm -f /usr/sbin/policy-rc.d; \
 		for p in $$new; do \
 			echo "the tests start their own $$p: not starting or enabling the host's service"; \
@@ -97,6 +97,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/spf
 	$(GO) test -run '^$$' -fuzz '^FuzzLogLine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/trace
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/dsn
+	$(GO) test -run '^$$' -fuzz '^FuzzParseReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/dmarcreport
+	$(GO) test -run '^$$' -fuzz '^FuzzParseURI$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/dmarcreport
+	$(GO) test -run '^$$' -fuzz '^FuzzSPFWalk$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/doctor
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt

@@ -41,6 +41,21 @@ type Config struct {
 	Checks   ChecksConfig   `toml:"checks"`
 	Greylist GreylistConfig `toml:"greylist"`
 	Admin    AdminConfig    `toml:"admin"`
+	DMARC    DMARCReports   `toml:"dmarc"`
+}
+
+// DMARCReports is [dmarc]: DMARC aggregate reports (RFC 7489 §7.2), sent
+// as a receiver and read as a domain owner. Off by default.
+type DMARCReports struct {
+	Reports      bool     `toml:"reports"`       // record evaluations and send reports to domains that ask
+	ReportFrom   string   `toml:"report_from"`   // the reports' sender; "" is dmarc-noreply@HOSTNAME
+	OrgName      string   `toml:"org_name"`      // who we are in the reports; "" is the hostname
+	Sendmail     string   `toml:"sendmail"`      // the MTA's sendmail command
+	Relay        string   `toml:"relay"`         // "HOST:PORT": send by SMTP instead of sendmail
+	Interval     Duration `toml:"interval"`      // one report per domain per interval
+	RUAAddresses []string `toml:"rua_addresses"` // our own rua mailboxes: reports received there are read
+	Store        string   `toml:"store"`         // memory | redis (the [greylist.redis] server)
+	Prefix       string   `toml:"prefix"`        // Redis key prefix
 }
 
 // AdminConfig is [admin]: the metrics, health and greylist endpoint.
@@ -245,6 +260,8 @@ func Default() *Config {
 			Authenticated: true,
 		},
 		Admin: AdminConfig{Listen: "127.0.0.1:9895"},
+		DMARC: DMARCReports{Sendmail: "/usr/sbin/sendmail", Interval: Duration(24 * time.Hour), RUAAddresses: []string{},
+			Store: "memory", Prefix: "mailsift:dmarc:"},
 		Greylist: GreylistConfig{
 			Enabled: true, Delay: Duration(5 * time.Minute), RetryWindow: Duration(48 * time.Hour), MaxAge: Duration(35 * 24 * time.Hour),
 			AutoWhitelist: 5, IPv4Prefix: 24, IPv6Prefix: 64, OrgDomain: true, Store: "memory", MaxEntries: 1000000,
@@ -418,6 +435,9 @@ func (c *Config) validate() error {
 		return &keyError{"checks.recipient.delimiter", fmt.Sprintf("want one character such as \"+\" or \"\" for none, got %q", ck.Recipient.Delimiter)}
 	}
 	if err := c.Greylist.validate(); err != nil {
+		return err
+	}
+	if err := c.DMARC.validate(c); err != nil {
 		return err
 	}
 	if ck.DKIM.MaxSignatures < 1 || ck.DKIM.MaxSignatures > 50 {
@@ -758,6 +778,43 @@ func (g *GreylistConfig) validate() error {
 		if _, err := checks.LoadLineFile(f, checks.ParseWhitelistEntry, time.Now); err != nil {
 			return &keyError{"greylist.whitelist.files", err.Error()}
 		}
+	}
+	return nil
+}
+
+func (d *DMARCReports) validate(c *Config) error {
+	if d.ReportFrom != "" {
+		if a, err := checks.ParseAddress(d.ReportFrom); err != nil || a.Domain == "" || a.Literal.IsValid() {
+			return &keyError{"dmarc.report_from", fmt.Sprintf("want an address such as \"dmarc-noreply@example.org\", or \"\" for dmarc-noreply@HOSTNAME, got %q", d.ReportFrom)}
+		}
+	}
+	if d.Sendmail != "" && !strings.HasPrefix(d.Sendmail, "/") {
+		return &keyError{"dmarc.sendmail", fmt.Sprintf("want an absolute path such as \"/usr/sbin/sendmail\", got %q", d.Sendmail)}
+	}
+	if d.Relay != "" && !validHostPort(d.Relay) {
+		return &keyError{"dmarc.relay", fmt.Sprintf("want \"HOST:PORT\" such as \"127.0.0.1:25\", or \"\" to use sendmail, got %q", d.Relay)}
+	}
+	if d.Reports && d.Sendmail == "" && d.Relay == "" {
+		return &keyError{"dmarc.sendmail", "reports are on: set sendmail or relay, the way reports leave"}
+	}
+	if time.Duration(d.Interval) < time.Hour || time.Duration(d.Interval) > 7*24*time.Hour || time.Duration(d.Interval)%time.Hour != 0 {
+		return &keyError{"dmarc.interval", fmt.Sprintf("want whole hours from \"1h\" to \"168h\" (RFC 7489 §7.2: daily, or more often), got %s", time.Duration(d.Interval))}
+	}
+	for i, r := range d.RUAAddresses {
+		a, err := checks.ParseAddress(r)
+		if err != nil || a.Domain == "" || a.Literal.IsValid() {
+			return &keyError{"dmarc.rua_addresses", fmt.Sprintf("want addresses such as \"dmarc@example.org\", got %q", r)}
+		}
+		d.RUAAddresses[i] = a.String()
+	}
+	switch d.Store {
+	case "memory":
+	case "redis":
+		if len(c.Greylist.Redis.Addrs) == 0 {
+			return &keyError{"dmarc.store", `"redis" uses the greylist's Redis: set [greylist.redis] addrs = ["HOST:PORT", ...]`}
+		}
+	default:
+		return &keyError{"dmarc.store", fmt.Sprintf("want \"memory\" or \"redis\", got %q", d.Store)}
 	}
 	return nil
 }

@@ -39,6 +39,8 @@ func main() {
 const usage = `usage:
   mailsift run [-c FILE]            serve the milter (default config when no -c)
   mailsift config check [-c FILE]   validate a config and print the effective one
+  mailsift doctor DOMAIN [flags]    check a sending domain's DNS and mailboxes
+  mailsift dmarc report|read|summary  DMARC aggregate reports (mailsift dmarc help)
   mailsift version                  print the version
   mailsift dsn FILE...|-            read bounces: one JSON line per failed recipient
   mailsift explain [--json] TEXT    explain an SMTP reply or a bounce (or FILE, or stdin)
@@ -61,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(args[1:], os.Stdin, stdout, stderr)
 	case args[0] == "trace":
 		return cmdTrace(args[1:], os.Stdin, stdout, stderr)
+	case args[0] == "doctor":
+		return cmdDoctor(args[1:], stdout, stderr)
+	case args[0] == "dmarc":
+		return cmdDMARC(args[1:], os.Stdin, stdout, stderr)
 	case args[0] == "version" || args[0] == "-version" || args[0] == "--version":
 		fmt.Fprintln(stdout, "mailsift", getVersion())
 		return 0
