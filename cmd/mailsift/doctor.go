@@ -110,11 +110,16 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 // to wait for the whole probe: a person is waiting, not a client.
 func doctorVerifier(cfg *config.Config, res *resolver.Resolver) *callout.Verifier {
 	co := cfg.Checks.Callout
+	var allow []netip.Prefix
+	for _, p := range co.AllowNetworks {
+		allow = append(allow, p.Prefix)
+	}
 	return callout.New(callout.Config{
 		Hostname: cfg.Hostname, ProbeSender: co.ProbeSender, Port: co.Port,
 		Budget: time.Duration(co.ProbeTimeout), ProbeTimeout: time.Duration(co.ProbeTimeout),
-		MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute, DetectAcceptAll: co.AcceptAll,
-		CacheSize: 100, DNS: res,
+		MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute, RatePerTarget: co.RatePerTarget,
+		DetectAcceptAll: co.AcceptAll, CacheSize: 100, DNS: res,
+		AllowNetworks: allow, OwnAddrs: ownAddrs(),
 	})
 }
 

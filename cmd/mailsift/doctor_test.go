@@ -21,7 +21,7 @@ func TestDoctorCommand(t *testing.T) {
 	mx := callouttest.Start(t, "127.0.1.21", 0, callouttest.Accept, "bounces")
 	_, port, _ := net.SplitHostPort(mx.Addr)
 	cfg := filepath.Join(t.TempDir(), "mailsift.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("hostname = \"doctor.mailsift.test\"\n[checks.callout]\nport = %s\nprobe_timeout = \"5s\"\nbudget = \"5s\"\n", port)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("hostname = \"doctor.mailsift.test\"\n[checks.callout]\nport = %s\nprobe_timeout = \"5s\"\nbudget = \"5s\"\nallow_networks = [\"127.0.0.0/8\"]\n", port)), 0o644)
 
 	code, out, errs := runCmd("doctor", "good.doctor.test", "--ip", "127.0.1.21", "--helo", "mx.good.doctor.test",
 		"--selector", "sel1", "--selector", "sel2", "--from", "bounces@good.doctor.test", "--dns", srv.Addr, "-c", cfg, "--json")

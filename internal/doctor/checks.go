@@ -493,6 +493,13 @@ func (d *doctor) returnAddress(ctx context.Context) {
 	case callout.NoProbe:
 		d.add("return-address", Fail, o.Detail, "send from an address whose domain receives mail")
 	case callout.Unverifiable:
+		if o.Reply == "" {
+			// Not probed: the MX names an address callouts never reach
+			// (loopback, private, our own) unless [checks.callout]
+			// allow_networks lists it.
+			d.add("return-address", Warn, "could not check: "+o.Detail, "an MX that names a private or loopback address cannot receive mail from the Internet; list the network in [checks.callout] allow_networks only if it is yours")
+			return
+		}
 		d.add("return-address", Warn, "the server refuses the null sender"+at+": "+o.Reply, "accept MAIL FROM:<> (RFC 5321 §4.5.5): bounces use it")
 	default:
 		d.add("return-address", Warn, "could not check: "+o.Detail+at, "run again; check that the MX hosts answer on port 25")
