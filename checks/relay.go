@@ -16,6 +16,9 @@ type Relay struct {
 // Name implements Check.
 func (*Relay) Name() string { return "relay" }
 
+// Local implements Local.
+func (*Relay) Local() bool { return true }
+
 // CheckRcpt implements RcptChecker.
 func (r *Relay) CheckRcpt(_ context.Context, env *Envelope) Result {
 	a, err := ParseAddress(env.Rcpt)
