@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/resolver"
@@ -174,7 +175,8 @@ func TestLocalByConfig(t *testing.T) {
 		{&Recipient{}, true},
 		{&Relay{}, true},
 		{&Greylist{Store: greylist.NewMemory(10)}, true},
-		{&Greylist{}, false},
+		{&Greylist{Store: greylist.OpenPersistent("", 10, time.Hour, time.Now, zap.NewNop())}, true},
+		{&Greylist{Store: &greylist.Redis{}}, false},
 	} {
 		if got := tt.c.Local(); got != tt.want {
 			t.Errorf("%T %+v: Local() = %v, want %v", tt.c, tt.c, got, tt.want)

@@ -41,8 +41,11 @@ func (*Greylist) Name() string { return "greylist" }
 // Local implements Local: the memory store answers in memory; any other
 // store (Redis) waits on the network.
 func (g *Greylist) Local() bool {
-	_, ok := g.Store.(*greylist.Memory)
-	return ok
+	switch g.Store.(type) {
+	case *greylist.Memory, *greylist.Persistent:
+		return true
+	}
+	return false
 }
 
 // Late implements Late: a triplet is recorded only for a recipient the
