@@ -15,24 +15,66 @@ type Chain struct {
 	except  map[string]*Exceptions
 	timeout time.Duration
 	now     func() time.Time
+	// plan holds, per stage and for the Late checks apart, what runs:
+	// built when the chain changes, so that a stage costs no lookups.
+	plan [numStages][2][]job
+}
+
+// job is one check's function at one stage.
+type job struct {
+	name   string
+	fn     func(context.Context, *Envelope) Result
+	except *Exceptions
+	local  bool // runs inline: the check never waits on the network
+}
+
+// Local is implemented by a check that, as configured, never waits on the
+// network (nor on anything else that may block for long): the chain runs
+// it inline in the calling goroutine, with no timer of its own. A check
+// that does not implement it, or says false, is taken to wait on the
+// network.
+type Local interface {
+	Local() bool
 }
 
 // NewChain returns a Chain that gives each check at most timeout.
 // now is the clock used to time checks.
 func NewChain(timeout time.Duration, now func() time.Time, cs ...Check) *Chain {
-	return &Chain{checks: cs, timeout: timeout, now: now, except: map[string]*Exceptions{}}
+	c := &Chain{checks: cs, timeout: timeout, now: now, except: map[string]*Exceptions{}}
+	c.replan()
+	return c
 }
 
 // Add appends a check to the chain.
 func (c *Chain) Add(ch Check) *Chain {
 	c.checks = append(c.checks, ch)
+	c.replan()
 	return c
 }
 
 // Except gives the check named name its exceptions.
 func (c *Chain) Except(name string, x *Exceptions) *Chain {
 	c.except[name] = x
+	c.replan()
 	return c
+}
+
+func (c *Chain) replan() {
+	for s := range c.plan {
+		for late := range c.plan[s] {
+			var js []job
+			for _, ch := range c.checks {
+				_, isLate := ch.(Late)
+				fn := runFunc(ch, Stage(s))
+				if fn == nil || isLate != (late == 1) {
+					continue
+				}
+				l, ok := ch.(Local)
+				js = append(js, job{name: ch.Name(), fn: fn, except: c.except[ch.Name()], local: ok && l.Local()})
+			}
+			c.plan[s][late] = js
+		}
+	}
 }
 
 // Checks returns the checks in order.
@@ -75,10 +117,13 @@ func runFunc(ch Check, s Stage) func(context.Context, *Envelope) Result {
 	return nil
 }
 
-// Run runs the checks of stage s concurrently and returns their results in
-// chain order, leaving out the zero Results of checks that had nothing to
-// say. Every goroutine it starts has ended when it returns. A check
-// that panics gives temperror rather than taking the process down.
+// Run runs the checks of stage s and returns their results in chain
+// order, leaving out the zero Results of checks that had nothing to say.
+// Checks that wait on the network run concurrently, under one deadline for
+// the stage (the chain's timeout: each gets at most that long); Local
+// checks run inline while those wait. Every goroutine it starts has ended
+// when it returns. A check that panics gives temperror rather than taking
+// the process down.
 func (c *Chain) Run(ctx context.Context, s Stage, env *Envelope) []Result {
 	return c.run(ctx, s, env, false)
 }
@@ -94,25 +139,48 @@ func (c *Chain) RunLate(ctx context.Context, s Stage, env *Envelope) []Result {
 type Late interface{ Late() }
 
 func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Result {
-	type job struct {
-		name string
-		fn   func(context.Context, *Envelope) Result
+	if s < 0 || int(s) >= numStages {
+		return nil
 	}
-	var jobs []job
-	for _, ch := range c.checks {
-		_, isLate := ch.(Late)
-		if fn := runFunc(ch, s); fn != nil && isLate == late {
-			jobs = append(jobs, job{ch.Name(), fn})
-		}
+	l := 0
+	if late {
+		l = 1
+	}
+	jobs := c.plan[s][l]
+	if len(jobs) == 0 {
+		return nil
 	}
 	results := make([]Result, len(jobs))
+	// The network checks: all but the first in goroutines, started before
+	// the local checks run so their lookups overlap; the first in this
+	// goroutine once the local ones are done.
+	first := -1
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	nctx := ctx
+	for i := range jobs {
+		if jobs[i].local {
+			continue
+		}
+		if first < 0 {
+			first = i
+			var cancel context.CancelFunc
+			nctx, cancel = context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = c.runOne(ctx, j.name, j.fn, env)
+			results[i] = c.runOne(nctx, &jobs[i], env)
 		}()
+	}
+	for i := range jobs {
+		if jobs[i].local {
+			results[i] = c.runOne(ctx, &jobs[i], env)
+		}
+	}
+	if first >= 0 {
+		results[first] = c.runOne(nctx, &jobs[first], env)
 	}
 	wg.Wait()
 	// A check with nothing to say at this stage returns a zero Result.
@@ -125,22 +193,20 @@ func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Re
 	return kept
 }
 
-func (c *Chain) runOne(ctx context.Context, name string, fn func(context.Context, *Envelope) Result, env *Envelope) (r Result) {
-	if x := c.except[name]; x != nil {
-		if why := x.Match(env); why != "" {
-			return Result{Check: name, Status: Skipped, Reason: "exception", Text: why}
+func (c *Chain) runOne(ctx context.Context, j *job, env *Envelope) (r Result) {
+	if j.except != nil {
+		if why := j.except.Match(env); why != "" {
+			return Result{Check: j.name, Status: Skipped, Reason: "exception", Text: why}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	start := c.now()
 	defer func() {
 		if v := recover(); v != nil {
 			r = Result{Status: TempError, Reason: "internal-error", Text: fmt.Sprintf("check panicked: %v", v),
 				Reply: Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}}
 		}
-		r.Check = name
+		r.Check = j.name
 		r.Duration = c.now().Sub(start)
 	}()
-	return fn(ctx, env)
+	return j.fn(ctx, env)
 }

@@ -61,6 +61,7 @@ const (
 	StageMail
 	StageRcpt
 	StageData
+	numStages = iota
 )
 
 var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "data"}

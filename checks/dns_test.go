@@ -10,7 +10,7 @@ import (
 
 // testDNS serves testdata/zones and returns a resolver asking it, with a
 // short timeout so that a silent name times out quickly.
-func testDNS(t *testing.T) (*resolver.Resolver, *dnstest.Server) {
+func testDNS(t testing.TB) (*resolver.Resolver, *dnstest.Server) {
 	t.Helper()
 	srv := dnstest.Start(t)
 	if err := srv.LoadDir("../testdata/zones"); err != nil {

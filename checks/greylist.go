@@ -38,6 +38,16 @@ type Greylist struct {
 // Name implements Check.
 func (*Greylist) Name() string { return "greylist" }
 
+// Local implements Local: the memory store answers in memory; any other
+// store (Redis) waits on the network.
+func (g *Greylist) Local() bool {
+	switch g.Store.(type) {
+	case *greylist.Memory, *greylist.Persistent:
+		return true
+	}
+	return false
+}
+
 // Late implements Late: a triplet is recorded only for a recipient the
 // other checks accept, so that refused mail leaves no greylist state.
 func (*Greylist) Late() {}

@@ -34,6 +34,9 @@ type Helo struct {
 // Name implements Check.
 func (*Helo) Name() string { return "helo" }
 
+// Local implements Local: only the unknown-name test asks DNS.
+func (h *Helo) Local() bool { return !h.RequireDNS }
+
 // CheckHelo implements HeloChecker.
 func (h *Helo) CheckHelo(ctx context.Context, env *Envelope) Result {
 	name := env.Helo

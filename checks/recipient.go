@@ -26,6 +26,10 @@ type Recipient struct {
 // Name implements Check.
 func (*Recipient) Name() string { return "recipient" }
 
+// Local implements Local: the domains and the list are in memory (the
+// list file is reread when it changes).
+func (*Recipient) Local() bool { return true }
+
 // CheckRcpt implements RcptChecker.
 func (r *Recipient) CheckRcpt(_ context.Context, env *Envelope) Result {
 	vars := map[string]string{"rcpt": env.Rcpt}

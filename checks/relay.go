@@ -28,6 +28,9 @@ type Relay struct {
 // Name implements Check.
 func (*Relay) Name() string { return "relay" }
 
+// Local implements Local.
+func (*Relay) Local() bool { return true }
+
 // CheckRcpt implements RcptChecker.
 func (r *Relay) CheckRcpt(_ context.Context, env *Envelope) Result {
 	deny := func(reason, text string) Result {

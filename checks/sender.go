@@ -25,6 +25,9 @@ type Sender struct {
 // Name implements Check.
 func (*Sender) Name() string { return "sender" }
 
+// Local implements Local: only the domain test asks DNS.
+func (s *Sender) Local() bool { return !s.RequireDomain }
+
 // CheckMail implements MailChecker.
 func (s *Sender) CheckMail(ctx context.Context, env *Envelope) Result {
 	if env.From == "" {
