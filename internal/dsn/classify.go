@@ -163,8 +163,8 @@ func splitStatus(st string) (cls, sub, det string, ok bool) {
 }
 
 var (
-	reStatus  = regexp.MustCompile(`(?:^|[^\d.])([245])\.(\d{1,3})\.(\d{1,3})(?:[^\d.]|\.(?:\D|$)|$)`)
-	reReply   = regexp.MustCompile(`(?:^|[^\d.#:/\-])([245][0-5]\d)(?:[ \-]|$)`)
+	reStatus = regexp.MustCompile(`(?:^|[^\d.])([245])\.(\d{1,3})\.(\d{1,3})(?:[^\d.]|\.(?:\D|$)|$)`)
+	reReply  = regexp.MustCompile(`(?:^|[^\d.#:/\-])([245][0-5]\d)(?:[ \-]|$)`)
 )
 
 // FindStatus returns the first RFC 3463 failure status code (4.x.x or
