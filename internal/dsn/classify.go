@@ -95,6 +95,11 @@ var textRules = rules(
 	Network, `connection (refused|timed out|reset|lost|closed|dropped|failure|failed|error)|(timed|time) ?out|no route|network|unreachable|not reachable|lost connection|could not connect|can't connect|cannot connect|couldn't connect|unable to connect|no answer|not responding|connect to .* failed|tls handshake|broken pipe|dns (error|failure|temporary)|servfail|temporary lookup failure|try again|nameserver|name server|host not responding|did not accept our requests to connect|protocol error|lookup failure`,
 	// Last: a notice that names no cause but asks to check the address.
 	UserUnknown, `check (if|that|whether) (the )?(recipient'?s? |e-?mail )?address is (correct|valid|right)`,
+	// Common non-English wording (German, French, Spanish, Italian,
+	// Portuguese, Russian, Chinese, Japanese), last so that an English
+	// reply quoted in the same notice decides.
+	MailboxFull, `postfach (ist )?voll|speicherplatz|boîte (aux lettres |mail )?(est )?pleine|buzón (está )?lleno|casella (di posta )?piena|caixa (postal )?(está )?cheia|ящик переполнен|邮箱已满|邮箱空间不足|容量(が)?(超過|オーバー|不足)`,
+	UserUnknown, `benutzer unbekannt|unbekannter (benutzer|empfänger)|empfänger unbekannt|utilisateur inconnu|destinataire inconnu|adresse (e-?mail )?(inconnue|invalide|inexistante)|usuario desconocido|utente sconosciuto|utente inesistente|usuário desconhecido|пользователь не найден|нет такого пользователя|用户不存在|收件人不存在|宛先不明`,
 )
 
 // statusClass maps an RFC 3463 status (subject.detail, with its class) to

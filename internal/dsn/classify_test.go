@@ -56,6 +56,9 @@ func TestClassify(t *testing.T) {
 		{"", "452 4.3.1 Insufficient system resources", MailboxFull, false},
 		{"", "550 Administrative prohibition", SpamBlocked, false},
 		{"", "Deferred: 451 4.4.1 reply: read error from mx.example.org.", Network, false},
+		{"", "550 Benutzer unbekannt", UserUnknown, true},
+		{"", "550 Utilisateur inconnu", UserUnknown, true},
+		{"", "552 Postfach ist voll", MailboxFull, false},
 		{"", "", Other, false},
 	} {
 		class, hard := Classify(tc.status, tc.text)
