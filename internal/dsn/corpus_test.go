@@ -286,16 +286,17 @@ func report(t *testing.T, name string, s score) {
 
 // The targets of issue 15, and the floors the tests assert: the figures
 // measured when the rules were last changed, less a margin. Below a floor is
-// a regression; between a floor and its target is what the report in the
-// test log and testdata/dsn/SOURCE says: sisimai's reasons and mailsift's
-// classes disagree on purpose in places (sisimai calls a "user unknown"
-// refused after DATA, or by some Japanese carriers, "filtered" and soft).
+// a regression. The held-out figures are short of the targets (issue 15):
+// recipient+class 77.6% (target 90%), hard/soft 90.7% (target 95%),
+// explain 77.4% (target 85%), measured after the rules were written
+// against the training set only; testdata/dsn/README has the one remap of
+// sisimai's labels. The tests assert the measured floors, not the targets.
 const (
 	classTarget, hardTarget, explainTarget = 90.0, 95.0, 85.0
 
-	trainClassFloor, trainHardFloor = 81.0, 89.0
-	classFloor, hardFloor           = 72.0, 86.0
-	explainFloor                    = 72.0
+	trainClassFloor, trainHardFloor = 92.0, 98.0
+	classFloor, hardFloor           = 77.0, 90.0
+	explainFloor                    = 77.0
 )
 
 // TestSisimaiTraining is the set the rules were written against.

@@ -13,8 +13,9 @@ import (
 // corpus (testdata/dsn/SOURCE): bounces collected by GNU Mailman, a second
 // source independent of sisimai, never read while writing the rules. It
 // publishes the failed addresses only (no reason), so it measures the
-// recipient half of "recipient and class right".
-const fluflFloor = 80.0
+// recipient half of "recipient and class right". Measured: 87.7% of 122
+// recipients (101 messages).
+const fluflFloor = 87.0
 
 func TestFluflRecipients(t *testing.T) {
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "flufl.tsv"))
