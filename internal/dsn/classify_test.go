@@ -37,6 +37,28 @@ func TestClassify(t *testing.T) {
 		{"", "451 4.7.1 <smtp.example.jp[192.0.2.3]>: Client host rejected: Please try again slower", RateLimited, false},
 		{"", "550 5.7.1 Message rejected as spam by Content Filtering", SpamBlocked, false},
 		{"", "500 5.3.5 System config error", Other, false},
+		// Standard texts of MTAs and providers (their documentation, not
+		// the corpus): the sender's own address refused is not the
+		// recipient's domain or mailbox.
+		{"", "450 4.1.8 <a@nowhere.test>: Sender address rejected: Domain not found", PolicyAuth, false},
+		{"", "550 Verification failed for <a@nowhere.test> Unrouteable address Sender verify failed", PolicyAuth, false},
+		{"", "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname", PolicyAuth, false},
+		{"", "550 5.4.5 Daily user sending quota exceeded.", RateLimited, false},
+		{"", "554 5.2.122 The recipient has exceeded their limit for the number of messages they can receive per hour. RecipientThresholdExceeded", RateLimited, false},
+		{"", "Sorry, I couldn't find any host named nowhere.test. (#5.1.2)", HostUnknown, true},
+		{"", "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", HostUnknown, true},
+		{"", "all relevant MX records point to non-existent hosts", HostUnknown, true},
+		{"", "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)", Network, false},
+		{"", "This message is looping: it already has my Delivered-To line. (#5.4.6)", Network, false},
+		{"", "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", UserUnknown, true},
+		{"", "501 5.5.4 Syntax error in parameters or arguments", Other, false},
+		{"", "421 4.3.0 Temporary System Problem. Try again later.", Other, false},
+		{"", "452 4.3.1 Insufficient system resources", MailboxFull, false},
+		{"", "550 Administrative prohibition", SpamBlocked, false},
+		{"", "Deferred: 451 4.4.1 reply: read error from mx.example.org.", Network, false},
+		{"", "550 Benutzer unbekannt", UserUnknown, true},
+		{"", "550 Utilisateur inconnu", UserUnknown, true},
+		{"", "552 Postfach ist voll", MailboxFull, false},
 		{"", "", Other, false},
 	} {
 		class, hard := Classify(tc.status, tc.text)
@@ -75,8 +97,7 @@ func TestExplainHeldOut(t *testing.T) {
 	var right, total int
 	set := loadExpectations(t, "sisimai-heldout.tsv")
 	for file, exps := range set {
-		want := sisimaiClass[exps[0].reason]
-		if want == "" {
+		if exps[0].class == "" {
 			continue
 		}
 		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "sisimai", file))
@@ -93,7 +114,7 @@ func TestExplainHeldOut(t *testing.T) {
 				continue
 			}
 			total++
-			if Explain("", fs[i].Diagnostic).Class == sisimaiClass[e.reason] {
+			if Explain("", fs[i].Diagnostic).Class == e.class {
 				right++
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -56,6 +57,89 @@ type expectation struct {
 	file, status, reason string
 	index                int
 	hard                 bool
+	// class is the expected class: sisimaiClass[reason], or what the
+	// remap table of testdata/dsn/README says.
+	class string
+}
+
+// remap is the one table of testdata/dsn/README: where issue 15's
+// definitions deliberately differ from sisimai's label, the expected class
+// and hard flag of a sample follow the issue. Each row is a rule over
+// sisimai's reason and the message's own text; there are no per-sample
+// edits. msg is the message lowercased, up to the copy of the original.
+func remap(e *expectation, msg string, userUnknown sisimaiPhrases) {
+	switch {
+	case e.reason == "filtered" && userUnknown.match(msg):
+		// sisimai: a "user unknown" reply after DATA, or with a 5.2.x
+		// status, is "filtered" (soft). The reply says the mailbox does
+		// not exist: the address is dead whatever the SMTP stage.
+		e.class, e.hard = UserUnknown, true
+	case e.reason == "notaccept":
+		// sisimai: soft when the reply was 4xx. A domain that accepts
+		// no mail (null MX) is dead whatever the first digit.
+		e.class, e.hard = HostUnknown, true
+	case e.reason == "networkerror" && strings.Contains(msg, "nxdomain"):
+		// sisimai: networkerror when the sending MTA reported the DNS
+		// answer as temporary. NXDOMAIN says the domain does not exist.
+		e.class, e.hard = HostUnknown, true
+	}
+}
+
+// sisimaiPhrases is sisimai's phrase list for one reason
+// (testdata/dsn/sisimai-userunknown.txt): plain phrases, and ordered pairs
+// that must stand on one line.
+type sisimaiPhrases struct {
+	phrases []string
+	pairs   [][2]string
+}
+
+func loadPhrases(t *testing.T, name string) sisimaiPhrases {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p sisimaiPhrases
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if a, b, ok := strings.Cut(line, "\t"); ok {
+			p.pairs = append(p.pairs, [2]string{a, b})
+			continue
+		}
+		p.phrases = append(p.phrases, line)
+	}
+	return p
+}
+
+func (p sisimaiPhrases) match(msg string) bool {
+	flat := strings.Join(strings.Fields(msg), " ")
+	for _, ph := range p.phrases {
+		if strings.Contains(flat, ph) {
+			return true
+		}
+	}
+	for _, line := range strings.Split(msg, "\n") {
+		for _, pr := range p.pairs {
+			if i := strings.Index(line, pr[0]); i >= 0 && strings.Contains(line[i+len(pr[0]):], pr[1]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reOriginalCopy is where the copy of the original message starts.
+var reOriginalCopy = regexp.MustCompile(`(?i)content-type:\s*(message/rfc822|text/rfc822-headers|message/rfc822-headers)`)
+
+// notificationText is the message lowercased, up to the copy of the
+// original message.
+func notificationText(raw string) string {
+	if loc := reOriginalCopy.FindStringIndex(raw); loc != nil {
+		raw = raw[:loc[0]]
+	}
+	return strings.ToLower(raw)
 }
 
 func loadExpectations(t *testing.T, name string) map[string][]expectation {
@@ -81,7 +165,19 @@ func loadExpectations(t *testing.T, name string) map[string][]expectation {
 		if _, ok := sisimaiClass[e.reason]; !ok {
 			t.Fatalf("%s: reason %q has no class", name, e.reason)
 		}
+		e.class = sisimaiClass[e.reason]
 		out[e.file] = append(out[e.file], e)
+	}
+	uu := loadPhrases(t, "sisimai-userunknown.txt")
+	for file, exps := range out {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "sisimai", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := notificationText(string(raw))
+		for i := range exps {
+			remap(&exps[i], msg, uu)
+		}
 	}
 	return out
 }
@@ -144,7 +240,7 @@ func measure(t *testing.T, set map[string][]expectation) score {
 				break
 			}
 			r := got[i]
-			want := sisimaiClass[e.reason]
+			want := e.class
 			addrOK := strings.Contains(r.Recipient, "@") && strings.Contains(strings.ToLower(string(raw)), strings.ToLower(r.Recipient))
 			if addrOK && len(got) == len(exps) {
 				s.recipients++
@@ -190,16 +286,17 @@ func report(t *testing.T, name string, s score) {
 
 // The targets of issue 15, and the floors the tests assert: the figures
 // measured when the rules were last changed, less a margin. Below a floor is
-// a regression; between a floor and its target is what the report in the
-// test log and testdata/dsn/SOURCE says: sisimai's reasons and mailsift's
-// classes disagree on purpose in places (sisimai calls a "user unknown"
-// refused after DATA, or by some Japanese carriers, "filtered" and soft).
+// a regression. The held-out figures are short of the targets (issue 15):
+// recipient+class 77.6% (target 90%), hard/soft 90.7% (target 95%),
+// explain 77.4% (target 85%), measured after the rules were written
+// against the training set only; testdata/dsn/README has the one remap of
+// sisimai's labels. The tests assert the measured floors, not the targets.
 const (
 	classTarget, hardTarget, explainTarget = 90.0, 95.0, 85.0
 
-	trainClassFloor, trainHardFloor = 81.0, 89.0
-	classFloor, hardFloor           = 72.0, 86.0
-	explainFloor                    = 72.0
+	trainClassFloor, trainHardFloor = 92.0, 98.0
+	classFloor, hardFloor           = 77.0, 90.0
+	explainFloor                    = 77.0
 )
 
 // TestSisimaiTraining is the set the rules were written against.

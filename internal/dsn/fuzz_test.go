@@ -8,8 +8,14 @@ import (
 )
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"lhost-postfix-01.eml", "lhost-qmail-01.eml", "lhost-exim-01.eml", "lhost-gmail-01.eml", "arf-01.eml", "lhost-amazonses-09.eml", "rfc3834-01.eml", "rfc3464-28.eml"} {
+	for _, name := range []string{"lhost-postfix-01.eml", "lhost-qmail-01.eml", "lhost-exim-01.eml", "lhost-gmail-01.eml", "arf-01.eml", "lhost-amazonses-09.eml", "rfc3834-01.eml", "rfc3464-28.eml", "lhost-domino-02.eml"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "sisimai", name))
+		if err == nil {
+			f.Add(b)
+		}
+	}
+	for _, name := range []string{"dsn_05.txt", "qmail_01.txt", "yahoo_06.txt"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "flufl", name))
 		if err == nil {
 			f.Add(b)
 		}

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // bounces in ISO-2022-JP, KOI8-R, ...
+	"github.com/emersion/go-message/charset" // bounces in ISO-2022-JP, KOI8-R, ...
 )
 
 // MaxBytes is how much of a message Parse reads. A bounce's report comes
@@ -139,6 +139,24 @@ func mediaType(h interface{ Get(string) string }) (string, map[string]string) {
 
 func readBody(e *message.Entity) string {
 	b, _ := io.ReadAll(io.LimitReader(e.Body, MaxBytes))
+	return decodeJIS(string(b))
+}
+
+// decodeJIS decodes ISO-2022-JP text that came without a charset (a
+// delivery-status part written by a Japanese MTA): its escape sequences
+// are unambiguous.
+func decodeJIS(s string) string {
+	if !strings.Contains(s, "\x1b$B") && !strings.Contains(s, "\x1b$@") {
+		return s
+	}
+	r, err := charset.Reader("iso-2022-jp", strings.NewReader(s))
+	if err != nil {
+		return s
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return s
+	}
 	return string(b)
 }
 
@@ -215,6 +233,12 @@ func (p *parsed) report() *Report {
 	rep := &Report{Kind: KindNone}
 	if p.orig != nil {
 		rep.OriginalMessageID = strings.TrimSpace(p.orig.Get("Message-Id"))
+	}
+	if strings.EqualFold(strings.TrimSpace(p.header.Get("X-Apple-Unsubscribe")), "true") {
+		// Apple Mail's unsubscribe button: the recipient asks to be
+		// removed, a complaint rather than a bounce.
+		rep.Kind, rep.Format = KindFeedback, "unsubscribe"
+		return rep
 	}
 	if p.feedback != "" || p.reportType == "feedback-report" {
 		rep.Kind, rep.Format = KindFeedback, "arf"

@@ -320,4 +320,4 @@ func summarize(region string) string {
 	return s
 }
 
-var reReplyStart = regexp.MustCompile(`\b[245]\d\d[ \-][245]\.\d{1,3}\.\d{1,3}\b|\b[45]\d\d[ \-]\S|#?\b[45]\.\d{1,3}\.\d{1,3}\b`)
+var reReplyStart = regexp.MustCompile(`\b[45]\d\d[ \-][45]\.\d{1,3}\.\d{1,3}\b|\b[45]\d\d[ \-]\S|#?\b[45]\.\d{1,3}\.\d{1,3}\b`)
