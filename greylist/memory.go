@@ -24,6 +24,7 @@ type Memory struct {
 	mu        sync.Mutex
 	lru       *simplelru.LRU[Key, entry]
 	evictions atomic.Int64
+	counts    counts // rolling counts (counter.go), not in the LRU or the snapshot
 }
 
 // NewMemory returns a memory store of at most size entries.
