@@ -12,8 +12,8 @@ import (
 // read again when it changes. The null sender is allowed; addresses
 // outside our domains are not its business.
 type Mailbox struct {
-	Domains   []string // our sending domains, lowercased
-	List      *RecipientList
+	Domains []string // our sending domains, lowercased
+	List    *RecipientList
 	// The replies; see Table for the defaults.
 	Unknown, Temp Reply
 }
