@@ -36,6 +36,7 @@ type Config struct {
 	Checks   ChecksConfig   `toml:"checks"`
 	Greylist GreylistConfig `toml:"greylist"`
 	Admin    AdminConfig    `toml:"admin"`
+	Outbound OutboundConfig `toml:"outbound"`
 }
 
 // AdminConfig is [admin]: the metrics, health and greylist endpoint.
@@ -262,6 +263,7 @@ func Default() *Config {
 				"dmarc-fail-reject": {policy.Reject}, "dmarc-fail-quarantine": {policy.Tag}, "fail": {policy.Log},
 				"temperror": {policy.Tempfail}, "permerror": {policy.Reject}}}},
 		},
+		Outbound: defaultOutbound(),
 	}
 }
 
@@ -395,6 +397,9 @@ func (c *Config) validate() error {
 	if err := c.Greylist.validate(); err != nil {
 		return err
 	}
+	if err := c.Outbound.validate(); err != nil {
+		return err
+	}
 	if ck.DKIM.MaxSignatures < 1 || ck.DKIM.MaxSignatures > 50 {
 		return &keyError{"checks.dkim.max_signatures", fmt.Sprintf("want 1 to 50, got %d", ck.DKIM.MaxSignatures)}
 	}
@@ -482,6 +487,9 @@ func (cc *CheckConfig) validate(check, atStage string) error {
 	prefix := "checks." + check
 	if check == "greylist" {
 		prefix = "greylist"
+	}
+	if checks.IsOutbound(check) {
+		prefix = "outbound." + check
 	}
 	for _, k := range sortedKeys(cc.Actions) {
 		if _, err := checks.ParseStatus(k); err != nil && !slices.Contains(checks.Reasons(check), k) {
@@ -574,7 +582,7 @@ func (cc *CheckConfig) Reply(check, key string) checks.Reply {
 // Policy returns the policy the configuration describes.
 func (c *Config) Policy() *policy.Policy {
 	ck := &c.Checks
-	return &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{
+	p := &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{
 		"ptr":       ck.PTR.Rule(""),
 		"helo":      ck.Helo.Rule(ck.Helo.Mode),
 		"sender":    ck.Sender.Rule(ck.Sender.Mode),
@@ -586,6 +594,8 @@ func (c *Config) Policy() *policy.Policy {
 		"dkim":      ck.DKIM.Rule(ck.DKIM.Mode),
 		"dmarc":     ck.DMARC.Rule(ck.DMARC.Mode),
 	}}
+	c.Outbound.rules(p.Rules)
+	return p
 }
 
 // Warnings lists what is valid but probably not meant: a configuration
@@ -599,6 +609,7 @@ func (c *Config) Warnings() []string {
 	} else if a, ok := c.Checks.Relay.Actions["fail"]; ok && !a.Action.Refuses() {
 		w = append(w, fmt.Sprintf("checks.relay.actions.fail is %q: mailsift does not refuse relaying for strangers", a.Action))
 	}
+	w = append(w, c.Outbound.warnings()...)
 	for _, p := range c.Trust.Networks {
 		if p.Bits() < 8 {
 			w = append(w, fmt.Sprintf("trust.networks: %s is trusted: most of the internet skips every check and may relay through you", p))
