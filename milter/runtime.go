@@ -22,6 +22,7 @@ type Runtime struct {
 	TrustedNets  []netip.Prefix
 	TrustAuthed  bool          // SMTP-authenticated clients skip checks
 	StageTimeout time.Duration // bound on one stage's checks, 0 for none
+	Outbound     *Outbound     // submissions' checks and signing (outbound.go); nil for none
 }
 
 func (rt *Runtime) trustedIP(ip netip.Addr) bool {

@@ -162,7 +162,7 @@ func (s *Server) handle(c net.Conn) {
 	ms := &gomilter.Server{
 		NewMilter: func() gomilter.Milter { return sess },
 		Actions:   Actions,
-		Protocol:  protocol(rt.Chain),
+		Protocol:  rt.protocol(),
 	}
 	ms.Serve(one) // returns once go-milter has closed the connection
 	one.wait()

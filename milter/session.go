@@ -105,6 +105,7 @@ func (s *Session) Connect(host, family string, port uint16, addr net.IP, m *gomi
 	if s.env.ClientIP.IsValid() && s.rt.trustedIP(s.env.ClientIP) {
 		s.trusted = "network"
 	}
+	s.trustLocal()
 	s.runConn(checks.StageConnect)
 	return gomilter.RespContinue, nil
 }
@@ -210,6 +211,7 @@ func (s *Session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 	if s.trusted == "" {
 		s.tx.mail = s.decide(s.run(checks.StageMail))
 	}
+	s.outboundMail()
 	return gomilter.RespContinue, nil
 }
 
@@ -217,7 +219,7 @@ func (s *Session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 // given at every RCPT TO, as Postfix's smtpd_delay_reject does.
 func (s *Session) held() (policy.Decision, bool) {
 	if s.trusted != "" {
-		return policy.Decision{}, false
+		return strongestRefusal(s.tx.mail) // the outbound checks' only
 	}
 	return strongestRefusal(s.conn, s.tx.mail)
 }
@@ -307,6 +309,7 @@ func (s *Session) startStreams() {
 	}
 	s.tx.streams = map[string]checks.MessageStream{}
 	if s.trusted != "" {
+		s.outboundStreams()
 		return
 	}
 	var hdr []byte
@@ -340,13 +343,14 @@ func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 			s.tx.data = append(s.tx.data, s.decide(s.runLate(checks.StageData))...)
 		}
 	}
+	s.outboundData()
 	v := s.verdict()
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
 		s.endTx(string(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
-	err := applyEdits(m, s.edits(v))
+	err := applyEdits(m, append(s.edits(v), s.outboundEdits()...))
 	if err == nil && v.quarantine != "" {
 		err = m.Quarantine(v.quarantine)
 	}
@@ -355,6 +359,7 @@ func (s *Session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		s.endTx("tempfail")
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
+	s.outboundAccepted()
 	switch {
 	case v.quarantine != "":
 		s.endTx(string(policy.Quarantine))
@@ -376,7 +381,7 @@ type verdict struct {
 func (s *Session) verdict() verdict {
 	var v verdict
 	if s.trusted != "" {
-		return v
+		return s.outboundVerdict()
 	}
 	// Only end-of-message refusals are still to be given; earlier ones were
 	// given at RCPT TO.

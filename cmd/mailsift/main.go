@@ -235,6 +235,9 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
 	}
+	if rt.Outbound, err = newOutbound(cfg, res, d, d.greylists.log); err != nil {
+		return nil, err
+	}
 	return rt, nil
 }
 

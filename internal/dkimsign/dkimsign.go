@@ -268,3 +268,12 @@ func TXT(k *Key) (name, value string, err error) {
 	}
 	return "", "", fmt.Errorf("key type %T: want RSA or Ed25519", k.Signer.Public())
 }
+
+// SigningDomain returns the domain we sign mail from domain for (d=), or
+// "" when no key covers it.
+func (ks *Keys) SigningDomain(domain string) string {
+	if k := ks.For(domain); k != nil {
+		return k.Domain
+	}
+	return ""
+}
