@@ -45,11 +45,9 @@ func (rt *Runtime) protocol() gomilter.OptProtocol {
 
 // trustLocal marks a session without a real SMTP client as a local
 // submission: Postfix's non_smtpd_milters (the sendmail command) connect
-// as "localhost" with 127.0.0.1, or with no address at all.
+// as "localhost" with 127.0.0.1 and port 0, or with no address at all. It
+// takes precedence over a trusted network, which 127.0.0.1 usually is.
 func (s *Session) trustLocal() {
-	if s.trusted != "" {
-		return
-	}
 	ip := s.env.ClientIP
 	if !ip.IsValid() || (ip.IsLoopback() && s.env.ClientPort == 0) {
 		s.trusted = "local"
@@ -63,6 +61,18 @@ func (s *Session) outboundMail() {
 		return
 	}
 	s.tx.mail = append(s.tx.mail, s.decide(s.runPhase(checks.StageMail, s.rt.Outbound.Chain.Run))...)
+}
+
+// outboundHeld is the refusal a submission gets at RCPT TO: its outbound
+// MAIL FROM findings'. A local submission gets none there: Postfix takes
+// a refusal of a non-SMTP recipient for a configuration error and keeps
+// the mail queued (MILTER_README), so its refusal waits for the end of
+// the message, which Postfix turns into a bounce to the sender.
+func (s *Session) outboundHeld() (policy.Decision, bool) {
+	if s.trusted == "local" {
+		return policy.Decision{}, false
+	}
+	return strongestRefusal(s.tx.mail)
 }
 
 // outboundStreams starts a submission's streams: the outbound checks that
@@ -179,7 +189,11 @@ func (s *Session) outboundVerdict() verdict {
 		}
 	}
 	var data []finding
-	for _, f := range s.tx.data {
+	refusable := s.tx.data
+	if s.trusted == "local" { // MAIL FROM's refusals were not given at RCPT TO
+		refusable = append(append([]finding{}, s.tx.mail...), s.tx.data...)
+	}
+	for _, f := range refusable {
 		if checks.IsOutbound(f.r.Check) {
 			data = append(data, f)
 		}

@@ -154,6 +154,17 @@ func TestOutboundLocalSubmissionStandards(t *testing.T) {
 	if got := strings.Join(fmtMods(mods), "|"); strings.Contains(got, "DKIM-Signature") {
 		t.Errorf("signed mail of a domain without a key: %s", got)
 	}
+	_, act, err = submit(t, s, "www@example.org", "From", "x@other.test")
+	wantContinue(t, act, err)
+	// Over the limit: Postfix must not see a non-SMTP recipient refused
+	// (it would keep the mail queued as a configuration error), so the
+	// refusal waits for the end of the message, which Postfix bounces.
+	_, act, err = submit(t, s, "www@example.org", "From", "x@other.test")
+	wantReply(t, act, err, "450 4.7.1 <www@example.org>: daily limit of 2 messages reached, try again later")
+	rs := f.logs.waitRecords(t, 4)
+	if rs[3]["event.action"] != "tempfail" || rs[3]["mailsift.checks.limit.reason"] != "limit-reached" {
+		t.Errorf("record = %v", rs[3])
+	}
 }
 
 // Inbound mail is neither checked as a submission nor signed.

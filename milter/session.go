@@ -219,7 +219,7 @@ func (s *Session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 // given at every RCPT TO, as Postfix's smtpd_delay_reject does.
 func (s *Session) held() (policy.Decision, bool) {
 	if s.trusted != "" {
-		return strongestRefusal(s.tx.mail) // the outbound checks' only
+		return s.outboundHeld()
 	}
 	return strongestRefusal(s.conn, s.tx.mail)
 }
