@@ -26,14 +26,16 @@ test: deps
 # What the tests need, from Debian's packages, only when missing.
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \
-		command -v postfix >/dev/null && command -v redis-server >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
+		command -v postfix >/dev/null && command -v redis-server >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] && \
+		/usr/bin/python3 -c 'import dkim, dns.resolver' 2>/dev/null || \
 		{ echo "make test: run as root so that Postfix and Sendmail can be installed and started"; exit 1; }; \
 	fi
-	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null; then \
-		echo "installing postfix, m4, swaks, redis-server from Debian's packages"; \
+	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null || \
+		! /usr/bin/python3 -c 'import dkim, dns.resolver' 2>/dev/null; then \
+		echo "installing postfix, m4, swaks, redis-server, python3-dkim from Debian's packages"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		printf 'postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string localhost\n' | debconf-set-selections; \
-		apt-get update -qq && apt-get install -y -q --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server; \
+		apt-get update -qq && apt-get install -y -q --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server python3-dkim; \
 	fi
 	@if [ ! -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ]; then \
 		echo "extracting sendmail into $(SM_ROOT) (not installed: sendmail-bin would remove postfix)"; \
@@ -57,6 +59,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDMARCRecord$$' -fuzztime $(FUZZTIME) ./checks
 	$(GO) test -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) ./milter
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthServID$$' -fuzztime $(FUZZTIME) ./milter
+	$(GO) test -run '^$$' -fuzz '^FuzzStandards$$' -fuzztime $(FUZZTIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzLoginLine$$' -fuzztime $(FUZZTIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePEM$$' -fuzztime $(FUZZTIME) ./internal/dkimsign
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
