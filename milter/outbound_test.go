@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -181,5 +182,46 @@ func TestOutboundSkipsInbound(t *testing.T) {
 	r := f.logs.waitRecords(t, 1)[0]
 	if _, ok := r["mailsift.checks.standards.status"]; ok || r["mailsift.trusted"] != nil {
 		t.Errorf("outbound checks ran on inbound mail: %v", r)
+	}
+}
+
+// noneCheck plays the preflight of a p=none domain: a finding to tag.
+type noneCheck struct{}
+
+func (noneCheck) Name() string { return checks.PreflightName }
+func (noneCheck) CheckData(context.Context, *checks.Envelope) checks.Result {
+	return checks.Result{Status: checks.Fail, Reason: "preflight-none", Text: "none.test: policy none and no aligned way"}
+}
+
+// Mail from one of our domains that no key covers goes out unsigned, with
+// an error in the log; a p=none finding is tagged and logged as a warning.
+func TestOutboundUnsignedAndTagged(t *testing.T) {
+	rt, _ := outboundRuntime(t)
+	rt.Outbound.Domains = append(rt.Outbound.Domains, "nokey.test")
+	rt.Outbound.Chain.Add(noneCheck{})
+	rt.Policy.Rules["preflight"] = policy.Rule{Actions: map[string]policy.Action{"preflight-none": policy.Tag}}
+	f := start(t, rt)
+	s := f.session(t, "192.0.2.30") // a trusted network
+	cont(t)(s.Helo("web1.site.test"))
+	mods, act, err := submit(t, s, "www@nokey.test", "From", "www@nokey.test")
+	wantContinue(t, act, err)
+	got := strings.Join(fmtMods(mods), "|")
+	if strings.Contains(got, "DKIM-Signature") || !strings.Contains(got, "h X-Mailsift=preflight=fail") {
+		t.Fatalf("modifications %q: want unsigned, tagged", got)
+	}
+	r := f.logs.waitRecords(t, 1)[0]
+	if r["event.action"] != "tag" || r["mailsift.trusted"] != "network" || r["mailsift.checks.preflight.action"] != "tag" {
+		t.Errorf("record = %v", r)
+	}
+	f.logs.mu.Lock()
+	all := f.logs.b.String()
+	f.logs.mu.Unlock()
+	for _, want := range []string{
+		`"log.level":"error","@timestamp":`, `"message":"no DKIM key for our domain: the message goes unsigned","mailsift.dkim.domain":"nokey.test"`,
+		`"log.level":"warn"`, `"message":"submission accepted with a finding: none.test: policy none and no aligned way","mailsift.check":"preflight"`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("log lacks %s:\n%s", want, all)
+		}
 	}
 }
