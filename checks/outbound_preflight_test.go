@@ -53,6 +53,7 @@ func TestPreflight(t *testing.T) {
 				"send from an address at your own domain, or through foreign.test's own mail server with SMTP authentication", ""},
 		{"p=none: tagged, no reply", "www@site.test", "x@none.test", nil, nil, Fail, "preflight-none", "", ""},
 		{"dkim aligned", "www@example.org", "noreply@strict.test", signFor{"strict.test"}, nil, Pass, "preflight-aligned", "", "DKIM: we sign for strict.test"},
+		{"dkim: our own domain needs no DMARC lookup", "www@example.org", "a@pftemp.test", signFor{"pftemp.test"}, nil, Pass, "preflight-aligned", "", "DKIM: we sign for pftemp.test"},
 		{"dkim relaxed: parent key", "www@example.org", "a@news.site.test", signFor{"site.test"}, nil, Pass, "preflight-aligned", "", ""},
 		{"dkim strict adkim: parent key not aligned", "www@example.org", "a@sub.strict.test", signFor{"strict.test"}, nil, Fail, "preflight-reject",
 			strings.ReplaceAll(strictReject, "strict.test", "sub.strict.test"), "DKIM domain strict.test is not aligned with sub.strict.test"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	gomilter "github.com/emersion/go-milter"
 	"go.uber.org/zap"
@@ -26,8 +25,6 @@ type Outbound struct {
 	// Domains are our sending domains: mail from one of them that no key
 	// covers is logged as unsigned.
 	Domains []string
-	// Now is the clock for the limit's counting; nil is time.Now.
-	Now func() time.Time
 }
 
 // signStreamName is the signer's place among a message's streams.

@@ -27,7 +27,7 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.L
 	if log == nil {
 		log = zap.NewNop()
 	}
-	ob := &milter.Outbound{Chain: checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now), Domains: cfg.OutboundDomains(), Now: time.Now}
+	ob := &milter.Outbound{Chain: checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now), Domains: cfg.OutboundDomains()}
 	add := func(c checks.Check, cc *config.CheckConfig) {
 		ob.Chain.Add(c)
 		if x := cc.Exceptions(); x != nil {
