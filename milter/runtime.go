@@ -19,10 +19,10 @@ type Runtime struct {
 	Hostname     string // authserv-id in Authentication-Results
 	Chain        *checks.Chain
 	Policy       *policy.Policy
+	Outbound     *Outbound
 	TrustedNets  []netip.Prefix
 	TrustAuthed  bool          // SMTP-authenticated clients skip checks
 	StageTimeout time.Duration // bound on one stage's checks, 0 for none
-	Outbound     *Outbound     // submissions' checks and signing (outbound.go); nil for none
 }
 
 func (rt *Runtime) trustedIP(ip netip.Addr) bool {

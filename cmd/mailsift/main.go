@@ -48,12 +48,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch {
+	case args[0] == "dkim":
+		return cmdDKIM(args[1:], stdout, stderr)
 	case args[0] == "run":
 		return cmdRun(args[1:], stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "check":
 		return cmdConfigCheck(args[2:], stdout, stderr)
-	case args[0] == "dkim":
-		return cmdDKIM(args[1:], stdout, stderr)
 	case args[0] == "version" || args[0] == "-version" || args[0] == "--version":
 		fmt.Fprintln(stdout, "mailsift", getVersion())
 		return 0
