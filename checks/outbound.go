@@ -1,6 +1,8 @@
 package checks
 
 import (
+	"fmt"
+	"net/mail"
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
@@ -66,6 +68,32 @@ func outboundRows() []Row {
 		{LimitName, "store", Reply{451, "4.3.0", "Temporary lookup failure, try again later"}},
 		{StandardsName, "perm", Reply{550, "5.6.0", "Message does not comply with RFC 5322: {what}"}},
 	}
+}
+
+// AuthorDomain returns the lowercased domain of the message's one From
+// address (RFC 5322 §3.6.2), or why there is none.
+func AuthorDomain(hs []Header) (string, string) {
+	var values []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, "From") {
+			values = append(values, h.Value)
+		}
+	}
+	if len(values) != 1 {
+		return "", fmt.Sprintf("%d From header fields", len(values))
+	}
+	addrs, err := mail.ParseAddressList(values[0])
+	if err != nil {
+		return "", "From header does not parse: " + err.Error()
+	}
+	if len(addrs) != 1 {
+		return "", fmt.Sprintf("From header has %d addresses", len(addrs))
+	}
+	d := domainOf(addrs[0].Address)
+	if HostnameSyntaxError(d) != "" {
+		return "", "From address has no valid domain"
+	}
+	return d, ""
 }
 
 // domainOf returns the lowercased domain of an address, "" when it has none.

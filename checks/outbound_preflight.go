@@ -42,7 +42,7 @@ func (*Preflight) Name() string { return PreflightName }
 
 // CheckData implements DataChecker.
 func (p *Preflight) CheckData(ctx context.Context, env *Envelope) Result {
-	from, why := fromDomain(env.Headers)
+	from, why := AuthorDomain(env.Headers)
 	if why != "" {
 		// The standards check refuses a message without one From.
 		return Result{Status: None, Reason: "preflight-no-from", Text: why}

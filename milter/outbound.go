@@ -87,7 +87,7 @@ func (s *Session) outboundStreams() {
 			s.tx.streams[c.Name()] = st
 		}
 	}
-	from := fromHeaderDomain(s.env.Headers)
+	from, _ := checks.AuthorDomain(s.env.Headers)
 	if from == "" {
 		return
 	}
@@ -120,27 +120,6 @@ func headerBlock(hs []checks.Header) []byte {
 		b = append(b, h.Name+": "+v+"\r\n"...)
 	}
 	return append(b, "\r\n"...)
-}
-
-// fromHeaderDomain is the domain of the message's one From address, or "".
-func fromHeaderDomain(hs []checks.Header) string {
-	var from string
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, "From") {
-			if from != "" {
-				return ""
-			}
-			from = h.Value
-		}
-	}
-	if i, j := strings.LastIndexByte(from, '<'), strings.LastIndexByte(from, '>'); i >= 0 && j > i {
-		from = from[i+1 : j]
-	}
-	at := strings.LastIndexByte(from, '@')
-	if at < 0 {
-		return ""
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(from[at+1:]), "."))
 }
 
 // signStream is the DKIM signer among a message's streams.
