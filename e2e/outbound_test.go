@@ -251,8 +251,17 @@ func TestOutboundSignatureVerifies(t *testing.T) {
 	})
 
 	o.sendmail(t, "alice@ed.site.test", "From: Alice <alice@ed.site.test>\nTo: bob@example.test\nSubject: signed with Ed25519\nMessage-Id: <ed1@ed.site.test>\n\nHello.\n")
-	if got := o.dkimverify(t, o.sinkFile(t, "<ed1@ed.site.test>")); got != "pass d=ed.site.test s=ed2026 a=ed25519-sha256" {
+	ed := o.sinkFile(t, "<ed1@ed.site.test>")
+	if got := o.dkimverify(t, ed); got != "pass d=ed.site.test s=ed2026 a=ed25519-sha256" {
 		t.Errorf("Ed25519: dkimverify: %q", got)
+	}
+	// The verifier does fail a message changed after signing.
+	b, _ = os.ReadFile(ed)
+	changed := filepath.Join(t.TempDir(), "changed.eml")
+	os.WriteFile(changed, bytes.Replace(b, []byte("Hello."), []byte("Hello!"), 1), 0o644)
+	out, err := exec.Command("/usr/bin/python3", "testdata/dkimverify.py", o.m.dns.Addr, changed).CombinedOutput()
+	if err == nil || !strings.HasPrefix(string(out), "fail d=ed.site.test s=ed2026 a=ed25519-sha256 (body hash mismatch") {
+		t.Errorf("a changed message: %v %s", err, out)
 	}
 	wantFields(t, o.m.recordFor(t, "alice@ed.site.test"), map[string]any{
 		"event.action": "accept", "mailsift.trusted": "local", "mailsift.checks.sign.algorithm": "ed25519",

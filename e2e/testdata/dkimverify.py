@@ -33,9 +33,13 @@ def main():
         return 1
     ok = True
     for i in range(len(sigs)):
-        passed = d.verify(idx=i, dnsfunc=txt)
+        why = ""
+        try:
+            passed = d.verify(idx=i, dnsfunc=txt)
+        except dkim.DKIMException as e:
+            passed, why = False, " (%s)" % e
         tags = dict((k.strip(), v.strip()) for (k, _, v) in (t.partition(b"=") for t in sigs[i].replace(b"\r\n", b"").split(b";")) if k.strip())
-        print("%s d=%s s=%s a=%s" % ("pass" if passed else "fail", tags[b"d"].decode(), tags[b"s"].decode(), tags[b"a"].decode()))
+        print("%s d=%s s=%s a=%s%s" % ("pass" if passed else "fail", tags[b"d"].decode(), tags[b"s"].decode(), tags[b"a"].decode(), why))
         ok = ok and passed
     return 0 if ok else 1
 
