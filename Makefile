@@ -23,6 +23,17 @@ BINDIR     ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
+# What the tests need from Debian's packages: the MTAs' neighbours, Redis
+# and Sentinel, the independent parsers the tests check our output with
+# (python3-authres for Authentication-Results, python3-dkim for DKIM
+# signatures, xmllint for DMARC report XML). DEB_SERVICES are left neither
+# started nor enabled: the tests start their own.
+DEB_PACKAGES := postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server redis-sentinel python3-authres python3-dkim libxml2-utils
+DEB_SERVICES := postfix redis-server redis-sentinel
+DEPS_PRESENT := command -v postfix >/dev/null && command -v m4 >/dev/null && command -v swaks >/dev/null && \
+	command -v unshare >/dev/null && command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && \
+	command -v xmllint >/dev/null && /usr/bin/python3 -c 'import authres, dkim, dns.resolver' 2>/dev/null
+
 .PHONY: run build install test check fuzz bench deps clean
 
 # Built, then exec'd: mailsift is make's own child, so stopping make (its
@@ -52,16 +63,16 @@ test: deps
 # What the tests need, from Debian's packages, only when missing.
 deps:
 	@if [ "$$(id -u)" != 0 ]; then \
-		command -v postfix >/dev/null && command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null && /usr/bin/python3 -c 'import authres' 2>/dev/null && command -v xmllint >/dev/null && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
+		$(DEPS_PRESENT) && [ -x $(SM_ROOT)/usr/libexec/sendmail/sendmail ] || \
 		{ echo "make test: run as root so that Postfix and Sendmail can be installed and started"; exit 1; }; \
 	fi
-	@if ! command -v postfix >/dev/null || ! command -v m4 >/dev/null || ! command -v swaks >/dev/null || ! command -v unshare >/dev/null || ! command -v redis-server >/dev/null || ! command -v redis-sentinel >/dev/null || ! /usr/bin/python3 -c 'import authres' 2>/dev/null || ! command -v xmllint >/dev/null; then \
-		echo "installing postfix, m4, swaks, redis-server, redis-sentinel, python3-authres, libxml2-utils from Debian's packages"; \
+	@if ! { $(DEPS_PRESENT); }; then \
+		echo "installing $(DEB_PACKAGES) from Debian's packages"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		printf 'postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string localhost\n' | debconf-set-selections; \
-		new=; for p in postfix redis-server redis-sentinel; do dpkg -s $$p >/dev/null 2>&1 || new="$$new $$p"; done; \
+		new=; for p in $(DEB_SERVICES); do dpkg -s $$p >/dev/null 2>&1 || new="$$new $$p"; done; \
 		rcd=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d; rcd=1; fi; \
-		apt-get update -qq && apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends postfix m4 swaks liblockfile1 libwrap0 util-linux redis-server redis-sentinel python3-authres libxml2-utils; \
+		apt-get update -qq && apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends $(DEB_PACKAGES); \
 		st=$$?; [ -n "$$rcd" ] && rm -f /usr/sbin/policy-rc.d; \
 		for p in $$new; do \
 			echo "the tests start their own $$p: not starting or enabling the host's service"; \
@@ -101,6 +112,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseURI$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/dmarcreport
 	$(GO) test -run '^$$' -fuzz '^FuzzSPFWalk$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/doctor
 	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./bench/policybench
+	$(GO) test -run '^$$' -fuzz '^FuzzStandards$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzLoginLine$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthorDomain$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./checks
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePEM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./internal/dkimsign
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt

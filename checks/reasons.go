@@ -28,5 +28,5 @@ func Reasons(check string) []string {
 	case "relay":
 		return []string{"relay-local", "relay-denied", "relay-routing", "relay-mta-decides", "relay-malformed"}
 	}
-	return nil
+	return outboundReasons(check)
 }

@@ -13,7 +13,7 @@ type Row struct {
 // The enhanced codes follow RFC 3463 and its registry (RFC 5248), with the
 // authentication codes of RFC 7372 and the null MX code of RFC 7505.
 func Table() []Row {
-	return []Row{
+	return append([]Row{
 		{"ptr", "temp", Reply{450, "4.7.25", "Client host rejected: cannot find your hostname, [{client}]"}},
 		{"ptr", "perm", Reply{550, "5.7.25", "Client host rejected: cannot find your hostname, [{client}]"}},
 		{"helo", "temp", Reply{450, "4.7.1", "<{helo}>: Helo command rejected: Host not found"}},
@@ -42,7 +42,7 @@ func Table() []Row {
 		{"dmarc", "temp", Reply{451, "4.7.1", "Temporary DNS failure evaluating DMARC for {domain}, try again later"}},
 		{"dmarc", "perm", Reply{550, "5.7.1", "Email rejected per DMARC policy for {domain}"}},
 		{"dmarc", "from", Reply{550, "5.7.1", "Message must have exactly one From address"}},
-	}
+	}, outboundRows()...)
 }
 
 // DefaultReply returns the table's reply for check and key, and whether

@@ -42,6 +42,7 @@ type Config struct {
 	Greylist GreylistConfig `toml:"greylist"`
 	Admin    AdminConfig    `toml:"admin"`
 	DMARC    DMARCReports   `toml:"dmarc"`
+	Outbound OutboundConfig `toml:"outbound"`
 }
 
 // DMARCReports is [dmarc]: DMARC aggregate reports (RFC 7489 §7.2), sent
@@ -296,6 +297,7 @@ func Default() *Config {
 				"dmarc-fail-reject": {policy.Reject}, "dmarc-fail-quarantine": {policy.Tag}, "fail": {policy.Log},
 				"temperror": {policy.Tempfail}, "dmarc-temperror-unenforced": {policy.Log}, "permerror": {policy.Reject}}}},
 		},
+		Outbound: defaultOutbound(),
 	}
 }
 
@@ -440,6 +442,9 @@ func (c *Config) validate() error {
 	if err := c.DMARC.validate(c); err != nil {
 		return err
 	}
+	if err := c.Outbound.validate(); err != nil {
+		return err
+	}
 	if ck.DKIM.MaxSignatures < 1 || ck.DKIM.MaxSignatures > 50 {
 		return &keyError{"checks.dkim.max_signatures", fmt.Sprintf("want 1 to 50, got %d", ck.DKIM.MaxSignatures)}
 	}
@@ -527,6 +532,9 @@ func (cc *CheckConfig) validate(check, atStage string) error {
 	prefix := "checks." + check
 	if check == "greylist" {
 		prefix = "greylist"
+	}
+	if checks.IsOutbound(check) {
+		prefix = "outbound." + check
 	}
 	for _, k := range sortedKeys(cc.Actions) {
 		if _, err := checks.ParseStatus(k); err != nil && !slices.Contains(checks.Reasons(check), k) {
@@ -619,7 +627,7 @@ func (cc *CheckConfig) Reply(check, key string) checks.Reply {
 // Policy returns the policy the configuration describes.
 func (c *Config) Policy() *policy.Policy {
 	ck := &c.Checks
-	return &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{
+	p := &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{
 		"ptr":       ck.PTR.Rule(""),
 		"helo":      ck.Helo.Rule(ck.Helo.Mode),
 		"sender":    ck.Sender.Rule(ck.Sender.Mode),
@@ -631,6 +639,8 @@ func (c *Config) Policy() *policy.Policy {
 		"dkim":      ck.DKIM.Rule(ck.DKIM.Mode),
 		"dmarc":     ck.DMARC.Rule(ck.DMARC.Mode),
 	}}
+	c.Outbound.rules(p.Rules)
+	return p
 }
 
 // Warnings lists what is valid but probably not meant: a configuration
@@ -647,6 +657,7 @@ func (c *Config) Warnings() []string {
 	if c.Admin.Listen != "" && c.Admin.TokenFile == "" && !loopbackHost(c.Admin.Listen) {
 		w = append(w, fmt.Sprintf("admin.listen %q is not on loopback and admin.token_file is not set: whoever reaches it can whitelist greylisted mail; set a token or listen on 127.0.0.1", c.Admin.Listen))
 	}
+	w = append(w, c.Outbound.warnings()...)
 	for _, p := range c.Trust.Networks {
 		if p.Bits() < 8 {
 			w = append(w, fmt.Sprintf("trust.networks: %s is trusted: most of the internet skips every check and may relay through you", p))

@@ -35,6 +35,11 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		{&c.Checks.SPF.CheckConfig, &d.Checks.SPF.CheckConfig},
 		{&c.Checks.DKIM.CheckConfig, &d.Checks.DKIM.CheckConfig},
 		{&c.Checks.DMARC.CheckConfig, &d.Checks.DMARC.CheckConfig},
+		{&c.Outbound.Login.CheckConfig, &d.Outbound.Login.CheckConfig},
+		{&c.Outbound.Mailbox.CheckConfig, &d.Outbound.Mailbox.CheckConfig},
+		{&c.Outbound.Limit.CheckConfig, &d.Outbound.Limit.CheckConfig},
+		{&c.Outbound.Preflight.CheckConfig, &d.Outbound.Preflight.CheckConfig},
+		{&c.Outbound.Standards.CheckConfig, &d.Outbound.Standards.CheckConfig},
 	} {
 		for k, a := range p.doc.Actions {
 			want, ok := p.def.Actions[k]
@@ -58,7 +63,9 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		cc := map[string]*CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
 			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig,
 			"callout": &c.Checks.Callout.CheckConfig, "greylist": &c.Greylist.CheckConfig,
-			"spf": &c.Checks.SPF.CheckConfig, "dmarc": &c.Checks.DMARC.CheckConfig}[row.Check]
+			"spf": &c.Checks.SPF.CheckConfig, "dmarc": &c.Checks.DMARC.CheckConfig,
+			"login": &c.Outbound.Login.CheckConfig, "mailbox": &c.Outbound.Mailbox.CheckConfig, "limit": &c.Outbound.Limit.CheckConfig,
+			"preflight": &c.Outbound.Preflight.CheckConfig, "standards": &c.Outbound.Standards.CheckConfig}[row.Check]
 		if cc == nil {
 			continue
 		}

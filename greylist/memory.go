@@ -24,7 +24,8 @@ type Memory struct {
 	mu        sync.Mutex
 	lru       *simplelru.LRU[Key, entry]
 	evictions atomic.Int64
-	removing  bool // under mu: the LRU's callback is for a removal, not an eviction
+	removing  bool   // under mu: the LRU's callback is for a removal, not an eviction
+	counts    counts // rolling counts (counter.go), not in the LRU or the snapshot
 }
 
 // NewMemory returns a memory store of at most size entries.

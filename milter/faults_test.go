@@ -194,7 +194,7 @@ func (g faultGroup) deliver(t *testing.T, f *fixture) outcome {
 	}
 	for _, step := range []func() (*gomilter.Action, error){
 		func() (*gomilter.Action, error) { return s.Helo("mail." + g.domain()) },
-		func() (*gomilter.Action, error) { return s.Mail("bounce@"+g.sender()) },
+		func() (*gomilter.Action, error) { return s.Mail("bounce@" + g.sender()) },
 		func() (*gomilter.Action, error) { return s.Rcpt("rcpt@example.org") },
 	} {
 		if r := refused(step()); r != "" {
@@ -385,7 +385,7 @@ func TestUTF8FromThroughMilter(t *testing.T) {
 	} {
 		s := f.session(t, g.ip(), "{client_name}", "mail."+g.domain())
 		cont(t)(s.Helo("mail." + g.domain()))
-		cont(t)(s.Mail("bounce@"+g.from()))
+		cont(t)(s.Mail("bounce@" + g.from()))
 		cont(t)(s.Rcpt("rcpt@example.org"))
 		cont(t)(s.Header("From", tt.from))
 		cont(t)(s.Header("Subject", "utf-8"))

@@ -19,6 +19,7 @@ type Runtime struct {
 	Hostname     string // authserv-id in Authentication-Results
 	Chain        *checks.Chain
 	Policy       *policy.Policy
+	Outbound     *Outbound
 	TrustedNets  []netip.Prefix
 	TrustAuthed  bool          // SMTP-authenticated clients skip checks
 	StageTimeout time.Duration // bound on one stage's checks, 0 for none

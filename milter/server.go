@@ -219,7 +219,7 @@ func (s *Server) handle(c net.Conn) {
 	opts := []gomilter.Option{
 		gomilter.WithMilter(func() gomilter.Milter { return sess }),
 		gomilter.WithActions(Actions),
-		gomilter.WithProtocols(protocol(rt.Chain)),
+		gomilter.WithProtocols(rt.protocol()),
 		gomilter.WithNegotiationCallback(negotiate),
 	}
 	for st, ms := range macroRequests() {

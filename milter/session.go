@@ -107,6 +107,7 @@ func (s *Session) Connect(host, family string, port uint16, addr string, m gomil
 	if s.env.ClientIP.IsValid() && s.rt.trustedIP(s.env.ClientIP) {
 		s.trusted = "network"
 	}
+	s.trustLocal()
 	s.runConn(checks.StageConnect)
 	return gomilter.RespContinue, nil
 }
@@ -258,6 +259,7 @@ func (s *Session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Respo
 	if s.trusted == "" {
 		s.tx.mail = s.decide(s.run(checks.StageMail))
 	}
+	s.outboundMail()
 	return gomilter.RespContinue, nil
 }
 
@@ -265,7 +267,7 @@ func (s *Session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Respo
 // given at every RCPT TO, as Postfix's smtpd_delay_reject does.
 func (s *Session) held() (policy.Decision, bool) {
 	if s.trusted != "" {
-		return policy.Decision{}, false
+		return s.outboundHeld()
 	}
 	return strongestRefusal(s.conn, s.tx.mail)
 }
@@ -405,6 +407,7 @@ func (s *Session) startStreams() {
 	}
 	s.tx.streams = map[string]checks.MessageStream{}
 	if s.trusted != "" {
+		s.outboundStreams()
 		return
 	}
 	hdr := append(s.tx.header, "\r\n"...)
@@ -432,13 +435,14 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 			s.tx.data = append(s.tx.data, s.decide(s.runLate(checks.StageData))...)
 		}
 	}
+	s.outboundData()
 	v := s.verdict()
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
 		s.endTx(string(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
-	err := applyEdits(m, s.edits(v))
+	err := applyEdits(m, append(s.edits(v), s.outboundEdits()...))
 	if err == nil && v.quarantine != "" {
 		err = m.Quarantine(v.quarantine)
 	}
@@ -447,6 +451,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.endTx("tempfail")
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
+	s.outboundAccepted()
 	switch {
 	case v.quarantine != "":
 		s.endTx(string(policy.Quarantine))
@@ -468,7 +473,7 @@ type verdict struct {
 func (s *Session) verdict() verdict {
 	var v verdict
 	if s.trusted != "" {
-		return v
+		return s.outboundVerdict()
 	}
 	// Only end-of-message refusals are still to be given; earlier ones were
 	// given at RCPT TO.

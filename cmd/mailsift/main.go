@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch {
+	case args[0] == "dkim":
+		return cmdDKIM(args[1:], stdout, stderr)
 	case args[0] == "run":
 		return cmdRun(args[1:], stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "check":
@@ -249,6 +251,9 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	}
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
+	}
+	if rt.Outbound, err = newOutbound(cfg, res, d, d.greylists.log); err != nil {
+		return nil, err
 	}
 	return rt, nil
 }

@@ -1,0 +1,125 @@
+package checks
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+// The outbound checks judge submissions — mail our own users send: from a
+// trusted network, SMTP-authenticated, or handed to the MTA by a local
+// program (Postfix's non_smtpd_milters) — and stop at the moment it is
+// sent the mail that receivers would refuse or that would be lost. They
+// run only for submissions, as the inbound checks run only for the rest.
+//
+// Each has a name shared by its [outbound.NAME] table, its log fields
+// and its metrics labels.
+const (
+	PreflightName = "preflight" // DMARC preflight: can the From domain's policy be met
+	LoginName     = "login"     // the authenticated login owns the sender address
+	MailboxName   = "mailbox"   // the return address is a mailbox of ours
+	LimitName     = "limit"     // daily message limit per login or sender
+	StandardsName = "standards" // RFC 5322 header and line rules
+)
+
+// OutboundChecks lists the outbound checks' names in their order.
+var OutboundChecks = []string{LoginName, MailboxName, LimitName, PreflightName, StandardsName}
+
+// IsOutbound reports whether name is an outbound check's.
+func IsOutbound(name string) bool {
+	for _, n := range OutboundChecks {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func outboundReasons(check string) []string {
+	switch check {
+	case PreflightName:
+		return []string{"preflight-aligned", "preflight-no-policy", "preflight-no-from", "preflight-reject", "preflight-quarantine",
+			"preflight-none", "preflight-temperror"}
+	case LoginName:
+		return []string{"login-owned", "login-null-sender", "login-mismatch", "login-from-mismatch", "login-temperror", "login-not-authenticated"}
+	case MailboxName:
+		return []string{"mailbox-listed", "mailbox-null-sender", "mailbox-foreign", "mailbox-unknown", "mailbox-temperror"}
+	case LimitName:
+		return []string{"limit-under", "limit-reached", "limit-null-sender", "limit-store-error"}
+	case StandardsName:
+		return []string{"standards-ok", "standards-violation"}
+	}
+	return nil
+}
+
+func outboundRows() []Row {
+	const ways = "send from an address at your own domain, or through {domain}'s own mail server with SMTP authentication"
+	return []Row{
+		{PreflightName, "reject", Reply{550, "5.7.1", "{domain} publishes a DMARC policy of reject and this server is not allowed to send as {domain}: " + ways}},
+		{PreflightName, "quarantine", Reply{550, "5.7.1", "{domain} publishes a DMARC policy of quarantine and this server is not allowed to send as {domain}: " + ways}},
+		{PreflightName, "temp", Reply{451, "4.7.1", "Cannot check the DMARC policy of {domain} now, try again later"}},
+		{LoginName, "mismatch", Reply{553, "5.7.1", "<{sender}>: Sender address rejected: not owned by user {login}"}},
+		{LoginName, "temp", Reply{451, "4.3.0", "<{sender}>: Sender address rejected: temporary lookup failure"}},
+		{MailboxName, "unknown", Reply{553, "5.1.8", "<{sender}>: Sender address rejected: no such mailbox here; replies and bounces to it would be lost"}},
+		{MailboxName, "temp", Reply{451, "4.3.0", "<{sender}>: Sender address rejected: temporary lookup failure"}},
+		{LimitName, "temp", Reply{450, "4.7.1", "{login}: daily limit of {limit} messages reached, try again later"}},
+		{LimitName, "store", Reply{451, "4.3.0", "Temporary lookup failure, try again later"}},
+		{StandardsName, "perm", Reply{550, "5.6.0", "Message does not comply with RFC 5322: {what}"}},
+	}
+}
+
+// AuthorDomain returns the lowercased domain of the message's one From
+// address (RFC 5322 §3.6.2), or why there is none.
+func AuthorDomain(hs []Header) (string, string) {
+	var values []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, "From") {
+			values = append(values, h.Value)
+		}
+	}
+	if len(values) != 1 {
+		return "", fmt.Sprintf("%d From header fields", len(values))
+	}
+	addrs, err := mail.ParseAddressList(values[0])
+	if err != nil {
+		return "", "From header does not parse: " + err.Error()
+	}
+	if len(addrs) != 1 {
+		return "", fmt.Sprintf("From header has %d addresses", len(addrs))
+	}
+	d := domainOf(addrs[0].Address)
+	if HostnameSyntaxError(d) != "" {
+		return "", "From address has no valid domain"
+	}
+	return d, ""
+}
+
+// domainOf returns the lowercased domain of an address, "" when it has none.
+func domainOf(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
+}
+
+// alignedWith reports whether domain a is aligned with b under DMARC's
+// relaxed mode (same organizational domain) or strict mode (equal), RFC
+// 7489 §3.1.
+func alignedWith(a, b string, strict bool) bool {
+	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))
+	if a == "" || b == "" {
+		return false
+	}
+	if strict || a == b {
+		return a == b
+	}
+	oa, err1 := publicsuffix.EffectiveTLDPlusOne(a)
+	ob, err2 := publicsuffix.EffectiveTLDPlusOne(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return oa == ob
+}

@@ -1,0 +1,45 @@
+package checks
+
+import (
+	"context"
+	"slices"
+)
+
+// Mailbox refuses a submission whose return address (MAIL FROM) is in one
+// of our domains but is no mailbox or alias of ours: replies and bounces
+// to it would be lost. The list is the mailboxes file, in the format of
+// the recipient list (one address a line, "@domain" for a whole domain),
+// read again when it changes. The null sender is allowed; addresses
+// outside our domains are not its business.
+type Mailbox struct {
+	Domains []string // our sending domains, lowercased
+	List    *RecipientList
+	// The replies; see Table for the defaults.
+	Unknown, Temp Reply
+}
+
+// Name implements Check.
+func (*Mailbox) Name() string { return MailboxName }
+
+// CheckMail implements MailChecker.
+func (m *Mailbox) CheckMail(_ context.Context, env *Envelope) Result {
+	if env.From == "" {
+		return Result{Status: Pass, Reason: "mailbox-null-sender", Text: "the null sender gets no replies"}
+	}
+	vars := map[string]string{"sender": env.From}
+	a, err := ParseAddress(env.From)
+	if err != nil || a.Domain == "" {
+		return Result{Status: Fail, Reason: "mailbox-unknown", Text: "malformed return address", Reply: m.Unknown.Expand(vars)}
+	}
+	if !slices.Contains(m.Domains, a.Domain) {
+		return Result{Status: Pass, Reason: "mailbox-foreign", Text: a.Domain + " is not one of our domains"}
+	}
+	ok, err := m.List.Has(a)
+	switch {
+	case err != nil:
+		return Result{Status: TempError, Reason: "mailbox-temperror", Text: err.Error(), Reply: m.Temp.Expand(vars)}
+	case !ok:
+		return Result{Status: Fail, Reason: "mailbox-unknown", Text: a.String() + " is not in " + m.List.path, Reply: m.Unknown.Expand(vars)}
+	}
+	return Result{Status: Pass, Reason: "mailbox-listed", Text: "listed"}
+}

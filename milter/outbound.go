@@ -1,0 +1,248 @@
+package milter
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	gomilter "github.com/d--j/go-milter"
+	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/dkimsign"
+	"github.com/mailsift/mailsift/policy"
+)
+
+// Outbound is what submissions run with: mail from a trusted network, an
+// SMTP-authenticated client, or a local program (Postfix's
+// non_smtpd_milters). Submissions skip the inbound chain and run this one
+// instead; what they pass is DKIM-signed. nil in the Runtime turns it off.
+type Outbound struct {
+	Chain *checks.Chain // the outbound checks, in their order
+	// Keys sign mail whose From domain (or a parent of it) has one; nil
+	// signs nothing.
+	Keys *dkimsign.Keys
+	// Domains are our sending domains: mail from one of them that no key
+	// covers is logged as unsigned.
+	Domains []string
+}
+
+// signStreamName is the signer's place among a message's streams.
+const signStreamName = "dkim-sign"
+
+// protocol returns the stages mailsift does not need: the inbound chain's,
+// less the body and the RCPT TO reply when submissions are checked (their
+// refusals are given at RCPT TO) and signed (the signature covers the
+// body).
+func (rt *Runtime) protocol() gomilter.OptProtocol {
+	p := protocol(rt.Chain)
+	if rt.Outbound != nil {
+		p &^= gomilter.OptNoBody | gomilter.OptNoRcptReply
+	}
+	return p
+}
+
+// trustLocal marks a session without a real SMTP client as a local
+// submission: Postfix's non_smtpd_milters (the sendmail command) connect
+// as "localhost" with 127.0.0.1 and port 0, or with no address at all. It
+// takes precedence over a trusted network, which 127.0.0.1 usually is.
+func (s *Session) trustLocal() {
+	ip := s.env.ClientIP
+	if !ip.IsValid() || (ip.IsLoopback() && s.env.ClientPort == 0) {
+		s.trusted = "local"
+	}
+}
+
+// outboundMail runs the outbound checks of MAIL FROM for a submission;
+// their refusals are held until RCPT TO like the inbound ones.
+func (s *Session) outboundMail() {
+	if s.trusted == "" || s.rt.Outbound == nil {
+		return
+	}
+	s.tx.mail = append(s.tx.mail, s.decide(s.runPhase(checks.StageMail, s.rt.Outbound.Chain.Run))...)
+}
+
+// outboundHeld is the refusal a submission gets at RCPT TO: its outbound
+// MAIL FROM findings'. A local submission gets none there: Postfix takes
+// a refusal of a non-SMTP recipient for a configuration error and keeps
+// the mail queued (MILTER_README), so its refusal waits for the end of
+// the message, which Postfix turns into a bounce to the sender.
+func (s *Session) outboundHeld() (policy.Decision, bool) {
+	if s.trusted == "local" {
+		return policy.Decision{}, false
+	}
+	return strongestRefusal(s.tx.mail)
+}
+
+// outboundStreams starts a submission's streams: the outbound checks that
+// read the body, and the DKIM signer when a key covers the From domain.
+func (s *Session) outboundStreams() {
+	ob := s.rt.Outbound
+	if ob == nil {
+		return
+	}
+	hdr := headerBlock(s.env.Headers)
+	for _, c := range ob.Chain.Checks() {
+		if sc, ok := c.(checks.Streamer); ok {
+			st := sc.Stream(s.ctx)
+			st.Write(hdr)
+			s.tx.streams[c.Name()] = st
+		}
+	}
+	from, _ := checks.AuthorDomain(s.env.Headers)
+	if from == "" {
+		return
+	}
+	k := ob.Keys.For(from)
+	if k == nil {
+		if ob.Keys != nil && slices.Contains(ob.Domains, from) {
+			s.log.Error("no DKIM key for our domain: the message goes unsigned", zap.String("mailsift.dkim.domain", from),
+				zap.String("mailsift.dkim.keys", ob.Keys.Dir), zap.String("email.local_id", s.env.QueueID))
+		}
+		return
+	}
+	names := make([]string, len(s.env.Headers))
+	for i, h := range s.env.Headers {
+		names[i] = h.Name
+	}
+	st, err := dkimsign.NewStream(k, names)
+	if err != nil {
+		s.log.Error("DKIM signing failed: the message goes unsigned", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
+		return
+	}
+	st.Write(hdr)
+	s.tx.streams[signStreamName] = &signStream{Stream: st, key: k}
+}
+
+// headerBlock is the message's header as the checks' streams read it.
+func headerBlock(hs []checks.Header) []byte {
+	var b []byte
+	for _, h := range hs {
+		v := strings.ReplaceAll(strings.ReplaceAll(h.Value, "\r\n", "\n"), "\n", "\r\n")
+		b = append(b, h.Name+": "+v+"\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// signStream is the DKIM signer among a message's streams.
+type signStream struct {
+	*dkimsign.Stream
+	key *dkimsign.Key
+}
+
+// Finish implements checks.MessageStream; the signature is taken with
+// signature, once the message is accepted.
+func (*signStream) Finish(context.Context) checks.Result { return checks.Result{} }
+
+// outboundData runs the outbound checks of the end of the message for a
+// submission. A p=none finding (tagged) is also logged as a warning: the
+// mail leaves, and will fail DMARC at its receivers.
+func (s *Session) outboundData() {
+	if s.trusted == "" || s.rt.Outbound == nil {
+		return
+	}
+	fs := s.decide(s.runPhase(checks.StageData, s.rt.Outbound.Chain.Run))
+	for _, f := range fs {
+		if f.d.Action == policy.Tag {
+			s.log.Warn("submission accepted with a finding: "+f.r.Text, zap.String("mailsift.check", f.r.Check),
+				zap.String("mailsift.reason", f.r.Reason), zap.String("email.from.address", s.env.From),
+				zap.String("email.local_id", s.env.QueueID))
+		}
+	}
+	s.tx.data = append(s.tx.data, fs...)
+}
+
+// outboundVerdict is the verdict of a submission: only the outbound
+// findings count (an authenticated client's connect and HELO findings were
+// made before it was known to be one of ours).
+func (s *Session) outboundVerdict() verdict {
+	var v verdict
+	if s.rt.Outbound == nil {
+		return v
+	}
+	var out []finding
+	for _, f := range s.findings() {
+		if checks.IsOutbound(f.r.Check) {
+			out = append(out, f)
+		}
+	}
+	var data []finding
+	refusable := s.tx.data
+	if s.trusted == "local" { // MAIL FROM's refusals were not given at RCPT TO
+		refusable = append(append([]finding{}, s.tx.mail...), s.tx.data...)
+	}
+	for _, f := range refusable {
+		if checks.IsOutbound(f.r.Check) {
+			data = append(data, f)
+		}
+	}
+	if d, ok := strongestRefusal(data); ok {
+		v.refusal = &d
+	}
+	for _, f := range out {
+		switch f.d.Action {
+		case policy.Quarantine:
+			if v.quarantine == "" {
+				v.quarantine = "mailsift: " + f.d.Check + "=" + string(f.d.Status)
+			}
+		case policy.Tag:
+			v.tags = append(v.tags, f.d.Check+"="+string(f.d.Status))
+		}
+	}
+	return v
+}
+
+// outboundEdits is the DKIM signature of an accepted submission, added at
+// the end of the message. A signing failure leaves the message unsigned
+// and is logged.
+func (s *Session) outboundEdits() []edit {
+	if s.trusted == "" || s.rt.Outbound == nil || s.tx == nil {
+		return nil
+	}
+	st, ok := s.tx.streams[signStreamName].(*signStream)
+	if !ok {
+		return nil
+	}
+	// The signing is logged as the "sign" finding of the message.
+	r := checks.Result{Check: "sign", Status: checks.Pass, Reason: "sign-ok",
+		Details: map[string]string{"domain": st.key.Domain, "selector": st.key.Selector, "algorithm": st.key.Algorithm()}}
+	sig, err := st.Stream.Finish()
+	if err != nil {
+		s.log.Error("DKIM signing failed: the message goes unsigned", zap.Error(err),
+			zap.String("mailsift.dkim.key", st.key.Path), zap.String("email.local_id", s.env.QueueID))
+		r.Status, r.Reason, r.Text = checks.PermError, "sign-failed", err.Error()
+	}
+	s.tx.data = append(s.tx.data, finding{r: r, d: policy.Decision{Check: "sign", Status: r.Status, Action: policy.Log}})
+	if err != nil {
+		return nil
+	}
+	return []edit{{name: "DKIM-Signature", value: sig}}
+}
+
+// accepter is an outbound check that counts accepted messages (the limit).
+type accepter interface {
+	Accepted(ctx context.Context, env *checks.Envelope, r *checks.Result) (int, error)
+}
+
+// outboundAccepted tells the checks that count (the daily limit) that a
+// submission was accepted; the new count goes into the log record.
+func (s *Session) outboundAccepted() {
+	if s.trusted == "" || s.rt.Outbound == nil || s.tx == nil {
+		return
+	}
+	for _, c := range s.rt.Outbound.Chain.Checks() {
+		a, ok := c.(accepter)
+		if !ok {
+			continue
+		}
+		for i := range s.tx.mail {
+			f := &s.tx.mail[i]
+			if f.r.Check != c.Name() || f.r.Status != checks.Pass {
+				continue
+			}
+			if _, err := a.Accepted(s.ctx, &s.env, &f.r); err != nil {
+				s.log.Warn("counting an accepted submission failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
+			}
+		}
+	}
+}
