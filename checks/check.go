@@ -64,15 +64,6 @@ const (
 	numStages = iota
 )
 
-var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "data"}
-
-func (s Stage) String() string {
-	if int(s) < len(stageNames) {
-		return stageNames[s]
-	}
-	return "unknown"
-}
-
 // Envelope is what is known of a connection and its current message when a
 // check runs. Checks read it and never change it: the checks of one stage
 // run concurrently on the same Envelope.

@@ -135,14 +135,6 @@ func dkimResult(vs []*dkim.Verification, err error) Result {
 			r.Status, r.Reason = st, "dkim-"+string(st)
 		}
 	}
-	if r.Status == Pass {
-		for _, a := range r.AuthRes {
-			if k := a.(*authres.DKIMResult); k.Value == authres.ResultPass {
-				r.Domain = k.Domain
-				break
-			}
-		}
-	}
 	r.Text = strings.Join(texts, ", ")
 	return r
 }

@@ -8,7 +8,7 @@ type Row struct {
 	Reply Reply
 }
 
-// Table is the one table of default replies (DESIGN.md, "Reply codes").
+// Table is the one table of default replies (docs/flow.md, "Replies").
 // Every check takes its defaults from here and the config may override each.
 // The enhanced codes follow RFC 3463 and its registry (RFC 5248), with the
 // authentication codes of RFC 7372 and the null MX code of RFC 7505.

@@ -16,13 +16,12 @@ import (
 // Runtime is what a session runs with. A reload builds a new one; sessions
 // keep the one they started with.
 type Runtime struct {
-	Hostname     string // authserv-id in Authentication-Results
-	Chain        *checks.Chain
-	Policy       *policy.Policy
-	Outbound     *Outbound
-	TrustedNets  []netip.Prefix
-	TrustAuthed  bool          // SMTP-authenticated clients skip checks
-	StageTimeout time.Duration // bound on one stage's checks, 0 for none
+	Hostname    string // authserv-id in Authentication-Results
+	Chain       *checks.Chain
+	Policy      *policy.Policy
+	Outbound    *Outbound
+	TrustedNets []netip.Prefix
+	TrustAuthed bool // SMTP-authenticated clients skip checks
 	// ProgressInterval is how long a stage's checks run before mailsift
 	// tells the MTA that it is still at work, and how often it repeats
 	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.

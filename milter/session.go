@@ -186,11 +186,6 @@ func (s *Session) runLate(stage checks.Stage) []checks.Result {
 
 func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.Stage, *checks.Envelope) []checks.Result) []checks.Result {
 	ctx := s.ctx
-	if s.rt.StageTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.rt.StageTimeout)
-		defer cancel()
-	}
 	s.env.Results = map[string]checks.Result{}
 	for _, f := range s.findings() {
 		s.env.Results[f.r.Check] = f.r
