@@ -20,20 +20,20 @@ type Callout struct {
 }
 
 // Name implements Check.
-func (*Callout) Name() string { return "callout" }
+func (*Callout) Name() string { return CalloutName }
 
 // CheckMail implements MailChecker.
 func (c *Callout) CheckMail(ctx context.Context, env *Envelope) Result {
 	if env.From == "" {
-		return Result{Status: None, Reason: "callout-null-sender", Text: "the null sender is never probed"}
+		return Result{Status: None, Reason: ReasonCalloutNullSender, Text: "the null sender is never probed"}
 	}
 	a, err := ParseAddress(env.From)
 	if err != nil || a.Domain == "" || a.Literal.IsValid() {
-		return Result{Status: None, Reason: "callout-not-probed", Text: "no domain to ask (the sender check judges the address)"}
+		return Result{Status: None, Reason: ReasonCalloutNotProbed, Text: "no domain to ask (the sender check judges the address)"}
 	}
 	for _, d := range c.OwnDomains {
 		if domainMatch(a.Domain, d) {
-			return Result{Status: None, Reason: "callout-own-domain", Text: a.Domain + " is ours"}
+			return Result{Status: None, Reason: ReasonCalloutOwnDomain, Text: a.Domain + " is ours"}
 		}
 	}
 	o := c.Verifier.Verify(ctx, a.Local, a.Domain)
@@ -44,22 +44,50 @@ func (c *Callout) CheckMail(ctx context.Context, env *Envelope) Result {
 	}
 	switch o.Status {
 	case callout.Deliverable:
-		r.Status, r.Reason = Pass, "callout-deliverable"
+		r.Status, r.Reason = Pass, ReasonCalloutDeliverable
 	case callout.AcceptAll:
-		r.Status, r.Reason = Neutral, "callout-accept-all"
+		r.Status, r.Reason = Neutral, ReasonCalloutAcceptAll
 	case callout.Undeliverable:
-		r.Status, r.Reason, r.Reply = Fail, "callout-undeliverable", c.Fail.Expand(vars)
+		r.Status, r.Reason, r.Reply = Fail, ReasonCalloutUndeliverable, c.Fail.Expand(vars)
 	case callout.NoProbe:
-		r.Status, r.Reason = None, "callout-not-probed"
+		r.Status, r.Reason = None, ReasonCalloutNotProbed
 	case callout.InProgress:
-		r.Status, r.Reason, r.Reply = TempError, "callout-in-progress", c.InProgress.Expand(vars)
+		r.Status, r.Reason, r.Reply = TempError, ReasonCalloutInProgress, c.InProgress.Expand(vars)
 	case callout.Unverifiable:
 		// No evidence against the sender: temperror, never fail.
-		r.Status, r.Reason, r.Reply = TempError, "callout-unverifiable", c.Temp.Expand(vars)
+		r.Status, r.Reason, r.Reply = TempError, ReasonCalloutUnverifiable, c.Temp.Expand(vars)
 	case callout.Limited:
-		r.Status, r.Reason, r.Reply = TempError, "callout-limited", c.Temp.Expand(vars)
+		r.Status, r.Reason, r.Reply = TempError, ReasonCalloutLimited, c.Temp.Expand(vars)
 	default:
-		r.Status, r.Reason, r.Reply = TempError, "callout-temperror", c.Temp.Expand(vars)
+		r.Status, r.Reason, r.Reply = TempError, ReasonCalloutTempError, c.Temp.Expand(vars)
 	}
 	return r
+}
+
+// The callout check's name and reasons (its log's mailsift.checks.callout.reason, and keys of its actions).
+const (
+	CalloutName                = "callout"
+	ReasonCalloutDeliverable   = "callout-deliverable"
+	ReasonCalloutAcceptAll     = "callout-accept-all"
+	ReasonCalloutUndeliverable = "callout-undeliverable"
+	ReasonCalloutNotProbed     = "callout-not-probed"
+	ReasonCalloutNullSender    = "callout-null-sender"
+	ReasonCalloutOwnDomain     = "callout-own-domain"
+	ReasonCalloutInProgress    = "callout-in-progress"
+	ReasonCalloutUnverifiable  = "callout-unverifiable"
+	ReasonCalloutLimited       = "callout-limited"
+	ReasonCalloutTempError     = "callout-temperror"
+)
+
+func calloutReasons() []string {
+	return []string{ReasonCalloutDeliverable, ReasonCalloutAcceptAll, ReasonCalloutUndeliverable, ReasonCalloutNotProbed, ReasonCalloutNullSender, ReasonCalloutOwnDomain, ReasonCalloutInProgress, ReasonCalloutUnverifiable, ReasonCalloutLimited, ReasonCalloutTempError}
+}
+
+// calloutRows are the callout check's default replies (keys of [checks.callout.replies]).
+func calloutRows() []Row {
+	return []Row{
+		{CalloutName, "temp", Reply{450, "4.1.7", "<{sender}>: Sender address rejected: unverified address"}},
+		{CalloutName, "in_progress", Reply{450, "4.1.7", "<{sender}>: Sender address rejected: address verification in progress"}},
+		{CalloutName, "perm", Reply{550, "5.1.7", "<{sender}>: Sender address rejected: undeliverable address ({remote})"}},
+	}
 }

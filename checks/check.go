@@ -71,7 +71,8 @@ type Envelope struct {
 	// Connection.
 	ClientIP   netip.Addr // unmapped; invalid when the MTA gave none
 	ClientPort int
-	ClientName string     // a verified (forward-confirmed) client hostname, "" when none
+	ClientName string     // the client hostname the MTA verified ({client_name}), "" when none
+	PTRName    string     // the client hostname the ptr check forward-confirmed, "" when none; see VerifiedName
 	ClientPTR  string     // the MTA's PTR name, unverified
 	DaemonAddr netip.Addr // the MTA's own address the client connected to ({daemon_addr}, {if_addr})
 	MTAName    string     // the MTA's own hostname (macro j)
@@ -86,8 +87,10 @@ type Envelope struct {
 	Headers []Header
 	QueueID string
 
-	// Results of the checks that already ran for this message, by check name.
-	Results map[string]Result
+	// The hand-offs of the checks that already ran (see Take): the spf
+	// check's outcome for this message, the dkim check's; nil until then.
+	SPF  *SPFOutcome
+	DKIM *DKIMOutcome
 	// Streams are the message streams of the Streamer checks, by name.
 	Streams map[string]MessageStream
 }

@@ -36,7 +36,7 @@ type Greylist struct {
 }
 
 // Name implements Check.
-func (*Greylist) Name() string { return "greylist" }
+func (*Greylist) Name() string { return GreylistName }
 
 // Local implements Local: the memory store answers in memory; any other
 // store (Redis) waits on the network.
@@ -48,14 +48,14 @@ func (g *Greylist) Local() bool {
 	return false
 }
 
-// Late implements Late: a triplet is recorded only for a recipient the
-// other checks accept, so that refused mail leaves no greylist state.
-func (*Greylist) Late() {}
+// Records implements Recorder: a triplet is recorded only for a recipient
+// the other checks accept, so that refused mail leaves no greylist state.
+func (*Greylist) Records() {}
 
 // CheckRcpt implements RcptChecker.
 func (g *Greylist) CheckRcpt(ctx context.Context, env *Envelope) Result {
 	if env.From == "" {
-		return Result{Status: None, Reason: "greylist-at-data", Text: "the null sender is greylisted at the end of DATA"}
+		return Result{Status: None, Reason: ReasonGreylistAtData, Text: "the null sender is greylisted at the end of DATA"}
 	}
 	return g.check(ctx, env, env.Rcpt)
 }
@@ -65,7 +65,7 @@ func (g *Greylist) CheckData(ctx context.Context, env *Envelope) Result {
 	if env.From != "" {
 		return Result{} // judged at RCPT TO
 	}
-	r := Result{Status: Pass, Reason: "greylist-known"}
+	r := Result{Status: Pass, Reason: ReasonGreylistKnown}
 	for _, rcpt := range env.Rcpts {
 		if r = g.check(ctx, env, rcpt); r.Status != Pass {
 			return r
@@ -76,30 +76,30 @@ func (g *Greylist) CheckData(ctx context.Context, env *Envelope) Result {
 
 func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result {
 	if why := g.Whitelist.Match(env, rcpt); why != "" {
-		return Result{Status: Pass, Reason: "greylist-whitelist", Text: why}
+		return Result{Status: Pass, Reason: ReasonGreylistWhitelist, Text: why}
 	}
 	// A domain whose SPF passed by naming the client's address (ip4, ip6,
 	// a, mx) vouches for the client. A pass by +all, exists or ptr holds
 	// for any address its owner likes: keyed by it, any client could
 	// complete another's retry, so the client is keyed by its network.
-	spf := env.Results["spf"]
+	spf := env.SPF
 	spfDomain := ""
-	if spf.SPFMatchedIP() {
+	if spf.MatchedIP() {
 		spfDomain = spf.Domain
 	}
 	if g.SPFSkip && spfDomain != "" {
-		return Result{Status: Pass, Reason: "greylist-spf-pass", Text: "SPF passed for " + spfDomain + " by " + spf.SPFMechanism}
+		return Result{Status: Pass, Reason: ReasonGreylistSPFPass, Text: "SPF passed for " + spfDomain + " by " + spf.Mechanism}
 	}
 	// Without a forward-confirmed hostname, a domain that passed SPF for
 	// this message stands for the client's pool as well.
-	name := env.ClientName
+	name := env.VerifiedName()
 	if name == "" {
 		name = spfDomain
 	}
 	client := greylist.Client(env.ClientIP, name, g.OrgDomain, g.IPv4, g.IPv6)
 	details := map[string]string{"client_key": client.Key, "client_key_kind": client.Kind}
-	if spf.Status == Pass && spf.SPFMechanism != "" {
-		details["spf_mechanism"] = spf.SPFMechanism
+	if spf != nil && spf.Status == Pass && spf.Mechanism != "" {
+		details["spf_mechanism"] = spf.Mechanism
 	}
 	to := rcpt
 	if a, err := ParseAddress(rcpt); err == nil {
@@ -108,21 +108,21 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 	triplet := greylist.TripletKey(client.Key, greylist.NormalizeSender(env.From, g.Delimiter), to)
 	res, err := g.Store.Check(ctx, greylist.ClientKey(client.Key), triplet, g.Now(), g.Timing)
 	if err != nil {
-		return Result{Status: TempError, Reason: "greylist-store-error", Text: err.Error(), Details: details,
+		return Result{Status: TempError, Reason: ReasonGreylistStoreError, Text: err.Error(), Details: details,
 			Reply: g.StoreError.Expand(map[string]string{"rcpt": rcpt})}
 	}
 	switch res.Verdict {
 	case greylist.Greylisted:
 		secs := int(math.Ceil(res.RetryIn.Seconds()))
-		return Result{Status: Fail, Reason: "greylist-greylisted", Details: details,
+		return Result{Status: Fail, Reason: ReasonGreylistGreylisted, Details: details,
 			Text:  fmt.Sprintf("new triplet; a retry in %d s passes", secs),
 			Reply: g.Greylisted.Expand(map[string]string{"rcpt": rcpt, "retry": fmt.Sprint(secs)})}
 	case greylist.FirstPass:
-		return Result{Status: Pass, Reason: "greylist-retry-passed", Text: "retried after the delay", Details: details}
+		return Result{Status: Pass, Reason: ReasonGreylistRetryPassed, Text: "retried after the delay", Details: details}
 	case greylist.Whitelisted:
-		return Result{Status: Pass, Reason: "greylist-auto-whitelisted", Text: fmt.Sprintf("client passed %d times", res.Passes), Details: details}
+		return Result{Status: Pass, Reason: ReasonGreylistAutoWhitelisted, Text: fmt.Sprintf("client passed %d times", res.Passes), Details: details}
 	}
-	return Result{Status: Pass, Reason: "greylist-known", Text: "triplet passed before", Details: details}
+	return Result{Status: Pass, Reason: ReasonGreylistKnown, Text: "triplet passed before", Details: details}
 }
 
 // GreyWhitelist says who is never greylisted: client networks, suffixes
@@ -213,4 +213,29 @@ func (w *Exceptions) add(line string) bool {
 	}
 	w.Hostnames = append(w.Hostnames, h)
 	return true
+}
+
+// The greylist check's name and reasons (its log's mailsift.checks.greylist.reason, and keys of its actions).
+const (
+	GreylistName                  = "greylist"
+	ReasonGreylistGreylisted      = "greylist-greylisted"
+	ReasonGreylistRetryPassed     = "greylist-retry-passed"
+	ReasonGreylistKnown           = "greylist-known"
+	ReasonGreylistAutoWhitelisted = "greylist-auto-whitelisted"
+	ReasonGreylistWhitelist       = "greylist-whitelist"
+	ReasonGreylistAtData          = "greylist-at-data"
+	ReasonGreylistStoreError      = "greylist-store-error"
+	ReasonGreylistSPFPass         = "greylist-spf-pass"
+)
+
+func greylistReasons() []string {
+	return []string{ReasonGreylistGreylisted, ReasonGreylistRetryPassed, ReasonGreylistKnown, ReasonGreylistAutoWhitelisted, ReasonGreylistWhitelist, ReasonGreylistAtData, ReasonGreylistStoreError, ReasonGreylistSPFPass}
+}
+
+// greylistRows are the greylist check's default replies (keys of [greylist.replies]).
+func greylistRows() []Row {
+	return []Row{
+		{GreylistName, "temp", Reply{450, "4.7.1", "<{rcpt}>: Recipient address rejected: Greylisted, retry in {retry} seconds"}},
+		{GreylistName, "store", Reply{451, "4.3.0", "<{rcpt}>: Temporary lookup failure"}},
+	}
 }

@@ -37,23 +37,6 @@ func IsOutbound(name string) bool {
 	return false
 }
 
-func outboundReasons(check string) []string {
-	switch check {
-	case PreflightName:
-		return []string{"preflight-aligned", "preflight-no-policy", "preflight-no-from", "preflight-reject", "preflight-quarantine",
-			"preflight-none", "preflight-temperror"}
-	case LoginName:
-		return []string{"login-owned", "login-null-sender", "login-mismatch", "login-from-mismatch", "login-temperror", "login-not-authenticated"}
-	case MailboxName:
-		return []string{"mailbox-listed", "mailbox-null-sender", "mailbox-foreign", "mailbox-unknown", "mailbox-temperror"}
-	case LimitName:
-		return []string{"limit-under", "limit-reached", "limit-null-sender", "limit-store-error"}
-	case StandardsName:
-		return []string{"standards-ok", "standards-violation"}
-	}
-	return nil
-}
-
 func outboundRows() []Row {
 	const ways = "send from an address at your own domain, or through {domain}'s own mail server with SMTP authentication"
 	return []Row{

@@ -28,12 +28,12 @@ func (*Login) Name() string { return LoginName }
 // CheckMail implements MailChecker.
 func (l *Login) CheckMail(_ context.Context, env *Envelope) Result {
 	if env.AuthUser == "" {
-		return Result{Status: None, Reason: "login-not-authenticated", Text: "no SMTP login"}
+		return Result{Status: None, Reason: ReasonLoginNotAuthenticated, Text: "no SMTP login"}
 	}
 	if env.From == "" {
-		return Result{Status: Pass, Reason: "login-null-sender", Text: "the null sender is no one's"}
+		return Result{Status: Pass, Reason: ReasonLoginNullSender, Text: "the null sender is no one's"}
 	}
-	return l.judge(env, env.From, "login-mismatch")
+	return l.judge(env, env.From, ReasonLoginMismatch)
 }
 
 // CheckData implements DataChecker: the From header, when configured.
@@ -50,7 +50,7 @@ func (l *Login) CheckData(_ context.Context, env *Envelope) Result {
 			continue // the standards and preflight checks speak about a broken From
 		}
 		for _, a := range addrs {
-			if r := l.judge(env, a.Address, "login-from-mismatch"); r.Status != Pass {
+			if r := l.judge(env, a.Address, ReasonLoginFromMismatch); r.Status != Pass {
 				return r
 			}
 		}
@@ -67,12 +67,12 @@ func (l *Login) judge(env *Envelope, addr, reason string) Result {
 	ok, err := l.Map.Owns(env.AuthUser, a, l.Delimiter)
 	switch {
 	case err != nil:
-		return Result{Status: TempError, Reason: "login-temperror", Text: err.Error(), Reply: l.Temp.Expand(vars)}
+		return Result{Status: TempError, Reason: ReasonLoginTempError, Text: err.Error(), Reply: l.Temp.Expand(vars)}
 	case !ok:
 		return Result{Status: Fail, Reason: reason, Text: fmt.Sprintf("%s is not among the addresses of login %s", a, env.AuthUser),
 			Reply: l.Mismatch.Expand(vars)}
 	}
-	return Result{Status: Pass, Reason: "login-owned", Text: a.String() + " belongs to " + env.AuthUser}
+	return Result{Status: Pass, Reason: ReasonLoginOwned, Text: a.String() + " belongs to " + env.AuthUser}
 }
 
 // LoginMap is the logins file, in the manner of Postfix's
@@ -160,4 +160,18 @@ func (m *LoginMap) Owns(login string, a Address, delimiter string) (bool, error)
 		}
 	}
 	return false, nil
+}
+
+// The login check's reasons (its log's mailsift.checks.login.reason, and keys of its actions).
+const (
+	ReasonLoginOwned            = "login-owned"
+	ReasonLoginNullSender       = "login-null-sender"
+	ReasonLoginMismatch         = "login-mismatch"
+	ReasonLoginFromMismatch     = "login-from-mismatch"
+	ReasonLoginTempError        = "login-temperror"
+	ReasonLoginNotAuthenticated = "login-not-authenticated"
+)
+
+func loginReasons() []string {
+	return []string{ReasonLoginOwned, ReasonLoginNullSender, ReasonLoginMismatch, ReasonLoginFromMismatch, ReasonLoginTempError, ReasonLoginNotAuthenticated}
 }

@@ -38,7 +38,7 @@ type PTR struct {
 }
 
 // Name implements Check.
-func (*PTR) Name() string { return "ptr" }
+func (*PTR) Name() string { return PTRName }
 
 // CheckConnect implements ConnectChecker.
 func (p *PTR) CheckConnect(ctx context.Context, env *Envelope) Result {
@@ -53,11 +53,11 @@ func (p *PTR) CheckConnect(ctx context.Context, env *Envelope) Result {
 func (p *PTR) check(ctx context.Context, env *Envelope) Result {
 	ip := env.ClientIP
 	if !ip.IsValid() {
-		return Result{Status: None, Reason: "ptr-no-client-address", Text: "the MTA gave no client address"}
+		return Result{Status: None, Reason: ReasonPTRNoClientAddress, Text: "the MTA gave no client address"}
 	}
 	vars := map[string]string{"client": ip.String()}
 	temp := func(text string) Result {
-		return Result{Status: TempError, Reason: "ptr-temperror", Text: text, Reply: p.Temp.Expand(vars)}
+		return Result{Status: TempError, Reason: ReasonPTRTempError, Text: text, Reply: p.Temp.Expand(vars)}
 	}
 	fail := func(reason, text string) Result {
 		return Result{Status: Fail, Reason: reason, Text: text, Reply: p.Perm.Expand(vars)}
@@ -67,10 +67,10 @@ func (p *PTR) check(ctx context.Context, env *Envelope) Result {
 	case resolver.IsTemporary(err):
 		return temp(err.Error())
 	case err != nil:
-		return fail("ptr-missing", "no PTR record for "+ip.String())
+		return fail(ReasonPTRMissing, "no PTR record for "+ip.String())
 	}
 	if p.Mode == PTRExists {
-		return Result{Status: Pass, Reason: "ptr-exists", Text: "PTR " + names[0]}
+		return Result{Status: Pass, Reason: ReasonPTRExists, Text: "PTR " + names[0]}
 	}
 	var tempErr error
 	resolved := false
@@ -85,14 +85,38 @@ func (p *PTR) check(ctx context.Context, env *Envelope) Result {
 		}
 		resolved = true
 		if slices.Contains(addrs, ip) {
-			return Result{Status: Pass, Reason: "ptr-fcrdns", Text: "PTR " + name + " resolves back to " + ip.String(), Domain: name}
+			return Result{Status: Pass, Reason: ReasonPTRFCrDNS, Text: "PTR " + name + " resolves back to " + ip.String(), ClientName: name}
 		}
 	}
 	switch {
 	case tempErr != nil:
 		return temp(tempErr.Error())
 	case !resolved:
-		return fail("ptr-unresolvable", "no PTR name of "+ip.String()+" resolves: "+names[0])
+		return fail(ReasonPTRUnresolvable, "no PTR name of "+ip.String()+" resolves: "+names[0])
 	}
-	return fail("ptr-mismatch", "PTR names of "+ip.String()+" resolve to other addresses: "+names[0])
+	return fail(ReasonPTRMismatch, "PTR names of "+ip.String()+" resolve to other addresses: "+names[0])
+}
+
+// The ptr check's name and reasons (its log's mailsift.checks.ptr.reason, and keys of its actions).
+const (
+	PTRName                  = "ptr"
+	ReasonPTRFCrDNS          = "ptr-fcrdns"
+	ReasonPTRExists          = "ptr-exists"
+	ReasonPTRMissing         = "ptr-missing"
+	ReasonPTRUnresolvable    = "ptr-unresolvable"
+	ReasonPTRMismatch        = "ptr-mismatch"
+	ReasonPTRTempError       = "ptr-temperror"
+	ReasonPTRNoClientAddress = "ptr-no-client-address"
+)
+
+func ptrReasons() []string {
+	return []string{ReasonPTRFCrDNS, ReasonPTRExists, ReasonPTRMissing, ReasonPTRUnresolvable, ReasonPTRMismatch, ReasonPTRTempError, ReasonPTRNoClientAddress}
+}
+
+// ptrRows are the ptr check's default replies (keys of [checks.ptr.replies]).
+func ptrRows() []Row {
+	return []Row{
+		{PTRName, "temp", Reply{450, "4.7.25", "Client host rejected: cannot find your hostname, [{client}]"}},
+		{PTRName, "perm", Reply{550, "5.7.25", "Client host rejected: cannot find your hostname, [{client}]"}},
+	}
 }

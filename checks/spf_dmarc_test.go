@@ -31,7 +31,7 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck, pol := &cfg.Checks, cfg.Policy()
-	spf := &checks.SPF{DNS: checks.NetResolver{R: r}, DMARC: true, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
+	spf := &checks.SPF{DNS: checks.NetResolver{R: r}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
 	dmarc := &checks.DMARC{DNS: checks.NetResolver{R: r}, Rand: func(int) int { return 0 },
 		Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
 	srv.ServFail("_dmarc.dmarctemp.spf.test")
@@ -58,8 +58,12 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 	} {
 		env := &checks.Envelope{ClientIP: netip.MustParseAddr("192.0.2.11"), Helo: "mail.example.test", From: "anna@" + tc.domain,
 			Headers: []checks.Header{{Name: "From", Value: "Anna <anna@" + tc.domain + ">"}}}
-		res := spf.CheckMail(context.Background(), env)
-		res.Check = "spf"
+		// The chain runs SPF and lets DMARC amend its fail, as the session does.
+		rs := checks.NewChain(time.Second, time.Now, spf, dmarc).Run(context.Background(), checks.StageMail, env)
+		if len(rs) != 1 {
+			t.Fatalf("%s: %d results at MAIL, want spf's alone", tc.domain, len(rs))
+		}
+		res := rs[0]
 		d := pol.Decide(res)
 		if res.Status != checks.Fail || res.Reason != tc.spfReason || d.Action != tc.spfAction {
 			t.Errorf("%s: spf %s %s, action %s; want fail %s, action %s", tc.domain, res.Status, res.Reason, d.Action, tc.spfReason, tc.spfAction)
@@ -70,7 +74,7 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 		if tc.dmarcAction == "" {
 			continue
 		}
-		env.Results = map[string]checks.Result{"spf": res}
+		env.Take(res)
 		dr := dmarc.CheckData(context.Background(), env)
 		dr.Check = "dmarc"
 		dd := pol.Decide(dr)

@@ -49,7 +49,7 @@ func faultRuntime(t *testing.T, srv *dnstest.Server) *Runtime {
 		&checks.Sender{RequireFQDN: s.NonFQDN, RequireDomain: s.UnknownDomain, DNS: res,
 			Syntax: s.Reply("sender", "syntax"), NonFQDN: s.Reply("sender", "non_fqdn"), UnknownDomain: s.Reply("sender", "unknown_domain"),
 			NullMX: s.Reply("sender", "null_mx"), Temp: s.Reply("sender", "temp")},
-		&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: true, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")},
+		&checks.SPF{DNS: checks.NetResolver{R: res}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")},
 		&checks.DKIM{DNS: checks.NetResolver{R: res}, Max: ck.DKIM.MaxSignatures},
 		&checks.DMARC{DNS: checks.NetResolver{R: res}, Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"),
 			FromInvalid: ck.DMARC.Reply("dmarc", "from")},

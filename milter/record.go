@@ -31,8 +31,8 @@ func (s *Session) logRecord(action string) {
 		zap.Strings("email.to.address", tx.to),
 		zap.String("mailsift.helo", s.env.Helo),
 	}
-	if s.env.ClientName != "" {
-		fields = append(fields, zap.String("source.domain", s.env.ClientName))
+	if name := s.env.VerifiedName(); name != "" {
+		fields = append(fields, zap.String("source.domain", name))
 	}
 	if s.env.QueueID != "" {
 		fields = append(fields, zap.String("email.local_id", s.env.QueueID))

@@ -151,13 +151,6 @@ func (s *Session) runConn(stage checks.Stage) {
 		}
 	}
 	s.conn = append(keep, s.decide(s.run(stage))...)
-	// A hostname that a check forward-confirmed is the client's name for
-	// the checks that follow and for the log.
-	for _, f := range s.conn {
-		if f.r.Status == checks.Pass && f.r.Domain != "" {
-			s.env.ClientName = f.r.Domain
-		}
-	}
 }
 
 func (s *Session) ranAt(check string, stage checks.Stage) bool {
@@ -180,18 +173,21 @@ func (s *Session) run(stage checks.Stage) []checks.Result {
 	return s.runPhase(stage, s.rt.Chain.Run)
 }
 
-func (s *Session) runLate(stage checks.Stage) []checks.Result {
-	return s.runPhase(stage, s.rt.Chain.RunLate)
+func (s *Session) runAfter(stage checks.Stage) []checks.Result {
+	return s.runPhase(stage, s.rt.Chain.RunAfter)
 }
 
 func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.Stage, *checks.Envelope) []checks.Result) []checks.Result {
 	ctx := s.ctx
-	s.env.Results = map[string]checks.Result{}
-	for _, f := range s.findings() {
-		s.env.Results[f.r.Check] = f.r
+	stop := s.progress(stage)
+	rs := run(ctx, stage, &s.env)
+	stop()
+	// The typed hand-offs (a forward-confirmed hostname, the SPF and DKIM
+	// outcomes) are what the checks that follow read.
+	for _, r := range rs {
+		s.env.Take(r)
 	}
-	defer s.progress(stage)()
-	return run(ctx, stage, &s.env)
+	return rs
 }
 
 // DefaultProgressInterval is how long a stage's checks run before the MTA
@@ -282,7 +278,7 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 		s.env.Rcpt = rcpt
 		s.tx.rcpt = s.decide(s.run(checks.StageRcpt))
 		if _, ok := strongestRefusal(s.tx.rcpt); !ok {
-			s.tx.rcpt = append(s.tx.rcpt, s.decide(s.runLate(checks.StageRcpt))...)
+			s.tx.rcpt = append(s.tx.rcpt, s.decide(s.runAfter(checks.StageRcpt))...)
 		}
 		s.env.Rcpt = ""
 		if d, ok := strongestRefusal(s.tx.rcpt); ok {
@@ -427,7 +423,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if s.trusted == "" {
 		s.tx.data = s.decide(s.run(checks.StageData))
 		if _, ok := strongestRefusal(s.tx.data); !ok {
-			s.tx.data = append(s.tx.data, s.decide(s.runLate(checks.StageData))...)
+			s.tx.data = append(s.tx.data, s.decide(s.runAfter(checks.StageData))...)
 		}
 	}
 	s.outboundData()
@@ -559,4 +555,5 @@ func (s *Session) endTx(action string) {
 	s.env.Streams = nil
 	s.tx = nil
 	s.env.From, s.env.Rcpt, s.env.Rcpts, s.env.Headers, s.env.QueueID = "", "", nil, nil, ""
+	s.env.ForgetMessage()
 }

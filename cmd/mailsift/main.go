@@ -201,7 +201,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	}
 	dmarcOn := ck.DMARC.Mode != "off"
 	if ck.SPF.Mode != "off" {
-		add(&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: dmarcOn, Receiver: cfg.Hostname,
+		add(&checks.SPF{DNS: checks.NetResolver{R: res}, Receiver: cfg.Hostname,
 			Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}, &ck.SPF.CheckConfig)
 	}
 	if ck.DKIM.Mode != "off" {

@@ -46,10 +46,7 @@ func message(at time.Duration, ip, from, mailFrom string, spf checks.Status, dki
 	if applied != "" {
 		dr.Details["applied"] = applied
 	}
-	sr := checks.Result{Check: "spf", Status: spf}
-	if spf == checks.Pass {
-		sr.Domain = domainOf(mailFrom)
-	}
+	sr := checks.Result{Check: "spf", Status: spf, SPF: &checks.SPFOutcome{Status: spf, Identity: "mailfrom", Domain: domainOf(mailFrom)}}
 	kr := checks.Result{Check: "dkim", Status: dkim}
 	if dkimDomain != "" {
 		kr.AuthRes = []authres.Result{&authres.DKIMResult{Value: authres.ResultValue(dkim), Domain: dkimDomain}}
