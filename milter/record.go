@@ -4,25 +4,50 @@ import (
 	"sort"
 
 	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/policy"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
+// eventAction is what happened to a message: its log record's
+// event.action.
+type eventAction string
+
+// The event.action values.
+const (
+	actionAccept     eventAction = "accept"                       // accepted as it is
+	actionAbort      eventAction = "abort"                        // the transaction ended before the message did
+	actionReject     eventAction = eventAction(policy.Reject)     // refused with a 5xx reply
+	actionTempfail   eventAction = eventAction(policy.Tempfail)   // refused with a 4xx reply
+	actionQuarantine eventAction = eventAction(policy.Quarantine) // accepted into the MTA's hold queue
+	actionTag        eventAction = eventAction(policy.Tag)        // accepted with an X-Mailsift header
+)
+
+// actionOf is the event.action of a refusal the policy decided.
+func actionOf(a policy.Action) eventAction { return eventAction(a) }
+
+// The event.outcome values (ECS).
+const (
+	outcomeSuccess = "success"
+	outcomeFailure = "failure"
+	outcomeUnknown = "unknown"
+)
+
 // logRecord writes the one info record of a message. Field names follow the
 // Elastic Common Schema where one exists; the rest are under mailsift.*.
 // Header values and bodies never go here.
-func (s *Session) logRecord(action string) {
+func (s *Session) logRecord(action eventAction) {
 	tx := s.tx
-	outcome := "success"
+	outcome := outcomeSuccess
 	switch action {
-	case "reject", "tempfail":
-		outcome = "failure"
-	case "abort":
-		outcome = "unknown"
+	case actionReject, actionTempfail:
+		outcome = outcomeFailure
+	case actionAbort:
+		outcome = outcomeUnknown
 	}
 	fields := []zap.Field{
-		zap.String("event.action", action),
+		zap.String("event.action", string(action)),
 		zap.String("event.outcome", outcome),
 		zap.Int64("event.duration", int64(s.now().Sub(tx.start))),
 		zap.String("source.ip", addrString(s)),
@@ -71,7 +96,7 @@ func (s *Session) logRecord(action string) {
 	for _, f := range s.findings() {
 		results = append(results, f.r)
 	}
-	s.obs.Message(action, results, tx.reply)
+	s.obs.Message(string(action), results, tx.reply)
 	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
 		var details []zap.Field
 		for _, f := range s.findings() {

@@ -55,7 +55,7 @@ func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() ti
 }
 
 // macro returns a macro the MTA sent at this stage or an earlier one.
-func (s *Session) macro(name string) string {
+func (s *Session) macro(name gomilter.MacroName) string {
 	if s.mod == nil {
 		return ""
 	}
@@ -67,7 +67,7 @@ func (s *Session) macro(name string) string {
 func (s *Session) use(m gomilter.Modifier) {
 	s.mod = m
 	if s.tx != nil {
-		if id := s.macro("i"); id != "" {
+		if id := s.macro(gomilter.MacroQueueId); id != "" {
 			s.env.QueueID = id
 		}
 	}
@@ -77,7 +77,7 @@ func (s *Session) use(m gomilter.Modifier) {
 // connection, or an MTA reusing it for another SMTP connection
 // (SMFIC_QUIT_NC): nothing of the previous one is kept.
 func (s *Session) NewConnection(m gomilter.Modifier) error {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	s.env = checks.Envelope{}
 	s.trusted, s.postfix, s.conn = "", false, nil
 	s.mod = m
@@ -90,15 +90,15 @@ func (s *Session) Connect(host, family string, port uint16, addr string, m gomil
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
 		// Sendmail's -bs and some proxies give no address; the macro may.
-		ip, _ = netip.ParseAddr(strings.TrimPrefix(s.macro("{client_addr}"), "IPv6:"))
+		ip, _ = netip.ParseAddr(strings.TrimPrefix(s.macro(gomilter.MacroClientAddr), "IPv6:"))
 	}
 	s.env.ClientIP = ip.Unmap()
 	s.env.ClientPort = int(port)
 	s.env.ClientName = verifiedName(host, m.GetEx)
-	s.env.ClientPTR = s.macro("{client_ptr}")
-	s.env.MTAName = s.macro("j")
-	s.postfix = strings.HasPrefix(s.macro("v"), "Postfix")
-	for _, name := range []string{"{daemon_addr}", "{if_addr}"} {
+	s.env.ClientPTR = s.macro(gomilter.MacroClientPTR)
+	s.env.MTAName = s.macro(gomilter.MacroMTAFQDN)
+	s.postfix = strings.HasPrefix(s.macro(gomilter.MacroMTAVersion), "Postfix")
+	for _, name := range []gomilter.MacroName{gomilter.MacroDaemonAddr, gomilter.MacroIfAddr} {
 		if a, err := netip.ParseAddr(strings.TrimPrefix(s.macro(name), "IPv6:")); err == nil {
 			s.env.DaemonAddr = a.Unmap()
 			break
@@ -115,12 +115,12 @@ func (s *Session) Connect(host, family string, port uint16, addr string, m gomil
 // verifiedName is the client hostname the MTA verified (forward-confirmed),
 // or "". Postfix says "unknown" in {client_name} and a bracketed address as
 // the host; Sendmail says {client_resolve} other than OK.
-func verifiedName(host string, macro func(string) (string, bool)) string {
-	if r, ok := macro("{client_resolve}"); ok && r != "OK" {
+func verifiedName(host string, macro func(gomilter.MacroName) (string, bool)) string {
+	if r, ok := macro(macroClientResolve); ok && r != "OK" {
 		return ""
 	}
 	name := host
-	if v, ok := macro("{client_name}"); ok {
+	if v, ok := macro(gomilter.MacroClientName); ok {
 		name = v
 	}
 	if name == "" || name == "unknown" || strings.HasPrefix(name, "[") {
@@ -239,11 +239,11 @@ func (s *Session) progress(stage checks.Stage) (stop func()) {
 // sends no abort between two messages, so a transaction still open is
 // finished here.
 func (s *Session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	s.tx = &transaction{start: s.now()}
 	s.use(m)
 	s.env.From = from
-	s.env.AuthUser = s.macro("{auth_authen}")
+	s.env.AuthUser = s.macro(gomilter.MacroAuthAuthen)
 	if s.trusted == "" && s.env.AuthUser != "" && s.rt.TrustAuthed {
 		s.trusted = "authenticated"
 	}
@@ -430,7 +430,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	v := s.verdict()
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
-		s.endTx(string(v.refusal.Action))
+		s.endTx(actionOf(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
 	err := applyEdits(m, append(s.edits(v), s.outboundEdits()...))
@@ -439,17 +439,17 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	}
 	if err != nil {
 		s.log.Warn("header edits failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
-		s.endTx("tempfail")
+		s.endTx(actionTempfail)
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
 	switch {
 	case v.quarantine != "":
-		s.endTx(string(policy.Quarantine))
+		s.endTx(actionQuarantine)
 	case len(v.tags) > 0:
-		s.endTx(string(policy.Tag))
+		s.endTx(actionTag)
 	default:
-		s.endTx("accept")
+		s.endTx(actionAccept)
 	}
 	return gomilter.RespAccept, nil
 }
@@ -524,29 +524,29 @@ func strongestRefusal(groups ...[]finding) (policy.Decision, bool) {
 // Abort implements milter.Milter: RSET, or the MTA ending the transaction
 // (Postfix sends it after every message too). Connection data stays.
 func (s *Session) Abort(m gomilter.Modifier) error {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	return nil
 }
 
 // Cleanup implements milter.Milter: the MTA connection is gone.
 func (s *Session) Cleanup(m gomilter.Modifier) {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	s.mod = nil
 }
 
 // closed is called once the MTA connection is gone.
 func (s *Session) closed() {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 }
 
 // endTx writes the transaction's log record and forgets the message. action is what happened when the message was not
 // refused or accepted on its own.
-func (s *Session) endTx(action string) {
+func (s *Session) endTx(action eventAction) {
 	if s.tx == nil {
 		return
 	}
-	if action == "abort" && s.tx.action != "" && len(s.env.Rcpts) == 0 {
-		action = string(s.tx.action) // every recipient was refused
+	if action == actionAbort && s.tx.action != "" && len(s.env.Rcpts) == 0 {
+		action = actionOf(s.tx.action) // every recipient was refused
 	}
 	s.logRecord(action)
 	for _, st := range s.tx.streams {
