@@ -40,6 +40,7 @@ type Config struct {
 	Checks   ChecksConfig   `toml:"checks"`
 	Greylist GreylistConfig `toml:"greylist"`
 	Admin    AdminConfig    `toml:"admin"`
+	Limits   LimitsConfig   `toml:"limits"`
 }
 
 // AdminConfig is [admin]: the metrics, health and greylist endpoint.
@@ -226,6 +227,7 @@ func Default() *Config {
 		Mode:             Mode{policy.Enforce},
 		ShutdownGrace:    Duration(10 * time.Second),
 		ProgressInterval: Duration(5 * time.Second),
+		Limits:           DefaultLimits(),
 		Log:              LogConfig{Level: "info"},
 		DNS:              DNSConfig{Timeout: Duration(2 * time.Second), Attempts: 2, CacheSize: 10000},
 		Trust: TrustConfig{
@@ -378,6 +380,9 @@ func (c *Config) validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen != "" && (err != nil || !validPort(port)) {
 		return &keyError{"admin.listen", fmt.Sprintf("want \"HOST:PORT\" such as \"127.0.0.1:9895\", or \"\" for none, got %q", c.Admin.Listen)}
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if c.Checks.Timeout <= 0 {
 		return &keyError{"checks.timeout", "want a positive duration"}

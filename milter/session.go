@@ -44,7 +44,10 @@ type transaction struct {
 	data      []finding // end of message
 	to        []string  // every RCPT TO, in order
 	refusedTo []string
-	header    []byte                          // the header block as the MTA passed it, for the streams
+	raw         []string // each header's value as the MTA passed it, beside env.Headers (same bytes)
+	exact       bool     // raw values carry their leading whitespace (SMFIP_HDR_LEADSPC)
+	headerBytes int      // size of the header block so far
+	headerOver  bool     // headerBytes passed limits.max_header_bytes: headers dropped, message refused
 	streams   map[string]checks.MessageStream // nil until the body starts
 	reply     string                          // first refusal sent, the line as the client saw it
 	action    policy.Action
@@ -321,9 +324,6 @@ func replyResponse(r checks.Reply) *gomilter.Response {
 	return resp
 }
 
-// maxHeaders bounds the headers kept per message; the MTA bounds their size.
-const maxHeaders = 1000
-
 // Data implements milter.Milter (the DATA command; not requested).
 func (s *Session) Data(m gomilter.Modifier) (*gomilter.Response, error) {
 	s.use(m)
@@ -339,14 +339,26 @@ func (s *Session) Header(name, value string, m gomilter.Modifier) (*gomilter.Res
 	}
 	s.use(m)
 	exact := m.Protocol()&gomilter.OptHeaderLeadingSpace != 0
+	if s.tx.headerOver {
+		return gomilter.RespContinue, nil
+	}
+	// Every header is kept (A-R removal and the From count must see them
+	// all) up to limits.max_header_bytes; past it, none is, and the message
+	// is refused at its end.
+	s.tx.headerBytes += len(name) + len(value) + 3
+	if s.tx.headerBytes > s.rt.limits().MaxHeaderBytes {
+		s.tx.headerOver = true
+		s.env.Headers, s.tx.raw = nil, nil
+		return gomilter.RespContinue, nil
+	}
 	v := value
 	if exact {
 		v = strings.TrimLeft(value, " \t\r\n")
 	}
-	if len(s.env.Headers) < maxHeaders {
-		s.env.Headers = append(s.env.Headers, checks.Header{Name: name, Value: v})
-		s.tx.header = appendHeader(s.tx.header, name, value, exact)
-	}
+	// v shares value's bytes: the header is held once.
+	s.env.Headers = append(s.env.Headers, checks.Header{Name: name, Value: v})
+	s.tx.raw = append(s.tx.raw, value)
+	s.tx.exact = exact
 	if s.tx.messageID == "" && strings.EqualFold(name, "Message-Id") {
 		s.tx.messageID = strings.TrimSpace(value)
 	}
@@ -404,10 +416,14 @@ func (s *Session) startStreams() {
 		return
 	}
 	s.tx.streams = map[string]checks.MessageStream{}
-	if s.trusted != "" {
+	if s.trusted != "" || s.tx.headerOver {
 		return
 	}
-	hdr := append(s.tx.header, "\r\n"...)
+	var hdr []byte
+	for i, h := range s.env.Headers {
+		hdr = appendHeader(hdr, h.Name, s.tx.raw[i], s.tx.exact)
+	}
+	hdr = append(hdr, "\r\n"...)
 	for _, c := range s.rt.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -424,6 +440,15 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.tx = &transaction{start: s.now()}
 	}
 	s.use(m)
+	if s.tx.headerOver {
+		// Past limits.max_header_bytes, for trusted clients too: the
+		// headers were not kept, so nothing could be checked or removed.
+		r := headerTooLarge()
+		s.tx.reply = r.String()
+		s.tx.action = policy.Reject
+		s.endTx(string(policy.Reject))
+		return replyResponse(r), nil
+	}
 	s.startStreams()
 	s.env.Streams = s.tx.streams
 	if s.trusted == "" {
@@ -456,6 +481,12 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.endTx("accept")
 	}
 	return gomilter.RespAccept, nil
+}
+
+// headerTooLarge refuses a message whose header block passed
+// limits.max_header_bytes (RFC 3463 5.3.4: message too big for system).
+func headerTooLarge() checks.Reply {
+	return checks.Reply{Code: 552, Enhanced: "5.3.4", Text: "Message header size exceeds limit"}
 }
 
 // verdict is what happens to a message at its end.

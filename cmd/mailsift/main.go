@@ -230,6 +230,8 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		Policy:           cfg.Policy(),
 		TrustAuthed:      cfg.Trust.Authenticated,
 		ProgressInterval: time.Duration(cfg.ProgressInterval),
+		Limits: milter.Limits{MaxSessions: cfg.Limits.MaxSessions, IdleTimeout: time.Duration(cfg.Limits.IdleTimeout),
+			MaxHeaderBytes: cfg.Limits.MaxHeaderBytes},
 	}
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
