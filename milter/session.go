@@ -37,20 +37,20 @@ type Session struct {
 
 // transaction is one message: from MAIL FROM to end of message or abort.
 type transaction struct {
-	start     time.Time
-	messageID string
-	mail      []finding // held, with conn, until RCPT TO
-	rcpt      []finding // the last recipient's, by check
-	data      []finding // end of message
-	to        []string  // every RCPT TO, in order
-	refusedTo []string
-	raw         []string // each header's value as the MTA passed it, beside env.Headers (same bytes)
-	exact       bool     // raw values carry their leading whitespace (SMFIP_HDR_LEADSPC)
-	headerBytes int      // size of the header block so far
-	headerOver  bool     // headerBytes passed limits.max_header_bytes: headers dropped, message refused
-	streams   map[string]checks.MessageStream // nil until the body starts
-	reply     string                          // first refusal sent, the line as the client saw it
-	action    policy.Action
+	start       time.Time
+	messageID   string
+	mail        []finding // held, with conn, until RCPT TO
+	rcpt        []finding // the last recipient's, by check
+	data        []finding // end of message
+	to          []string  // every RCPT TO, in order
+	refusedTo   []string
+	raw         []string                        // each header's value as the MTA passed it, beside env.Headers (same bytes)
+	exact       bool                            // raw values carry their leading whitespace (SMFIP_HDR_LEADSPC)
+	headerBytes int                             // size of the header block so far
+	headerOver  bool                            // headerBytes passed limits.max_header_bytes: headers dropped, message refused
+	streams     map[string]checks.MessageStream // nil until the body starts
+	reply       string                          // first refusal sent, the line as the client saw it
+	action      policy.Action
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
