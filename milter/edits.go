@@ -28,7 +28,7 @@ func (s *Session) edits(v verdict) []edit {
 			continue
 		}
 		n++
-		if id := authServID(h.Value); id != "" && strings.EqualFold(id, s.rt.Hostname) {
+		if isOurs(h.Value, s.rt.Hostname) {
 			es = append(es, edit{name: h.Name, index: n})
 		}
 	}
@@ -41,21 +41,6 @@ func (s *Session) edits(v verdict) []edit {
 		es = append(es, edit{name: "X-Mailsift", value: strings.Join(v.tags, " ")})
 	}
 	return es
-}
-
-// authServID returns the authserv-id of an Authentication-Results value.
-// Only the identifier matters here, so a value whose results do not parse
-// still yields it.
-func authServID(v string) string {
-	if id, _, err := authres.Parse(v); err == nil {
-		return id
-	}
-	id, _, _ := strings.Cut(v, ";")
-	id = strings.TrimSpace(id)
-	if i := strings.IndexAny(id, " \t\r\n"); i >= 0 {
-		id = id[:i] // "example.org 1" carries a version
-	}
-	return id
 }
 
 // applyEdits is the one place where mailsift changes a message. Removals
