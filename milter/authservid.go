@@ -51,7 +51,7 @@ func skipCFWS(v string, i int) int {
 			return i
 		}
 	}
-	return i
+	return len(v) // a quoted-pair may have stepped past the end
 }
 
 // isTokenChar reports whether c may be in an RFC 2045 token: a visible
