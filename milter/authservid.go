@@ -1,6 +1,10 @@
 package milter
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/emersion/go-msgauth/authres"
+)
 
 // authServID returns the authserv-id of an Authentication-Results value,
 // or "" when it has none. RFC 8601 §2.2: the field starts with
@@ -65,4 +69,11 @@ func isTokenChar(c byte) bool {
 func isOurs(v, hostname string) bool {
 	id := strings.TrimSuffix(authServID(v), ".")
 	return id != "" && strings.EqualFold(id, strings.TrimSuffix(hostname, "."))
+}
+
+// formatAuthRes is go-msgauth's Authentication-Results without the space
+// it leaves before ";" after a result that has no properties
+// ("dkim=none ;").
+func formatAuthRes(id string, results []authres.Result) string {
+	return strings.ReplaceAll(authres.Format(id, results), " ;", ";")
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-msgauth/authres"
+
 	"github.com/mailsift/mailsift/policy"
 )
 
@@ -48,5 +50,14 @@ func TestForgedAuthResultsFormsRemoved(t *testing.T) {
 	want := "m 4 Authentication-Results=|m 2 Authentication-Results=|m 1 Authentication-Results="
 	if got := strings.Join(fmtMods(mods), "|"); !strings.HasPrefix(got, want) {
 		t.Fatalf("modifications %q, want first %q", got, want)
+	}
+}
+
+// No space before ";" after a result without properties.
+func TestFormatAuthRes(t *testing.T) {
+	got := formatAuthRes("mx.mailsift.test", []authres.Result{&authres.DKIMResult{Value: authres.ResultNone},
+		&authres.SPFResult{Value: authres.ResultPass, From: "sender.test"}})
+	if want := "mx.mailsift.test; dkim=none; spf=pass smtp.mailfrom=sender.test"; got != want {
+		t.Fatalf("Authentication-Results = %q, want %q", got, want)
 	}
 }

@@ -12,6 +12,7 @@ type edit struct {
 	name  string
 	value string
 	index int // > 0: change (here: delete) the index-th header of that name
+	top   bool // added at the top (after the MTA's own Received), not appended
 }
 
 // edits lists the header changes for a message that is accepted:
@@ -36,7 +37,8 @@ func (s *Session) edits(v verdict) []edit {
 	for _, f := range lastPerCheck(s.findings()) {
 		results = append(results, f.r.AuthRes...)
 	}
-	es = append(es, edit{name: "Authentication-Results", value: authres.Format(s.rt.Hostname, results)})
+	// RFC 8601 §5: at the top of the header, beside the MTA's Received.
+	es = append(es, edit{name: "Authentication-Results", value: formatAuthRes(s.rt.Hostname, results), top: true})
 	if len(v.tags) > 0 {
 		es = append(es, edit{name: "X-Mailsift", value: strings.Join(v.tags, " ")})
 	}
@@ -61,7 +63,13 @@ func applyEdits(m gomilter.Modifier, es []edit) error {
 	}
 	for _, e := range es {
 		if e.index == 0 {
-			if err := m.AddHeader(e.name, lead+e.value); err != nil {
+			add := m.AddHeader
+			if e.top {
+				// Index 1: below the Received header the MTA added for
+				// this hop, which it passes as the first header.
+				add = func(name, value string) error { return m.InsertHeader(1, name, value) }
+			}
+			if err := add(e.name, lead+e.value); err != nil {
 				return err
 			}
 		}
