@@ -11,7 +11,7 @@ import (
 type edit struct {
 	name  string
 	value string
-	index int // > 0: change (here: delete) the index-th header of that name
+	index int  // > 0: change (here: delete) the index-th header of that name
 	top   bool // added at the top (after the MTA's own Received), not appended
 }
 
