@@ -27,6 +27,7 @@ type Session struct {
 	ctx context.Context
 
 	env     checks.Envelope
+	mtaName string // the client hostname the MTA gave; env.ClientName only while no check contradicts it
 	trusted string // "network", "authenticated" or ""
 	mod     gomilter.Modifier
 	postfix bool // the MTA takes SMFIR_PROGRESS at every stage, not only at the end of the message
@@ -40,7 +41,9 @@ type transaction struct {
 	start       time.Time
 	messageID   string
 	mail        []finding // held, with conn, until RCPT TO
-	rcpt        []finding // the last recipient's, by check
+	rcpt        []finding // the last accepted recipient's, by check
+	rcptLast    []finding // the last refused recipient's: the record's when none was accepted
+	rcpts       []rcptOutcome
 	data        []finding // end of message
 	to          []string  // every RCPT TO, in order
 	refusedTo   []string
@@ -82,7 +85,7 @@ func (s *Session) use(m gomilter.Modifier) {
 func (s *Session) NewConnection(m gomilter.Modifier) error {
 	s.endTx("abort")
 	s.env = checks.Envelope{}
-	s.trusted, s.postfix, s.conn = "", false, nil
+	s.trusted, s.postfix, s.conn, s.mtaName = "", false, nil, ""
 	s.mod = m
 	return nil
 }
@@ -97,7 +100,8 @@ func (s *Session) Connect(host, family string, port uint16, addr string, m gomil
 	}
 	s.env.ClientIP = ip.Unmap()
 	s.env.ClientPort = int(port)
-	s.env.ClientName = verifiedName(host, m.GetEx)
+	s.mtaName = verifiedName(host, m.GetEx)
+	s.env.ClientName = s.mtaName
 	s.env.ClientPTR = s.macro("{client_ptr}")
 	s.env.MTAName = s.macro("j")
 	s.postfix = strings.HasPrefix(s.macro("v"), "Postfix")
@@ -154,10 +158,14 @@ func (s *Session) runConn(stage checks.Stage) {
 	}
 	s.conn = append(keep, s.decide(s.run(stage))...)
 	// A hostname that a check forward-confirmed is the client's name for
-	// the checks that follow and for the log.
+	// the checks that follow and for the log; the MTA's name is not, once
+	// the PTR check found that it does not hold (ptr-mismatch).
 	for _, f := range s.conn {
-		if f.r.Status == checks.Pass && f.r.Domain != "" {
+		switch {
+		case f.r.Status == checks.Pass && f.r.Domain != "":
 			s.env.ClientName = f.r.Domain
+		case f.r.Check == "ptr" && f.r.Status != checks.Pass && f.r.Status != checks.None:
+			s.env.ClientName = ""
 		}
 	}
 }
@@ -282,26 +290,52 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	s.use(m)
 	s.tx.to = append(s.tx.to, rcpt)
 	if d, ok := s.held(); ok {
-		return s.refuse(rcpt, d), nil
+		return s.refuse(rcpt, d, nil), nil
 	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
-		s.tx.rcpt = s.decide(s.run(checks.StageRcpt))
-		if _, ok := strongestRefusal(s.tx.rcpt); !ok {
-			s.tx.rcpt = append(s.tx.rcpt, s.decide(s.runLate(checks.StageRcpt))...)
+		fs := s.decide(s.run(checks.StageRcpt))
+		if _, ok := strongestRefusal(fs); !ok {
+			fs = append(fs, s.decide(s.runLate(checks.StageRcpt))...)
 		}
 		s.env.Rcpt = ""
-		if d, ok := strongestRefusal(s.tx.rcpt); ok {
-			return s.refuse(rcpt, d), nil
+		if d, ok := strongestRefusal(fs); ok {
+			return s.refuse(rcpt, d, fs), nil
 		}
+		s.tx.rcpt = fs
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
+	s.tx.rcpts = append(s.tx.rcpts, rcptOutcome{address: rcpt, action: "accept"})
 	return gomilter.RespContinue, nil
 }
 
-func (s *Session) refuse(rcpt string, d policy.Decision) *gomilter.Response {
+// rcptOutcome is what became of one RCPT TO, for the log record.
+type rcptOutcome struct {
+	address, action string
+	reply           string // the refusal line, "" when accepted
+	check, reason   string // the finding that refused it
+}
+
+// refuse refuses one recipient with d; fs are its RCPT-stage findings
+// (nil for a refusal held from an earlier stage).
+func (s *Session) refuse(rcpt string, d policy.Decision, fs []finding) *gomilter.Response {
 	line := d.Reply.String()
 	s.tx.refusedTo = append(s.tx.refusedTo, rcpt)
+	if fs != nil {
+		s.tx.rcptLast = fs
+	}
+	o := rcptOutcome{address: rcpt, action: string(d.Action), reply: line, check: d.Check}
+	for _, f := range s.findings() {
+		if f.r.Check == d.Check {
+			o.reason = f.r.Reason
+		}
+	}
+	for _, f := range fs {
+		if f.r.Check == d.Check {
+			o.reason = f.r.Reason
+		}
+	}
+	s.tx.rcpts = append(s.tx.rcpts, o)
 	if s.tx.reply == "" {
 		s.tx.reply = line
 		s.tx.action = d.Action
@@ -538,7 +572,12 @@ func (s *Session) decide(rs []checks.Result) []finding {
 func (s *Session) findings() []finding {
 	all := append([]finding{}, s.conn...)
 	if s.tx != nil {
-		all = append(append(append(all, s.tx.mail...), s.tx.rcpt...), s.tx.data...)
+		rcpt := s.tx.rcpt
+		if rcpt == nil {
+			// No recipient was accepted: the last refused one tells why.
+			rcpt = s.tx.rcptLast
+		}
+		all = append(append(append(all, s.tx.mail...), rcpt...), s.tx.data...)
 	}
 	return all
 }
