@@ -169,6 +169,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// serveConn runs a session on c, as if accepted, until it ends; Shutdown
+// waits for it.
+func (s *Server) serveConn(c net.Conn) {
+	rt := s.rt.Load()
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.handle(c, rt)
+}
+
 // protocol is what mailsift asks of the MTA at negotiation (milter protocol
 // version 6): the stages it needs no call for, the stages whose reply it
 // never needs, and the header values as they were. An MTA that offers less

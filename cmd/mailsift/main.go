@@ -39,6 +39,8 @@ func main() {
 const usage = `usage:
   mailsift run [-c FILE]            serve the milter (default config when no -c)
   mailsift config check [-c FILE]   validate a config and print the effective one
+  mailsift check [-c FILE] --ip ADDR --helo NAME --from ADDR --rcpt ADDR... MESSAGE.eml
+                                    replay one decision (see mailsift check -h)
   mailsift version                  print the version
 `
 
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case args[0] == "run":
 		return cmdRun(args[1:], stderr)
+	case args[0] == "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "check":
 		return cmdConfigCheck(args[2:], stdout, stderr)
 	case args[0] == "version" || args[0] == "-version" || args[0] == "--version":
