@@ -26,6 +26,7 @@ type ReplayInput struct {
 	From    string   // MAIL FROM address, "" for the null sender
 	Rcpts   []string // RCPT TO addresses, in order
 	Auth    string   // SMTP AUTH login, "" for none
+	MTAName string   // the MTA's own host name (macro j); "" for hostname
 	Message []byte   // the message: header, blank line, body
 }
 
@@ -61,6 +62,7 @@ type ReplayResult struct {
 // Replay runs one transaction through a Session with rt, exactly as the
 // milter would: over a socket pair, with go-milter's client playing
 // Postfix (its protocol options and macros). ctx bounds the whole replay.
+// hostname is the MTA's own name unless in.MTAName gives it.
 func Replay(ctx context.Context, rt *Runtime, hostname string, in ReplayInput) (*ReplayResult, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
@@ -81,6 +83,9 @@ func Replay(ctx context.Context, rt *Runtime, hostname string, in ReplayInput) (
 	stop := context.AfterFunc(ctx, srv.cancel)
 	defer stop()
 	srv.serveConn(conns[0])
+	if in.MTAName != "" {
+		hostname = in.MTAName
+	}
 	res, err := drive(conns[1], hostname, in)
 	conns[1].Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -18,7 +18,8 @@ import (
 )
 
 const checkUsage = `usage: mailsift check [-c FILE] --ip ADDR [--name PTRNAME] --helo NAME --from ADDR
-                      --rcpt ADDR [--rcpt ADDR...] [--auth LOGIN] [--json] MESSAGE.eml
+                      --rcpt ADDR [--rcpt ADDR...] [--auth LOGIN] [--mta-name NAME]
+                      [--json] MESSAGE.eml
 
 Replays one SMTP transaction through the configured checks, with the
 configured DNS, exactly as the milter would decide it (the same session
@@ -69,6 +70,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	var rcpts listFlag
 	fs.Var(&rcpts, "rcpt", "a RCPT TO `ADDR`ess (repeat for more)")
 	auth := fs.String("auth", "", "the SMTP AUTH `LOGIN`, when the client authenticated")
+	mta := fs.String("mta-name", "", "the MTA's own host `NAME` (Postfix's myhostname; default: the config's hostname)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return checkError
@@ -106,7 +108,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	res, err := milter.Replay(ctx, rt, cfg.Hostname, milter.ReplayInput{IP: addr, Name: *name, Helo: *helo, From: *from,
-		Rcpts: rcpts, Auth: *auth, Message: msg})
+		Rcpts: rcpts, Auth: *auth, MTAName: *mta, Message: msg})
 	if err != nil {
 		fmt.Fprintf(stderr, "mailsift check: %v\n", err)
 		return checkError
