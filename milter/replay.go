@@ -299,10 +299,11 @@ func splitMessage(msg []byte) ([][2]string, []byte) {
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue // not a header field: Postfix would end the header here
+		name = strings.TrimRight(name, " \t")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			continue // not a header field
 		}
-		hdr = append(hdr, [2]string{strings.TrimRight(name, " \t"), value})
+		hdr = append(hdr, [2]string{name, value})
 	}
 	return hdr, []byte(strings.ReplaceAll(body, "\n", "\r\n"))
 }
