@@ -21,7 +21,7 @@ type LimitsConfig struct {
 
 // DefaultLimits are the [limits] defaults.
 func DefaultLimits() LimitsConfig {
-	return LimitsConfig{MaxSessions: 1000, IdleTimeout: Duration(10 * time.Minute), MaxHeaderBytes: 1 << 20}
+	return LimitsConfig{MaxSessions: 1000, IdleTimeout: Duration(2 * time.Hour), MaxHeaderBytes: 1 << 20}
 }
 
 func (l *LimitsConfig) validate() error {

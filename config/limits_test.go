@@ -8,7 +8,7 @@ import (
 
 func TestLimits(t *testing.T) {
 	d := Default().Limits
-	if d.MaxSessions != 1000 || time.Duration(d.IdleTimeout) != 10*time.Minute || d.MaxHeaderBytes != 1<<20 {
+	if d.MaxSessions != 1000 || time.Duration(d.IdleTimeout) != 2*time.Hour || d.MaxHeaderBytes != 1<<20 {
 		t.Fatalf("default limits = %+v", d)
 	}
 	c, err := Parse("c.toml", []byte("hostname = \"mx.example.org\"\n[limits]\nmax_sessions = 50\nidle_timeout = \"30s\"\nmax_header_bytes = 65536\n"))

@@ -41,7 +41,7 @@ type Limits struct {
 // The limits of a Runtime that sets none.
 const (
 	DefaultMaxSessions    = 1000
-	DefaultIdleTimeout    = 10 * time.Minute
+	DefaultIdleTimeout    = 2 * time.Hour
 	DefaultMaxHeaderBytes = 1 << 20
 )
 
