@@ -71,9 +71,8 @@ func TestHeaderBytesOverLimitRefused(t *testing.T) {
 // hostile MTA may send) leave the session holding at most about
 // max_header_bytes.
 func TestSessionMemoryBounded(t *testing.T) {
-	f := start(t, testRuntime(policy.Enforce))
 	obs := &heapAtRecord{}
-	f.srv.obs = obs
+	f := startObserved(t, testRuntime(policy.Enforce), obs)
 	s := f.session(t, "198.51.100.62")
 	cont(t)(s.Helo("mail.sender.test"))
 	cont(t)(s.Mail("a@sender.test"))
@@ -152,9 +151,8 @@ func (c *countRefused) SessionRefused() { c.refused.Add(1) }
 func TestMaxSessions(t *testing.T) {
 	rt := testRuntime(policy.Enforce)
 	rt.Limits.MaxSessions = 2
-	f := start(t, rt)
 	obs := &countRefused{}
-	f.srv.obs = obs
+	f := startObserved(t, rt, obs)
 	s1 := f.session(t, "198.51.100.64")
 	f.session(t, "198.51.100.65")
 	waitOpen(t, f.srv, 2)

@@ -93,8 +93,15 @@ func testRuntime(mode policy.Mode, extra ...checks.Check) *Runtime {
 
 func start(t *testing.T, rt *Runtime) *fixture {
 	t.Helper()
+	return startObserved(t, rt, noObserver{})
+}
+
+// startObserved is start with obs seeing sessions and messages.
+func startObserved(t *testing.T, rt *Runtime, obs Observer) *fixture {
+	t.Helper()
 	logs := &logBuf{}
 	srv := NewServer(rt, NewLogger(logs, zapcore.InfoLevel), time.Now)
+	srv.Observe(obs)
 	ln, err := Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
