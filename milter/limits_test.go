@@ -289,3 +289,26 @@ func TestDescriptorLimitHelper(t *testing.T) {
 	}
 	os.Exit(0)
 }
+
+// The From count sees every header: a second From after 1,500 headers
+// makes the message's From invalid for DMARC.
+func TestSecondFromAfterManyHeadersSeen(t *testing.T) {
+	res, _ := zoneResolver(t)
+	from, _ := checks.DefaultReply("dmarc", "from")
+	rt := testRuntime(policy.Enforce, &checks.DMARC{DNS: checks.NetResolver{R: res}, FromInvalid: from})
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.68")
+	cont(t)(s.Helo("mail.checks.test"))
+	cont(t)(s.Mail("alice@checks.test"))
+	cont(t)(s.Rcpt("bob@example.test"))
+	cont(t)(s.Header("From", "<alice@checks.test>"))
+	for i := range 1500 {
+		cont(t)(s.Header("X-Filler", fmt.Sprintf("header %d", i)))
+	}
+	cont(t)(s.Header("From", "<ceo@bank.example>"))
+	_, act, err := s.End(nil)
+	wantReply(t, act, err, "550 5.7.1 Message must have exactly one From address")
+	if r := f.logs.waitRecords(t, 1)[0]; r["mailsift.checks.dmarc.reason"] != "dmarc-from-invalid" {
+		t.Errorf("record = %v", r)
+	}
+}
