@@ -61,7 +61,7 @@ type checkLine struct {
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage) }
+	fs.Usage = func() { fmt.Fprint(stderr, checkUsage+"\nflags:\n"); fs.PrintDefaults() }
 	path := fs.String("c", "", "config `FILE` (default: the built-in configuration)")
 	ip := fs.String("ip", "", "the client's `ADDR`ess")
 	name := fs.String("name", "", "the client's PTR name as the MTA found it (`PTRNAME`)")
