@@ -73,6 +73,7 @@ type Envelope struct {
 	ClientPort int
 	ClientName string     // the client hostname the MTA verified ({client_name}), "" when none
 	PTRName    string     // the client hostname the ptr check forward-confirmed, "" when none; see VerifiedName
+	PTRRefuted bool       // the ptr check found that the client's reverse DNS does not hold: ClientName is not taken
 	ClientPTR  string     // the MTA's PTR name, unverified
 	DaemonAddr netip.Addr // the MTA's own address the client connected to ({daemon_addr}, {if_addr})
 	MTAName    string     // the MTA's own hostname (macro j)

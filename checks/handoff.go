@@ -70,6 +70,9 @@ func (env *Envelope) Take(r Result) {
 	if r.Status == Pass && r.ClientName != "" {
 		env.PTRName = r.ClientName
 	}
+	if r.RefutesClientName {
+		env.PTRRefuted = true
+	}
 	if r.SPF != nil {
 		env.SPF = r.SPF
 	}
@@ -84,11 +87,15 @@ func (env *Envelope) ForgetMessage() {
 }
 
 // VerifiedName is the client's verified hostname: the one the ptr check
-// forward-confirmed, else the one the MTA verified ({client_name}), else
-// "". Exceptions, the greylist key and the log know the client by it.
+// forward-confirmed; else, unless the ptr check found that the client's
+// reverse DNS does not hold, the one the MTA verified ({client_name});
+// else "". Exceptions, the greylist key and the log know the client by it.
 func (env *Envelope) VerifiedName() string {
-	if env.PTRName != "" {
+	switch {
+	case env.PTRName != "":
 		return env.PTRName
+	case env.PTRRefuted:
+		return ""
 	}
 	return env.ClientName
 }

@@ -57,10 +57,10 @@ func (p *PTR) check(ctx context.Context, env *Envelope) Result {
 	}
 	vars := map[string]string{"client": ip.String()}
 	temp := func(text string) Result {
-		return Result{Status: TempError, Reason: ReasonPTRTempError, Text: text, Reply: p.Temp.Expand(vars)}
+		return Result{Status: TempError, Reason: ReasonPTRTempError, Text: text, Reply: p.Temp.Expand(vars), RefutesClientName: true}
 	}
 	fail := func(reason, text string) Result {
-		return Result{Status: Fail, Reason: reason, Text: text, Reply: p.Perm.Expand(vars)}
+		return Result{Status: Fail, Reason: reason, Text: text, Reply: p.Perm.Expand(vars), RefutesClientName: true}
 	}
 	names, err := p.DNS.LookupAddr(ctx, ip)
 	switch {

@@ -56,11 +56,12 @@ type Result struct {
 	Text   string // a human sentence for the log; may name details
 	Reply  Reply  // what the check would answer if the policy refuses
 	// The typed hand-offs to later checks (see Envelope.Take): the client
-	// hostname the ptr check forward-confirmed; the spf and dkim checks'
-	// outcomes.
-	ClientName string
-	SPF        *SPFOutcome
-	DKIM       *DKIMOutcome
+	// hostname the ptr check forward-confirmed, or that it found the
+	// client's reverse DNS does not hold; the spf and dkim checks' outcomes.
+	ClientName        string
+	RefutesClientName bool
+	SPF               *SPFOutcome
+	DKIM              *DKIMOutcome
 	// Details are more log fields, mailsift.checks.<name>.<key>: facts
 	// such as the server asked, never header values or bodies.
 	Details map[string]string

@@ -43,6 +43,7 @@ type Config struct {
 	Admin    AdminConfig    `toml:"admin"`
 	DMARC    DMARCReports   `toml:"dmarc"`
 	Outbound OutboundConfig `toml:"outbound"`
+	Limits   LimitsConfig   `toml:"limits"`
 }
 
 // DMARCReports is [dmarc]: DMARC aggregate reports (RFC 7489 §7.2), sent
@@ -254,6 +255,7 @@ func Default() *Config {
 		Mode:             Mode{policy.Enforce},
 		ShutdownGrace:    Duration(10 * time.Second),
 		ProgressInterval: Duration(5 * time.Second),
+		Limits:           DefaultLimits(),
 		Log:              LogConfig{Level: "info"},
 		DNS:              DNSConfig{Timeout: Duration(2 * time.Second), Attempts: 2, CacheSize: 10000},
 		Trust: TrustConfig{
@@ -414,6 +416,9 @@ func (c *Config) validate() error {
 		if _, err := ReadSecret(c.Admin.TokenFile); err != nil {
 			return &keyError{"admin.token_file", err.Error()}
 		}
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if c.Checks.Timeout <= 0 {
 		return &keyError{"checks.timeout", "want a positive duration"}

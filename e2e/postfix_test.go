@@ -219,8 +219,9 @@ func TestPostfixCleanMessageDelivered(t *testing.T) {
 
 	h := p.delivered(t, "clean1@checks.test")
 	ar := h.Values("Authentication-Results")
-	if strings.Join(ar, "|") != "other.example; spf=pass smtp.mailfrom=sender.test|mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice@checks.test; dkim=none; dmarc=none header.from=checks.test" {
-		t.Errorf("Authentication-Results = %q, want the foreign one kept, the forged one removed and ours added", ar)
+	// Ours is inserted at the top (RFC 8601 §5), above the foreign one.
+	if strings.Join(ar, "|") != "mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice@checks.test; dkim=none; dmarc=none header.from=checks.test|other.example; spf=pass smtp.mailfrom=sender.test" {
+		t.Errorf("Authentication-Results = %q, want ours at the top, the forged one removed and the foreign one kept", ar)
 	}
 	h2 := p.delivered(t, "clean2@checks.test")
 	if got := h2.Get("Authentication-Results"); got != "mx.mailsift.test; iprev=pass policy.iprev=192.0.2.10; spf=none smtp.mailfrom=alice2@checks.test; dkim=none; dmarc=none header.from=checks.test" {

@@ -192,7 +192,7 @@ func TestPostfixProgressDuringSlowCallout(t *testing.T) {
 		t.Run("progress_interval "+tt.interval, func(t *testing.T) {
 			port := slowMX(t, 3*time.Second)
 			m := startMailsift(t, "progress_interval = \""+tt.interval+"\"\n"+postfixMilterConfig+
-				"[checks.callout]\nmode = \"enforce\"\nbudget = \"6s\"\nport = "+port+"\n")
+				"[checks.callout]\nmode = \"enforce\"\nbudget = \"6s\"\nport = "+port+"\nallow_networks = [\"127.0.0.0/8\"]\n")
 			p := startPostfixEdited(t, m.addr, func(s string) string {
 				return regexp.MustCompile(`(?m)^milter_command_timeout = .*$`).ReplaceAllString(s, "milter_command_timeout = 2s")
 			})

@@ -17,6 +17,7 @@ type Metrics struct {
 
 	sessionsOpen prometheus.Gauge
 	sessions     prometheus.Counter
+	refused      prometheus.Counter
 	messages     *prometheus.CounterVec
 	results      *prometheus.CounterVec
 	durations    *prometheus.HistogramVec
@@ -35,6 +36,8 @@ func New(version string) *Metrics {
 	m := &Metrics{Registry: r,
 		sessionsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mailsift_sessions_open", Help: "MTA connections open now."}),
 		sessions:     prometheus.NewCounter(prometheus.CounterOpts{Name: "mailsift_sessions_total", Help: "MTA connections accepted."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "mailsift_sessions_refused_total",
+			Help: "MTA connections closed at once because limits.max_sessions were open."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailsift_messages_total",
 			Help: "Messages (transactions) by final action: accept, reject, tempfail, quarantine, tag, abort."}, []string{"action"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailsift_check_results_total",
@@ -54,7 +57,7 @@ func New(version string) *Metrics {
 	}
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
-	for _, c := range []prometheus.Collector{m.sessionsOpen, m.sessions, m.messages, m.results, m.durations, m.replies,
+	for _, c := range []prometheus.Collector{m.sessionsOpen, m.sessions, m.refused, m.messages, m.results, m.durations, m.replies,
 		m.dnsCache, m.dnsAnswers, m.callouts, m.reloads, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -69,6 +72,9 @@ func (m *Metrics) SessionOpen() { m.sessions.Inc(); m.sessionsOpen.Inc() }
 
 // SessionClose counts the end of one.
 func (m *Metrics) SessionClose() { m.sessionsOpen.Dec() }
+
+// SessionRefused counts an MTA connection refused at limits.max_sessions.
+func (m *Metrics) SessionRefused() { m.refused.Inc() }
 
 // Message counts a finished transaction: its final action, its checks'
 // results, and the refusal sent if any ("" for none).

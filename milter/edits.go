@@ -13,7 +13,8 @@ import (
 type edit struct {
 	name  string
 	value string
-	index int // > 0: change (here: delete) the index-th header of that name
+	index int  // > 0: change (here: delete) the index-th header of that name
+	top   bool // added at the top (after the MTA's own Received), not appended
 }
 
 // edits lists the header changes for a message that is accepted:
@@ -30,7 +31,7 @@ func (s *Session) edits(v verdict) []edit {
 			continue
 		}
 		n++
-		if id := authServID(h.Value); id != "" && strings.EqualFold(id, s.rt.Hostname) {
+		if isOurs(h.Value, s.rt.Hostname) {
 			es = append(es, edit{name: h.Name, index: n})
 		}
 	}
@@ -38,26 +39,12 @@ func (s *Session) edits(v verdict) []edit {
 	for _, f := range lastPerCheck(s.findings()) {
 		results = append(results, f.r.AuthRes...)
 	}
-	es = append(es, edit{name: "Authentication-Results", value: checks.FormatAuthRes(s.rt.Hostname, results)})
+	// RFC 8601 §5: at the top of the header, beside the MTA's Received.
+	es = append(es, edit{name: "Authentication-Results", value: checks.FormatAuthRes(s.rt.Hostname, results), top: true})
 	if len(v.tags) > 0 {
 		es = append(es, edit{name: "X-Mailsift", value: strings.Join(v.tags, " ")})
 	}
 	return es
-}
-
-// authServID returns the authserv-id of an Authentication-Results value.
-// Only the identifier matters here, so a value whose results do not parse
-// still yields it.
-func authServID(v string) string {
-	if id, _, err := authres.Parse(v); err == nil {
-		return id
-	}
-	id, _, _ := strings.Cut(v, ";")
-	id = strings.TrimSpace(id)
-	if i := strings.IndexAny(id, " \t\r\n"); i >= 0 {
-		id = id[:i] // "example.org 1" carries a version
-	}
-	return id
 }
 
 // applyEdits is the one place where mailsift changes a message. Removals
@@ -78,7 +65,13 @@ func applyEdits(m gomilter.Modifier, es []edit) error {
 	}
 	for _, e := range es {
 		if e.index == 0 {
-			if err := m.AddHeader(e.name, lead+e.value); err != nil {
+			add := m.AddHeader
+			if e.top {
+				// Index 1: below the Received header the MTA added for
+				// this hop, which it passes as the first header.
+				add = func(name, value string) error { return m.InsertHeader(1, name, value) }
+			}
+			if err := add(e.name, lead+e.value); err != nil {
 				return err
 			}
 		}

@@ -93,8 +93,15 @@ func testRuntime(mode policy.Mode, extra ...checks.Check) *Runtime {
 
 func start(t *testing.T, rt *Runtime) *fixture {
 	t.Helper()
+	return startObserved(t, rt, noObserver{})
+}
+
+// startObserved is start with obs seeing sessions and messages.
+func startObserved(t *testing.T, rt *Runtime, obs Observer) *fixture {
+	t.Helper()
 	logs := &logBuf{}
 	srv := NewServer(rt, NewLogger(logs, zapcore.InfoLevel), time.Now)
+	srv.Observe(obs)
 	ln, err := Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +357,7 @@ func TestCleanMessageHeadersAndRecord(t *testing.T) {
 	got := fmtMods(mods)
 	want := []string{
 		"m 2 Authentication-Results=", // the forged one, the second of its name, removed
-		"h Authentication-Results=mx.mailsift.test; none",
+		"i 1 Authentication-Results=mx.mailsift.test; none",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("modifications:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -391,6 +398,8 @@ func fmtMods(mods []gomilter.ModifyAction) []string {
 			out = append(out, fmt.Sprintf("m %d %s=%s", m.HeaderIndex, m.HeaderName, m.HeaderValue))
 		case gomilter.ActionAddHeader:
 			out = append(out, fmt.Sprintf("h %s=%s", m.HeaderName, strings.TrimPrefix(m.HeaderValue, " ")))
+		case gomilter.ActionInsertHeader:
+			out = append(out, fmt.Sprintf("i %d %s=%s", m.HeaderIndex, m.HeaderName, strings.TrimPrefix(m.HeaderValue, " ")))
 		case gomilter.ActionQuarantine:
 			out = append(out, "q "+m.Reason)
 		default:
@@ -416,7 +425,7 @@ func TestSecondMessageKeepsConnectionNotMessage(t *testing.T) {
 	cont(t)(s.Rcpt("carol@example.test"))
 	mods, act, err := s.End(nil)
 	wantAccept(t, act, err)
-	if got := fmtMods(mods); len(got) != 1 || got[0] != "h Authentication-Results=mx.mailsift.test; none" {
+	if got := fmtMods(mods); len(got) != 1 || got[0] != "i 1 Authentication-Results=mx.mailsift.test; none" {
 		t.Fatalf("second message modifications = %v", fmtMods(mods))
 	}
 	rs := f.logs.waitRecords(t, 2)

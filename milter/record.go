@@ -2,6 +2,8 @@ package milter
 
 import (
 	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/policy"
@@ -52,30 +54,40 @@ func (s *Session) logRecord(action eventAction) {
 		zap.Int64("event.duration", int64(s.now().Sub(tx.start))),
 		zap.String("source.ip", addrString(s)),
 		zap.Int("source.port", s.env.ClientPort),
-		zap.String("email.from.address", s.env.From),
-		zap.Strings("email.to.address", tx.to),
-		zap.String("mailsift.helo", s.env.Helo),
+		zap.String("email.from.address", capString(s.env.From)),
+		zap.Strings("email.to.address", capList(tx.to, toBudget)),
+		zap.Int("mailsift.rcpt_count", len(tx.to)),
+		zap.String("mailsift.helo", capString(s.env.Helo)),
+	}
+	if len(tx.rcpts) > 0 {
+		fields = append(fields, zap.Array("mailsift.recipients", rcptList(tx.rcpts)))
 	}
 	if name := s.env.VerifiedName(); name != "" {
+		// A name forward-confirmed by the PTR check or the MTA, and not
+		// contradicted by the PTR check.
 		fields = append(fields, zap.String("source.domain", name))
 	}
+	if s.env.ClientName != "" && s.env.ClientName != s.env.VerifiedName() {
+		fields = append(fields, zap.String("mailsift.mta_client_name", s.env.ClientName))
+	}
 	if s.env.QueueID != "" {
-		fields = append(fields, zap.String("email.local_id", s.env.QueueID))
+		fields = append(fields, zap.String("email.local_id", capString(s.env.QueueID)))
 	}
 	if tx.messageID != "" {
-		fields = append(fields, zap.String("email.message_id", tx.messageID))
+		fields = append(fields, zap.String("email.message_id", capString(tx.messageID)))
 	}
 	if tx.reply != "" {
-		fields = append(fields, zap.String("mailsift.reply", tx.reply))
+		fields = append(fields, zap.String("mailsift.reply", capString(tx.reply)))
 	}
 	if len(tx.refusedTo) > 0 {
-		fields = append(fields, zap.Strings("mailsift.refused_to", tx.refusedTo))
+		fields = append(fields, zap.Strings("mailsift.refused_to", capList(tx.refusedTo, refusedBudget)),
+			zap.Int("mailsift.refused_count", len(tx.refusedTo)))
 	}
 	if s.trusted != "" {
 		fields = append(fields, zap.String("mailsift.trusted", s.trusted))
 	}
 	if s.env.AuthUser != "" {
-		fields = append(fields, zap.String("user.name", s.env.AuthUser))
+		fields = append(fields, zap.String("user.name", capString(s.env.AuthUser)))
 	}
 	for _, f := range lastPerCheck(s.findings()) {
 		p := "mailsift.checks." + f.r.Check + "."
@@ -87,7 +99,7 @@ func (s *Session) logRecord(action eventAction) {
 		)
 		for _, k := range sortedKeys(f.r.Details) {
 			if v := f.r.Details[k]; v != "" {
-				fields = append(fields, zap.String(p+k, v))
+				fields = append(fields, zap.String(p+k, capString(v)))
 			}
 		}
 	}
@@ -100,7 +112,7 @@ func (s *Session) logRecord(action eventAction) {
 	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
 		var details []zap.Field
 		for _, f := range s.findings() {
-			details = append(details, zap.String("mailsift.checks."+f.r.Check+".text", f.r.Text))
+			details = append(details, zap.String("mailsift.checks."+f.r.Check+".text", capString(f.r.Text)))
 		}
 		ce.Write(append(details, zap.String("email.local_id", s.env.QueueID))...)
 	}
@@ -136,4 +148,89 @@ func lastPerCheck(fs []finding) []finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// A record stays under 64 KiB whatever the MTA sends: each string is cut
+// at maxLogString bytes (at most twice that once JSON-escaped), and each
+// list keeps its first entries up to a byte budget; the counts
+// (mailsift.rcpt_count, mailsift.refused_count) say how many there were.
+const (
+	maxLogString    = 256
+	toBudget        = 12 << 10
+	refusedBudget   = 8 << 10
+	recipientBudget = 16 << 10
+)
+
+// capString cuts s to maxLogString bytes, at a character boundary, and
+// marks the cut with "..."; control characters and bytes that are not
+// UTF-8 (which JSON would escape to six bytes each) become "?".
+func capString(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		s = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f || r == utf8.RuneError || r == 0x2028 || r == 0x2029 {
+				return '?'
+			}
+			return r
+		}, strings.ToValidUTF8(s, "?"))
+	}
+	if len(s) <= maxLogString {
+		return s
+	}
+	i := maxLogString - 3
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// logSize is what s may take in a JSON record: escaping (of '"' and '\\')
+// may double it.
+func logSize(s string) int { return 2*len(capString(s)) + 3 }
+
+// capList keeps the first entries of ss that fit budget bytes.
+func capList(ss []string, budget int) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if budget -= logSize(s); budget < 0 {
+			break
+		}
+		out = append(out, capString(s))
+	}
+	return out
+}
+
+// rcptList is mailsift.recipients: what became of each RCPT TO, in order,
+// [{"address","action"[,"reply","check","reason"]}], its first entries up
+// to recipientBudget bytes.
+type rcptList []rcptOutcome
+
+func (l rcptList) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	budget := recipientBudget
+	for _, o := range l {
+		if budget -= logSize(o.address) + logSize(o.reply) + logSize(o.check) + logSize(o.reason) + 64; budget < 0 {
+			break
+		}
+		if err := enc.AppendObject(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o rcptOutcome) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("address", capString(o.address))
+	enc.AddString("action", o.action)
+	if o.reply != "" {
+		enc.AddString("reply", capString(o.reply))
+		enc.AddString("check", o.check)
+		enc.AddString("reason", capString(o.reason))
+	}
+	return nil
 }

@@ -26,6 +26,38 @@ type Runtime struct {
 	// tells the MTA that it is still at work, and how often it repeats
 	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// Limits bound what one MTA connection may hold; zero values are
+	// the Default* constants.
+	Limits Limits
+}
+
+// Limits are [limits]: see contrib/mailsift.toml.
+type Limits struct {
+	MaxSessions    int           // MTA connections served at once
+	IdleTimeout    time.Duration // a connection silent this long is closed
+	MaxHeaderBytes int           // a longer header block is refused with 552 5.3.4
+}
+
+// The limits of a Runtime that sets none.
+const (
+	DefaultMaxSessions    = 1000
+	DefaultIdleTimeout    = 2 * time.Hour
+	DefaultMaxHeaderBytes = 1 << 20
+)
+
+// limits returns rt's limits with defaults for those left zero.
+func (rt *Runtime) limits() Limits {
+	l := rt.Limits
+	if l.MaxSessions <= 0 {
+		l.MaxSessions = DefaultMaxSessions
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	return l
 }
 
 func (rt *Runtime) trustedIP(ip netip.Addr) bool {

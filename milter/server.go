@@ -21,6 +21,8 @@ import (
 type Observer interface {
 	SessionOpen()
 	SessionClose()
+	// SessionRefused is an MTA connection closed at once: limits.max_sessions.
+	SessionRefused()
 	// Message is a finished transaction: its final action, the checks'
 	// results, and the refusal line sent ("" for none).
 	Message(action string, results []checks.Result, reply string)
@@ -30,6 +32,7 @@ type noObserver struct{}
 
 func (noObserver) SessionOpen()                            {}
 func (noObserver) SessionClose()                           {}
+func (noObserver) SessionRefused()                         {}
 func (noObserver) Message(string, []checks.Result, string) {}
 
 // Server accepts MTA connections and runs one Session for each.
@@ -95,7 +98,10 @@ func Listen(network, address string) (net.Listener, error) {
 }
 
 // Serve accepts connections on ln until Shutdown. It returns nil after
-// Shutdown, or the accept error that stopped it.
+// Shutdown, or the error of a listener closed by someone else. Any other
+// accept error (EMFILE at the descriptor limit, ECONNABORTED) is logged
+// and retried after a pause that doubles up to a second: the sessions
+// already open go on, and the next accept succeeds once one of them ends.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -105,6 +111,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	var pause time.Duration
+	var lastRefusalLog time.Time
+	refused := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -114,24 +123,61 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closing {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			if pause == 0 {
+				pause = 5 * time.Millisecond
+				s.log.Warn("accept failed; retrying", zap.Error(err))
+			} else {
+				pause = min(2*pause, time.Second)
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+			continue
 		}
+		pause = 0
+		rt := s.rt.Load()
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			c.Close()
 			return nil
 		}
+		if len(s.conns) >= rt.limits().MaxSessions {
+			s.mu.Unlock()
+			// Closed at once, before any goroutine: the MTA applies its
+			// milter default action (Postfix: tempfail).
+			c.Close()
+			s.obs.SessionRefused()
+			refused++
+			if now := s.now(); now.Sub(lastRefusalLog) >= 10*time.Second {
+				s.log.Warn("MTA connection refused: limits.max_sessions reached",
+					zap.Int("mailsift.limits.max_sessions", rt.limits().MaxSessions), zap.Int("mailsift.sessions_refused", refused))
+				lastRefusalLog, refused = now, 0
+			}
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.handle(c)
+		go s.handle(c, rt)
 	}
+}
+
+// serveConn runs a session on c, as if accepted, until it ends; Shutdown
+// waits for it.
+func (s *Server) serveConn(c net.Conn) {
+	rt := s.rt.Load()
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.handle(c, rt)
 }
 
 // protocol is what mailsift asks of the MTA at negotiation (milter protocol
@@ -216,9 +262,8 @@ func negotiate(mtaVersion, milterVersion uint32, mtaActions, milterActions gomil
 	return v, milterActions & mtaActions, milterProtocol & mtaProtocol, offered, nil
 }
 
-func (s *Server) handle(c net.Conn) {
+func (s *Server) handle(c net.Conn, rt *Runtime) {
 	defer s.wg.Done()
-	rt := s.rt.Load()
 	s.obs.SessionOpen()
 	defer s.obs.SessionClose()
 	sess := newSession(s.ctx, rt, s.log, s.now)
@@ -229,6 +274,8 @@ func (s *Server) handle(c net.Conn) {
 		gomilter.WithActions(Actions),
 		gomilter.WithProtocols(rt.protocol()),
 		gomilter.WithNegotiationCallback(negotiate),
+		// An MTA connection silent this long is closed.
+		gomilter.WithReadTimeout(rt.limits().IdleTimeout),
 	}
 	for st, ms := range macroRequests() {
 		opts = append(opts, gomilter.WithMacroRequest(st, ms))

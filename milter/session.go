@@ -37,17 +37,22 @@ type Session struct {
 
 // transaction is one message: from MAIL FROM to end of message or abort.
 type transaction struct {
-	start     time.Time
-	messageID string
-	mail      []finding // held, with conn, until RCPT TO
-	rcpt      []finding // the last recipient's, by check
-	data      []finding // end of message
-	to        []string  // every RCPT TO, in order
-	refusedTo []string
-	header    []byte                          // the header block as the MTA passed it, for the streams
-	streams   map[string]checks.MessageStream // nil until the body starts
-	reply     string                          // first refusal sent, the line as the client saw it
-	action    policy.Action
+	start       time.Time
+	messageID   string
+	mail        []finding // held, with conn, until RCPT TO
+	rcpt        []finding // the last accepted recipient's, by check
+	rcptLast    []finding // the last refused recipient's: the record's when none was accepted
+	rcpts       []rcptOutcome
+	data        []finding // end of message
+	to          []string  // every RCPT TO, in order
+	refusedTo   []string
+	raw         []string                        // each header's value as the MTA passed it, beside env.Headers (same bytes)
+	exact       bool                            // raw values carry their leading whitespace (SMFIP_HDR_LEADSPC)
+	headerBytes int                             // size of the header block so far
+	headerOver  bool                            // headerBytes passed limits.max_header_bytes: headers dropped, message refused
+	streams     map[string]checks.MessageStream // nil until the body starts
+	reply       string                          // first refusal sent, the line as the client saw it
+	action      policy.Action
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -272,26 +277,52 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	s.use(m)
 	s.tx.to = append(s.tx.to, rcpt)
 	if d, ok := s.held(); ok {
-		return s.refuse(rcpt, d), nil
+		return s.refuse(rcpt, d, nil), nil
 	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
-		s.tx.rcpt = s.decide(s.run(checks.StageRcpt))
-		if _, ok := strongestRefusal(s.tx.rcpt); !ok {
-			s.tx.rcpt = append(s.tx.rcpt, s.decide(s.runAfter(checks.StageRcpt))...)
+		fs := s.decide(s.run(checks.StageRcpt))
+		if _, ok := strongestRefusal(fs); !ok {
+			fs = append(fs, s.decide(s.runAfter(checks.StageRcpt))...)
 		}
 		s.env.Rcpt = ""
-		if d, ok := strongestRefusal(s.tx.rcpt); ok {
-			return s.refuse(rcpt, d), nil
+		if d, ok := strongestRefusal(fs); ok {
+			return s.refuse(rcpt, d, fs), nil
 		}
+		s.tx.rcpt = fs
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
+	s.tx.rcpts = append(s.tx.rcpts, rcptOutcome{address: rcpt, action: string(actionAccept)})
 	return gomilter.RespContinue, nil
 }
 
-func (s *Session) refuse(rcpt string, d policy.Decision) *gomilter.Response {
+// rcptOutcome is what became of one RCPT TO, for the log record.
+type rcptOutcome struct {
+	address, action string
+	reply           string // the refusal line, "" when accepted
+	check, reason   string // the finding that refused it
+}
+
+// refuse refuses one recipient with d; fs are its RCPT-stage findings
+// (nil for a refusal held from an earlier stage).
+func (s *Session) refuse(rcpt string, d policy.Decision, fs []finding) *gomilter.Response {
 	line := d.Reply.String()
 	s.tx.refusedTo = append(s.tx.refusedTo, rcpt)
+	if fs != nil {
+		s.tx.rcptLast = fs
+	}
+	o := rcptOutcome{address: rcpt, action: string(d.Action), reply: line, check: d.Check}
+	for _, f := range s.findings() {
+		if f.r.Check == d.Check {
+			o.reason = f.r.Reason
+		}
+	}
+	for _, f := range fs {
+		if f.r.Check == d.Check {
+			o.reason = f.r.Reason
+		}
+	}
+	s.tx.rcpts = append(s.tx.rcpts, o)
 	if s.tx.reply == "" {
 		s.tx.reply = line
 		s.tx.action = d.Action
@@ -314,9 +345,6 @@ func replyResponse(r checks.Reply) *gomilter.Response {
 	return resp
 }
 
-// maxHeaders bounds the headers kept per message; the MTA bounds their size.
-const maxHeaders = 1000
-
 // Data implements milter.Milter (the DATA command; not requested).
 func (s *Session) Data(m gomilter.Modifier) (*gomilter.Response, error) {
 	s.use(m)
@@ -332,14 +360,26 @@ func (s *Session) Header(name, value string, m gomilter.Modifier) (*gomilter.Res
 	}
 	s.use(m)
 	exact := m.Protocol()&gomilter.OptHeaderLeadingSpace != 0
+	if s.tx.headerOver {
+		return gomilter.RespContinue, nil
+	}
+	// Every header is kept (A-R removal and the From count must see them
+	// all) up to limits.max_header_bytes; past it, none is, and the message
+	// is refused at its end.
+	s.tx.headerBytes += len(name) + len(value) + 3
+	if s.tx.headerBytes > s.rt.limits().MaxHeaderBytes {
+		s.tx.headerOver = true
+		s.env.Headers, s.tx.raw = nil, nil
+		return gomilter.RespContinue, nil
+	}
 	v := value
 	if exact {
 		v = strings.TrimLeft(value, " \t\r\n")
 	}
-	if len(s.env.Headers) < maxHeaders {
-		s.env.Headers = append(s.env.Headers, checks.Header{Name: name, Value: v})
-		s.tx.header = appendHeader(s.tx.header, name, value, exact)
-	}
+	// v shares value's bytes: the header is held once.
+	s.env.Headers = append(s.env.Headers, checks.Header{Name: name, Value: v})
+	s.tx.raw = append(s.tx.raw, value)
+	s.tx.exact = exact
 	if s.tx.messageID == "" && strings.EqualFold(name, "Message-Id") {
 		s.tx.messageID = strings.TrimSpace(value)
 	}
@@ -397,11 +437,17 @@ func (s *Session) startStreams() {
 		return
 	}
 	s.tx.streams = map[string]checks.MessageStream{}
-	if s.trusted != "" {
-		s.outboundStreams()
+	if s.trusted != "" || s.tx.headerOver {
+		if !s.tx.headerOver {
+			s.outboundStreams()
+		}
 		return
 	}
-	hdr := append(s.tx.header, "\r\n"...)
+	var hdr []byte
+	for i, h := range s.env.Headers {
+		hdr = appendHeader(hdr, h.Name, s.tx.raw[i], s.tx.exact)
+	}
+	hdr = append(hdr, "\r\n"...)
 	for _, c := range s.rt.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -418,6 +464,15 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.tx = &transaction{start: s.now()}
 	}
 	s.use(m)
+	if s.tx.headerOver {
+		// Past limits.max_header_bytes, for trusted clients too: the
+		// headers were not kept, so nothing could be checked or removed.
+		r := headerTooLarge()
+		s.tx.reply = r.String()
+		s.tx.action = policy.Reject
+		s.endTx(actionReject)
+		return replyResponse(r), nil
+	}
 	s.startStreams()
 	s.env.Streams = s.tx.streams
 	if s.trusted == "" {
@@ -452,6 +507,12 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		s.endTx(actionAccept)
 	}
 	return gomilter.RespAccept, nil
+}
+
+// headerTooLarge refuses a message whose header block passed
+// limits.max_header_bytes (RFC 3463 5.3.4: message too big for system).
+func headerTooLarge() checks.Reply {
+	return checks.Reply{Code: 552, Enhanced: "5.3.4", Text: "Message header size exceeds limit"}
 }
 
 // verdict is what happens to a message at its end.
@@ -503,7 +564,12 @@ func (s *Session) decide(rs []checks.Result) []finding {
 func (s *Session) findings() []finding {
 	all := append([]finding{}, s.conn...)
 	if s.tx != nil {
-		all = append(append(append(all, s.tx.mail...), s.tx.rcpt...), s.tx.data...)
+		rcpt := s.tx.rcpt
+		if rcpt == nil {
+			// No recipient was accepted: the last refused one tells why.
+			rcpt = s.tx.rcptLast
+		}
+		all = append(append(append(all, s.tx.mail...), rcpt...), s.tx.data...)
 	}
 	return all
 }

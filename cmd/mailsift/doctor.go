@@ -26,6 +26,7 @@ check's settings from -c), MTA-STS and TLS-RPT. Exit status: 0 when every
 row passes, 1 with warnings, 2 with failures.
 `
 
+// listFlag is a flag that may be given more than once (--ip, --rcpt).
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }

@@ -41,6 +41,8 @@ const usage = `usage:
   mailsift config check [-c FILE]   validate a config and print the effective one
   mailsift doctor DOMAIN [flags]    check a sending domain's DNS and mailboxes
   mailsift dmarc report|read|summary  DMARC aggregate reports (mailsift dmarc help)
+  mailsift check [-c FILE] --ip ADDR --helo NAME --from ADDR --rcpt ADDR... MESSAGE.eml
+                                    replay one decision (see mailsift check -h)
   mailsift version                  print the version
   mailsift dsn FILE...|-            read bounces: one JSON line per failed recipient
   mailsift explain [--json] TEXT    explain an SMTP reply or a bounce (or FILE, or stdin)
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDKIM(args[1:], stdout, stderr)
 	case args[0] == "run":
 		return cmdRun(args[1:], stderr)
+	case args[0] == "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "check":
 		return cmdConfigCheck(args[2:], stdout, stderr)
 	case args[0] == "dsn":
@@ -248,6 +252,8 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		Policy:           cfg.Policy(),
 		TrustAuthed:      cfg.Trust.Authenticated,
 		ProgressInterval: time.Duration(cfg.ProgressInterval),
+		Limits: milter.Limits{MaxSessions: cfg.Limits.MaxSessions, IdleTimeout: time.Duration(cfg.Limits.IdleTimeout),
+			MaxHeaderBytes: cfg.Limits.MaxHeaderBytes},
 	}
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
