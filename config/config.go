@@ -19,6 +19,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/mailsift/mailsift/callout"
+
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/policy"
 )
@@ -249,6 +251,7 @@ type RelayConfig struct {
 // Default returns the configuration used when no file is given.
 func Default() *Config {
 	host, _ := os.Hostname()
+	co := callout.Defaults()
 	return &Config{
 		Listen:           Listen{"tcp", "127.0.0.1:8895"},
 		Hostname:         host,
@@ -281,9 +284,9 @@ func Default() *Config {
 			Helo:      HeloConfig{NonFQDN: true, Unknown: true},
 			Sender:    SenderConfig{NonFQDN: true, UnknownDomain: true},
 			Recipient: RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}},
-			Callout: CalloutConfig{Mode: "off", Port: 25, Budget: Duration(8 * time.Second), ProbeTimeout: Duration(time.Minute),
-				PositiveTTL: Duration(31 * 24 * time.Hour), NegativeTTL: Duration(3 * time.Hour), TempTTL: Duration(5 * time.Minute),
-				CacheSize: 100000, MaxPerDomain: 2, RatePerMinute: 10, RatePerTarget: 20, AllowNetworks: []Prefix{},
+			Callout: CalloutConfig{Mode: "off", Port: co.Port, Budget: Duration(co.Budget), ProbeTimeout: Duration(co.ProbeTimeout),
+				PositiveTTL: Duration(co.PositiveTTL), NegativeTTL: Duration(co.NegativeTTL), TempTTL: Duration(co.TempTTL),
+				CacheSize: co.CacheSize, MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute, RatePerTarget: co.RatePerTarget, AllowNetworks: []Prefix{},
 				// A domain that refuses <> or a limit reached is no evidence
 				// against the sender: accept, and log it.
 				CheckConfig: CheckConfig{Actions: map[string]Action{
