@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/dkimsign"
@@ -138,16 +137,6 @@ func (o *OutboundConfig) validate() error {
 	}
 	if o.DailyLimit < 0 {
 		return &keyError{"outbound.daily_limit", fmt.Sprintf("want 0 (no limit) or more messages, got %d", o.DailyLimit)}
-	}
-	if o.Mailboxes != "" {
-		if _, err := checks.LoadRecipientList(o.Mailboxes, "", time.Now); err != nil {
-			return &keyError{"outbound.mailboxes", err.Error()}
-		}
-	}
-	if o.Logins != "" {
-		if _, err := checks.LoadLoginMap(o.Logins, time.Now); err != nil {
-			return &keyError{"outbound.logins", err.Error()}
-		}
 	}
 	if o.DKIM.Keys != "" && !strings.HasPrefix(o.DKIM.Keys, "/") {
 		return &keyError{"outbound.dkim.keys", fmt.Sprintf("want an absolute path, or \"\" for no signing, got %q", o.DKIM.Keys)}

@@ -118,21 +118,34 @@ func flags(name string, args []string, stderr io.Writer) (string, bool) {
 
 // setup parses a subcommand's flags and loads its config; a non-zero code
 // is the exit status when that fails.
-func setup(name string, args []string, stderr io.Writer) (string, *config.Config, int) {
+func setup(name string, args []string, stderr io.Writer) (string, *config.Config, *listFiles, int) {
 	path, ok := flags(name, args, stderr)
 	if !ok {
-		return "", nil, 2
+		return "", nil, nil, 2
 	}
-	cfg, err := loadConfig(path)
+	cfg, files, err := loadAll(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return "", nil, 1
+		return "", nil, nil, 1
 	}
-	return path, cfg, 0
+	return path, cfg, files, 0
+}
+
+// loadAll loads the configuration at path and the files it names.
+func loadAll(path string) (*config.Config, *listFiles, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := loadFiles(path, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, files, nil
 }
 
 func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
-	path, cfg, code := setup("config check", args, stderr)
+	path, cfg, _, code := setup("config check", args, stderr)
 	if code != 0 {
 		return code
 	}
@@ -151,7 +164,7 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 // newRuntime builds what sessions run with from a configuration: the
 // resolver, the checks, constructed explicitly in their one order (connect,
 // HELO, MAIL, RCPT), and the policy.
-func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
+func newRuntime(cfg *config.Config, files *listFiles, d *deps) (*milter.Runtime, error) {
 	callouts, greylists := d.callouts, d.greylists
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
@@ -188,11 +201,8 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 			NullMX: s.Reply("sender", "null_mx"), Temp: s.Reply("sender", "temp")}, &s.CheckConfig)
 	}
 	if r := &ck.Recipient; r.Mode != "off" {
-		var list *checks.RecipientList
-		if r.List != "" {
-			if list, err = checks.LoadRecipientList(r.List, r.Delimiter, time.Now); err != nil {
-				return nil, err
-			}
+		list := files.recipients
+		if list != nil {
 			list.Report = listReporter(d.log(), r.List)
 		}
 		add(&checks.Recipient{RequireFQDN: r.NonFQDN, Domains: r.Domains, List: list,
@@ -233,13 +243,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 		for _, p := range g.Whitelist.Networks {
 			wl.Networks = append(wl.Networks, p.Prefix)
 		}
-		for _, f := range g.Whitelist.Files {
-			lf, err := checks.LoadLineFile(f, checks.ParseWhitelistEntry, time.Now)
-			if err != nil {
-				return nil, err
-			}
-			wl.Files = append(wl.Files, lf)
-		}
+		wl.Files = files.whitelist
 		add(&checks.Greylist{Store: greylists.get(cfg, d.metrics), Now: time.Now,
 			Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
 				MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
@@ -258,7 +262,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
 	}
-	if rt.Outbound, err = newOutbound(cfg, res, d, d.greylists.log); err != nil {
+	if rt.Outbound, err = newOutbound(cfg, res, files, d, d.greylists.log); err != nil {
 		return nil, err
 	}
 	return rt, nil
@@ -273,7 +277,7 @@ func levelOf(cfg *config.Config) zapcore.Level {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	path, cfg, code := setup("run", args, stderr)
+	path, cfg, files, code := setup("run", args, stderr)
 	if code != 0 {
 		return code
 	}
@@ -292,7 +296,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	d := &deps{callouts: &calloutHolder{log: log}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
-	rt, err := newRuntime(cfg, d)
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		ln.Close()
 		log.Error("cannot start", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -352,7 +356,7 @@ func configName(path string) string {
 // reload re-reads the configuration. An invalid file changes nothing: the
 // running configuration stays, and the error is logged.
 func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level zap.AtomicLevel, log *zap.Logger) *config.Config {
-	cfg, err := loadConfig(path)
+	cfg, files, err := loadAll(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		d.metrics.Reload(false)
@@ -366,7 +370,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 		log.Warn("admin.listen changed; it takes effect at the next restart")
 		cfg.Admin = cur.Admin
 	}
-	rt, err := newRuntime(cfg, d)
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		d.metrics.Reload(false)

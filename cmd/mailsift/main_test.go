@@ -85,7 +85,7 @@ func TestNewRuntimeChecks(t *testing.T) {
 	}
 	cfg.DNS.Servers = []string{"127.0.0.1:53"}
 	names := func() string {
-		rt, err := newRuntime(cfg, &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.NewNop()}, metrics: metrics.New("test")})
+		rt, err := newRuntime(cfg, &listFiles{}, &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.NewNop()}, metrics: metrics.New("test")})
 		if err != nil {
 			t.Fatal(err)
 		}

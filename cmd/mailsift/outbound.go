@@ -19,7 +19,7 @@ import (
 // newOutbound builds the submissions' checks, in their one order (MAIL
 // FROM: login, mailbox, limit; end of message: preflight, standards), and
 // loads the DKIM keys. nil when [outbound] is off.
-func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.Logger) (*milter.Outbound, error) {
+func newOutbound(cfg *config.Config, res *resolver.Resolver, files *listFiles, d *deps, log *zap.Logger) (*milter.Outbound, error) {
 	o := &cfg.Outbound
 	if !o.Enabled {
 		return nil, nil
@@ -47,19 +47,11 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.L
 	}
 	delimiter := cfg.Checks.Recipient.Delimiter
 	if l := &o.Login; o.Logins != "" && l.Mode != "off" {
-		m, err := checks.LoadLoginMap(o.Logins, time.Now)
-		if err != nil {
-			return nil, err
-		}
-		add(&checks.Login{Map: m, FromHeader: l.FromHeader, Delimiter: delimiter,
+		add(&checks.Login{Map: files.logins, FromHeader: l.FromHeader, Delimiter: delimiter,
 			Mismatch: l.Reply(checks.LoginName, "mismatch"), Temp: l.Reply(checks.LoginName, "temp")}, &l.CheckConfig)
 	}
 	if mb := &o.Mailbox; o.Mailboxes != "" && mb.Mode != "off" {
-		list, err := checks.LoadRecipientList(o.Mailboxes, delimiter, time.Now)
-		if err != nil {
-			return nil, err
-		}
-		add(&checks.Mailbox{Domains: cfg.OutboundDomains(), List: list,
+		add(&checks.Mailbox{Domains: cfg.OutboundDomains(), List: files.mailboxes,
 			Unknown: mb.Reply(checks.MailboxName, "unknown"), Temp: mb.Reply(checks.MailboxName, "temp")}, &mb.CheckConfig)
 	}
 	if l := &o.Limit; o.DailyLimit > 0 && l.Mode != "off" {

@@ -45,7 +45,11 @@ mode = "off"
 	core, logs := observer.New(zap.InfoLevel)
 	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.New(core)}, metrics: metrics.New("test")}
 	defer d.greylists.close()
-	rt, err := newRuntime(cfg, d)
+	files, err := loadFiles("c.toml", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +68,11 @@ mode = "off"
 		t.Fatalf("bad key log = %v", bad)
 	}
 	// A reload builds it again, metrics and all.
-	if _, err := newRuntime(cfg, d); err != nil {
+	if _, err := newRuntime(cfg, files, d); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Outbound.Enabled = false
-	if rt, err := newRuntime(cfg, d); err != nil || rt.Outbound != nil {
+	if rt, err := newRuntime(cfg, files, d); err != nil || rt.Outbound != nil {
 		t.Fatalf("disabled: %v %v", rt.Outbound, err)
 	}
 }
