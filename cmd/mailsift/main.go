@@ -21,9 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/config"
-	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/metrics"
 	"github.com/mailsift/mailsift/milter"
 	"github.com/mailsift/mailsift/resolver"
@@ -161,11 +159,10 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newRuntime builds what sessions run with from a configuration: the
-// resolver, the checks, constructed explicitly in their one order (connect,
-// HELO, MAIL, RCPT), and the policy.
+// newRuntime builds what sessions run with from a configuration and the
+// files it names: the resolver, the inbound chain (built from the one list
+// in chain.go), the policy and the outbound chain.
 func newRuntime(cfg *config.Config, files *listFiles, d *deps) (*milter.Runtime, error) {
-	callouts, greylists := d.callouts, d.greylists
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
 		Timeout:   time.Duration(cfg.DNS.Timeout),
@@ -176,80 +173,7 @@ func newRuntime(cfg *config.Config, files *listFiles, d *deps) (*milter.Runtime,
 	if err != nil {
 		return nil, err
 	}
-	ck := &cfg.Checks
-	chain := checks.NewChain(time.Duration(ck.Timeout), time.Now)
-	add := func(c checks.Check, cc *config.CheckConfig) {
-		chain.Add(c)
-		if x := cc.Exceptions(); x != nil {
-			chain.Except(c.Name(), x)
-		}
-	}
-	if ck.PTR.Mode != "off" {
-		add(&checks.PTR{Mode: checks.PTRMode(ck.PTR.Mode), DNS: res,
-			Temp: ck.PTR.Reply("ptr", "temp"), Perm: ck.PTR.Reply("ptr", "perm")}, &ck.PTR.CheckConfig)
-	}
-	if ck.Helo.Mode != "off" {
-		h := &ck.Helo
-		add(&checks.Helo{RequireFQDN: h.NonFQDN, RequireDNS: h.Unknown, OurNames: []string{cfg.Hostname}, DNS: res,
-			Syntax: h.Reply("helo", "syntax"), NonFQDN: h.Reply("helo", "non_fqdn"), Literal: h.Reply("helo", "literal"),
-			Ours: h.Reply("helo", "ours"), Unknown: h.Reply("helo", "unknown"), Temp: h.Reply("helo", "temp")}, &h.CheckConfig)
-	}
-	if ck.Sender.Mode != "off" {
-		s := &ck.Sender
-		add(&checks.Sender{RequireFQDN: s.NonFQDN, RequireDomain: s.UnknownDomain, DNS: res,
-			Syntax: s.Reply("sender", "syntax"), NonFQDN: s.Reply("sender", "non_fqdn"), UnknownDomain: s.Reply("sender", "unknown_domain"),
-			NullMX: s.Reply("sender", "null_mx"), Temp: s.Reply("sender", "temp")}, &s.CheckConfig)
-	}
-	if r := &ck.Recipient; r.Mode != "off" {
-		list := files.recipients
-		if list != nil {
-			list.Report = listReporter(d.log(), r.List)
-		}
-		add(&checks.Recipient{RequireFQDN: r.NonFQDN, Domains: r.Domains, List: list,
-			Syntax: r.Reply("recipient", "syntax"), NonFQDN: r.Reply("recipient", "non_fqdn"),
-			Unlisted: r.Reply("recipient", "unlisted"), Temp: r.Reply("recipient", "temp")}, &r.CheckConfig)
-	}
-	if co := &ck.Callout; co.Mode != "off" {
-		add(&checks.Callout{Verifier: callouts.get(cfg, res, d.metrics), OwnDomains: append([]string{cfg.Hostname}, ck.Recipient.Domains...),
-			Fail: co.Reply("callout", "perm"), Temp: co.Reply("callout", "temp"), InProgress: co.Reply("callout", "in_progress")}, &co.CheckConfig)
-	}
-	dmarcOn := ck.DMARC.Mode != "off"
-	if ck.SPF.Mode != "off" {
-		add(&checks.SPF{DNS: checks.NetResolver{R: res}, Receiver: cfg.Hostname,
-			Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}, &ck.SPF.CheckConfig)
-	}
-	if ck.DKIM.Mode != "off" {
-		add(&checks.DKIM{DNS: checks.NetResolver{R: res}, Max: ck.DKIM.MaxSignatures}, &ck.DKIM.CheckConfig)
-	}
-	if dmarcOn {
-		d := &checks.DMARC{DNS: checks.NetResolver{R: res}, ListHosts: ck.DMARC.ListHosts,
-			Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
-		for _, f := range ck.DMARC.Forwarders {
-			p, name, _ := config.ParseForwarder(f)
-			if name != "" {
-				d.ForwarderNames = append(d.ForwarderNames, name)
-			} else {
-				d.ForwarderNets = append(d.ForwarderNets, p)
-			}
-		}
-		add(d, &ck.DMARC.CheckConfig)
-	}
-	if ck.Relay.Mode != "off" { // without domains: sender-specified routing only
-		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
-	}
-	if g := &cfg.Greylist; g.Enabled && g.Mode != "off" {
-		wl := &checks.GreyWhitelist{Exceptions: checks.Exceptions{
-			Hostnames: g.Whitelist.Hostnames, Senders: g.Whitelist.Senders, Recipients: g.Whitelist.Recipients}}
-		for _, p := range g.Whitelist.Networks {
-			wl.Networks = append(wl.Networks, p.Prefix)
-		}
-		wl.Files = files.whitelist
-		add(&checks.Greylist{Store: greylists.get(cfg, d.metrics), Now: time.Now,
-			Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
-				MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
-			OrgDomain: g.OrgDomain, SPFSkip: g.SPFSkip, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: ck.Recipient.Delimiter, Whitelist: wl,
-			Greylisted: g.Reply("greylist", "temp"), StoreError: g.Reply("greylist", "store")}, &g.CheckConfig)
-	}
+	chain := newChain(&builder{cfg: cfg, files: files, d: d, res: res})
 	rt := &milter.Runtime{
 		Hostname:         cfg.Hostname,
 		Chain:            chain,
