@@ -515,16 +515,16 @@ func (c *Config) validate() error {
 		cc      *CheckConfig
 		atStage string // "" when senders and recipients are known when it runs
 	}{
-		{"ptr", &ck.PTR.CheckConfig, "connect"},
-		{"helo", &ck.Helo.CheckConfig, "HELO"},
-		{"sender", &ck.Sender.CheckConfig, ""},
-		{"recipient", &ck.Recipient.CheckConfig, ""},
-		{"relay", &ck.Relay.CheckConfig, ""},
-		{"callout", &ck.Callout.CheckConfig, ""},
-		{"greylist", &c.Greylist.CheckConfig, ""},
-		{"spf", &ck.SPF.CheckConfig, ""},
-		{"dkim", &ck.DKIM.CheckConfig, ""},
-		{"dmarc", &ck.DMARC.CheckConfig, ""},
+		{checks.PTRName, &ck.PTR.CheckConfig, "connect"},
+		{checks.HeloName, &ck.Helo.CheckConfig, "HELO"},
+		{checks.SenderName, &ck.Sender.CheckConfig, ""},
+		{checks.RecipientName, &ck.Recipient.CheckConfig, ""},
+		{checks.RelayName, &ck.Relay.CheckConfig, ""},
+		{checks.CalloutName, &ck.Callout.CheckConfig, ""},
+		{checks.GreylistName, &c.Greylist.CheckConfig, ""},
+		{checks.SPFName, &ck.SPF.CheckConfig, ""},
+		{checks.DKIMName, &ck.DKIM.CheckConfig, ""},
+		{checks.DMARCName, &ck.DMARC.CheckConfig, ""},
 	} {
 		if err := t.cc.validate(t.name, t.atStage); err != nil {
 			return err
@@ -647,16 +647,16 @@ func (cc *CheckConfig) Reply(check, key string) checks.Reply {
 func (c *Config) Policy() *policy.Policy {
 	ck := &c.Checks
 	p := &policy.Policy{Mode: c.Mode.Mode, Rules: map[string]policy.Rule{
-		"ptr":       ck.PTR.Rule(""),
-		"helo":      ck.Helo.Rule(ck.Helo.Mode),
-		"sender":    ck.Sender.Rule(ck.Sender.Mode),
-		"recipient": ck.Recipient.Rule(ck.Recipient.Mode),
-		"relay":     ck.Relay.Rule(ck.Relay.Mode),
-		"callout":   ck.Callout.Rule(ck.Callout.Mode),
-		"greylist":  c.Greylist.Rule(c.Greylist.Mode),
-		"spf":       ck.SPF.Rule(ck.SPF.Mode),
-		"dkim":      ck.DKIM.Rule(ck.DKIM.Mode),
-		"dmarc":     ck.DMARC.Rule(ck.DMARC.Mode),
+		checks.PTRName:       ck.PTR.Rule(""),
+		checks.HeloName:      ck.Helo.Rule(ck.Helo.Mode),
+		checks.SenderName:    ck.Sender.Rule(ck.Sender.Mode),
+		checks.RecipientName: ck.Recipient.Rule(ck.Recipient.Mode),
+		checks.RelayName:     ck.Relay.Rule(ck.Relay.Mode),
+		checks.CalloutName:   ck.Callout.Rule(ck.Callout.Mode),
+		checks.GreylistName:  c.Greylist.Rule(c.Greylist.Mode),
+		checks.SPFName:       ck.SPF.Rule(ck.SPF.Mode),
+		checks.DKIMName:      ck.DKIM.Rule(ck.DKIM.Mode),
+		checks.DMARCName:     ck.DMARC.Rule(ck.DMARC.Mode),
 	}}
 	c.Outbound.rules(p.Rules)
 	return p

@@ -9,9 +9,9 @@ import (
 func (c *Config) checkConfigs() map[string]*CheckConfig {
 	ck := &c.Checks
 	return map[string]*CheckConfig{
-		"ptr": &ck.PTR.CheckConfig, "helo": &ck.Helo.CheckConfig, "sender": &ck.Sender.CheckConfig,
-		"recipient": &ck.Recipient.CheckConfig, "relay": &ck.Relay.CheckConfig, "callout": &ck.Callout.CheckConfig,
-		"greylist": &c.Greylist.CheckConfig, "spf": &ck.SPF.CheckConfig, "dkim": &ck.DKIM.CheckConfig, "dmarc": &ck.DMARC.CheckConfig,
+		checks.PTRName: &ck.PTR.CheckConfig, checks.HeloName: &ck.Helo.CheckConfig, checks.SenderName: &ck.Sender.CheckConfig,
+		checks.RecipientName: &ck.Recipient.CheckConfig, checks.RelayName: &ck.Relay.CheckConfig, checks.CalloutName: &ck.Callout.CheckConfig,
+		checks.GreylistName: &c.Greylist.CheckConfig, checks.SPFName: &ck.SPF.CheckConfig, checks.DKIMName: &ck.DKIM.CheckConfig, checks.DMARCName: &ck.DMARC.CheckConfig,
 	}
 }
 
