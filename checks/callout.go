@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"github.com/mailsift/mailsift/config"
 
 	"github.com/mailsift/mailsift/callout"
 )
@@ -90,4 +91,84 @@ func calloutRows() []Row {
 		{CalloutName, "in_progress", Reply{450, "4.1.7", "<{sender}>: Sender address rejected: address verification in progress"}},
 		{CalloutName, "perm", Reply{550, "5.1.7", "<{sender}>: Sender address rejected: undeliverable address ({remote})"}},
 	}
+}
+
+// CalloutConfig is [checks.callout]: sender verification with the sender
+// domain's own servers. Off by default; its defaults are the callout
+// package's (callout.Defaults).
+type CalloutConfig struct {
+	Mode          CheckMode       `toml:"mode"`
+	Port          int             `toml:"port"`
+	ProbeSender   string          `toml:"probe_sender"`
+	Budget        config.Duration `toml:"budget"`
+	ProbeTimeout  config.Duration `toml:"probe_timeout"`
+	PositiveTTL   config.Duration `toml:"positive_ttl"`
+	NegativeTTL   config.Duration `toml:"negative_ttl"`
+	TempTTL       config.Duration `toml:"temp_ttl"`
+	CacheSize     int             `toml:"cache_size"`
+	MaxPerDomain  int             `toml:"max_per_domain"`
+	RatePerMinute int             `toml:"rate_per_minute"`
+	AcceptAll     bool            `toml:"detect_accept_all"`
+	Shared        bool            `toml:"shared"`
+	// RatePerTarget limits probes to one server address, whatever the
+	// domain; AllowNetworks lists the loopback, private or own networks a
+	// probe may reach (none by default).
+	RatePerTarget int             `toml:"rate_per_target"`
+	AllowNetworks []config.Prefix `toml:"allow_networks"`
+	CheckConfig
+}
+
+func defaultCalloutConfig() CalloutConfig {
+	co := callout.Defaults()
+	return CalloutConfig{Mode: "off", Port: co.Port, Budget: config.Duration(co.Budget), ProbeTimeout: config.Duration(co.ProbeTimeout),
+		PositiveTTL: config.Duration(co.PositiveTTL), NegativeTTL: config.Duration(co.NegativeTTL), TempTTL: config.Duration(co.TempTTL),
+		CacheSize: co.CacheSize, MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute, RatePerTarget: co.RatePerTarget,
+		AllowNetworks: []config.Prefix{},
+		// A domain that refuses <> or a limit reached is no evidence
+		// against the sender: accept, and log it.
+		CheckConfig: CheckConfig{Actions: map[string]Action{ReasonCalloutUnverifiable: ActionLog, ReasonCalloutLimited: ActionLog}}}
+}
+
+// Validate checks the table; greylistStore is [greylist] store, whose
+// Redis the shared cache uses.
+func (co *CalloutConfig) Validate(greylistStore string) error {
+	if co.Port < 1 || co.Port > 65535 {
+		return config.Errorf("checks.callout.port", "want a port from 1 to 65535, got %d", co.Port)
+	}
+	if co.ProbeSender != "" {
+		if a, err := ParseAddress(co.ProbeSender); err != nil || a.Domain == "" {
+			return config.Errorf("checks.callout.probe_sender", "want an address such as \"verify@example.org\", or \"\" for the null sender, got %q", co.ProbeSender)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   config.Duration
+	}{{"budget", co.Budget}, {"probe_timeout", co.ProbeTimeout}, {"positive_ttl", co.PositiveTTL}, {"negative_ttl", co.NegativeTTL}, {"temp_ttl", co.TempTTL}} {
+		if d.v <= 0 {
+			return config.Errorf("checks.callout."+d.key, "want a positive duration")
+		}
+	}
+	if co.Shared && greylistStore != "redis" {
+		return config.Errorf("checks.callout.shared", `the shared cache uses the greylist's Redis: set [greylist] store = "redis" and [greylist.redis] addrs`)
+	}
+	if co.Budget > co.ProbeTimeout {
+		return config.Errorf("checks.callout.budget", "want at most probe_timeout: the budget is how long a session waits for a probe")
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"cache_size", co.CacheSize}, {"max_per_domain", co.MaxPerDomain}, {"rate_per_minute", co.RatePerMinute}, {"rate_per_target", co.RatePerTarget}} {
+		if n.v < 1 {
+			return config.Errorf("checks.callout."+n.key, "want 1 or more, got %d", n.v)
+		}
+	}
+	return nil
+}
+
+// newCallout builds the callout check from its table; our own domains
+// (the hostname, [checks.recipient] domains) are never probed.
+func newCallout(t *CalloutConfig, d Deps, domains []string) Check {
+	r := func(key string) Reply { return t.Reply(CalloutName, key) }
+	return &Callout{Verifier: d.Verifier(), OwnDomains: append([]string{d.Hostname}, domains...),
+		Fail: r("perm"), Temp: r("temp"), InProgress: r("in_progress")}
 }

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"errors"
+	"github.com/mailsift/mailsift/config"
 	"io"
 	"strings"
 
@@ -158,4 +159,29 @@ const (
 
 func dkimReasons() []string {
 	return []string{ReasonDKIMPass, ReasonDKIMFail, ReasonDKIMTempError, ReasonDKIMPermError, ReasonDKIMNone, ReasonDKIMUnreadable, ReasonDKIMNoMessage}
+}
+
+// DKIMConfig is [checks.dkim].
+type DKIMConfig struct {
+	Mode          CheckMode `toml:"mode"`
+	MaxSignatures int       `toml:"max_signatures"`
+	CheckConfig
+}
+
+func defaultDKIMConfig() DKIMConfig {
+	return DKIMConfig{MaxSignatures: 5, CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionLog, "temperror": ActionLog, "permerror": ActionLog}}}
+}
+
+// Validate checks the table.
+func (t *DKIMConfig) Validate() error {
+	if t.MaxSignatures < 1 || t.MaxSignatures > 50 {
+		return config.Errorf("checks.dkim.max_signatures", "want 1 to 50, got %d", t.MaxSignatures)
+	}
+	return nil
+}
+
+// newDKIM builds the dkim check from its table.
+func newDKIM(t *DKIMConfig, d Deps) Check {
+	return &DKIM{DNS: NetResolver{R: d.DNS}, Max: t.MaxSignatures}
 }

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"github.com/mailsift/mailsift/config"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -351,4 +352,64 @@ func dmarcRows() []Row {
 		{DMARCName, "perm", Reply{550, "5.7.1", "Email rejected per DMARC policy for {domain}"}},
 		{DMARCName, "from", Reply{550, "5.7.1", "Message must have exactly one From address"}},
 	}
+}
+
+// DMARCConfig is [checks.dmarc].
+type DMARCConfig struct {
+	Mode       CheckMode `toml:"mode"`
+	ListHosts  []string  `toml:"list_hosts"`
+	Forwarders []string  `toml:"forwarders"`
+	CheckConfig
+}
+
+func defaultDMARCConfig() DMARCConfig {
+	return DMARCConfig{ListHosts: []string{}, Forwarders: []string{}, CheckConfig: CheckConfig{Actions: map[string]Action{
+		ReasonDMARCFailReject: ActionReject, ReasonDMARCFailQuarantine: ActionTag, "fail": ActionLog,
+		"temperror": ActionTempfail, ReasonDMARCTempErrorUnenforced: ActionLog, "permerror": ActionReject}}}
+}
+
+// Validate checks the table and lowercases its list hosts.
+func (t *DMARCConfig) Validate() error {
+	for i, h := range t.ListHosts {
+		h = strings.ToLower(strings.Trim(h, "."))
+		if HostnameSyntaxError(h) != "" {
+			return config.Errorf("checks.dmarc.list_hosts", "want list host domains such as \"lists.example.org\", got %q", t.ListHosts[i])
+		}
+		t.ListHosts[i] = h
+	}
+	for _, f := range t.Forwarders {
+		if _, _, ok := ParseForwarder(f); !ok {
+			return config.Errorf("checks.dmarc.forwarders", "want a network (192.0.2.0/24) or a hostname suffix (forwarder.example.net), got %q", f)
+		}
+	}
+	return nil
+}
+
+// ParseForwarder reads a trusted forwarder: a network or an address, or a
+// hostname suffix.
+func ParseForwarder(s string) (netip.Prefix, string, bool) {
+	var p config.Prefix
+	if err := p.UnmarshalText([]byte(s)); err == nil {
+		return p.Prefix, "", true
+	}
+	h := strings.ToLower(strings.Trim(s, "."))
+	if HostnameSyntaxError(h) == "" {
+		return netip.Prefix{}, h, true
+	}
+	return netip.Prefix{}, "", false
+}
+
+// newDMARC builds the dmarc check from its table.
+func newDMARC(t *DMARCConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(DMARCName, key) }
+	c := &DMARC{DNS: NetResolver{R: d.DNS}, ListHosts: t.ListHosts, Reject: r("perm"), Temp: r("temp"), FromInvalid: r("from")}
+	for _, f := range t.Forwarders {
+		p, name, _ := ParseForwarder(f)
+		if name != "" {
+			c.ForwarderNames = append(c.ForwarderNames, name)
+		} else {
+			c.ForwarderNets = append(c.ForwarderNets, p)
+		}
+	}
+	return c
 }

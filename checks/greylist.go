@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"github.com/mailsift/mailsift/config"
 	"math"
 	"net/netip"
 	"strings"
@@ -238,4 +239,167 @@ func greylistRows() []Row {
 		{GreylistName, "temp", Reply{450, "4.7.1", "<{rcpt}>: Recipient address rejected: Greylisted, retry in {retry} seconds"}},
 		{GreylistName, "store", Reply{451, "4.3.0", "<{rcpt}>: Temporary lookup failure"}},
 	}
+}
+
+// GreylistConfig is [greylist]: the greylist check and its store.
+type GreylistConfig struct {
+	Enabled          bool            `toml:"enabled"`
+	Mode             CheckMode       `toml:"mode"`
+	Delay            config.Duration `toml:"delay"`
+	RetryWindow      config.Duration `toml:"retry_window"`
+	MaxAge           config.Duration `toml:"max_age"`
+	AutoWhitelist    int             `toml:"auto_whitelist"`
+	IPv4Prefix       int             `toml:"ipv4_prefix"`
+	IPv6Prefix       int             `toml:"ipv6_prefix"`
+	OrgDomain        bool            `toml:"org_domain"`
+	SPFSkip          bool            `toml:"spf_skip"`
+	Store            string          `toml:"store"`
+	MaxEntries       int             `toml:"max_entries"`
+	Snapshot         string          `toml:"snapshot"`
+	SnapshotInterval config.Duration `toml:"snapshot_interval"`
+	Whitelist        WhitelistConfig `toml:"whitelist"`
+	Redis            RedisConfig     `toml:"redis"`
+	CheckConfig
+}
+
+// WhitelistConfig is [greylist.whitelist].
+type WhitelistConfig struct {
+	Networks   []config.Prefix `toml:"networks"`
+	Hostnames  []string        `toml:"hostnames"`
+	Senders    []string        `toml:"senders"`
+	Recipients []string        `toml:"recipients"`
+	Files      []string        `toml:"files"`
+}
+
+// RedisConfig is [greylist.redis].
+type RedisConfig struct {
+	Addrs      []string `toml:"addrs"`
+	MasterName string   `toml:"master_name"`
+	Username   string   `toml:"username"`
+	Password   string   `toml:"password"`
+	// PasswordFile holds the password (its first line), so that the secret
+	// need not sit in the config file; not with password.
+	PasswordFile string          `toml:"password_file"`
+	DB           int             `toml:"db"`
+	Prefix       string          `toml:"prefix"`
+	Timeout      config.Duration `toml:"timeout"`
+}
+
+// RedisPassword returns the password: password, or the first line of
+// password_file (read now, so that a reload picks up a new one).
+func (r *RedisConfig) RedisPassword() (string, error) {
+	if r.PasswordFile == "" {
+		return r.Password, nil
+	}
+	return config.ReadSecret(r.PasswordFile)
+}
+
+// DefaultGreylistConfig is [greylist] as it is when the file says nothing.
+func DefaultGreylistConfig() GreylistConfig {
+	return GreylistConfig{
+		Enabled: true, Delay: config.Duration(5 * time.Minute), RetryWindow: config.Duration(48 * time.Hour), MaxAge: config.Duration(35 * 24 * time.Hour),
+		AutoWhitelist: 5, IPv4Prefix: 24, IPv6Prefix: 64, OrgDomain: true, Store: "memory", MaxEntries: 1000000,
+		Snapshot: "/var/lib/mailsift/greylist.snapshot", SnapshotInterval: config.Duration(5 * time.Minute),
+		Whitelist: WhitelistConfig{Recipients: []string{"postmaster@", "abuse@"}},
+		Redis:     RedisConfig{Prefix: "mailsift:greylist:", Timeout: config.Duration(time.Second)},
+		// A greylisted triplet tempfails; a store that cannot answer
+		// lets mail through (fail open), and says so in the log.
+		CheckConfig: CheckConfig{Actions: map[string]Action{"fail": ActionTempfail, ReasonGreylistStoreError: ActionLog}},
+	}
+}
+
+// Validate checks the table and lowercases the whitelist's names. The
+// whitelist files are loaded by whoever uses them, once.
+func (g *GreylistConfig) Validate() error {
+	for _, d := range []struct {
+		key string
+		v   config.Duration
+	}{{"retry_window", g.RetryWindow}, {"max_age", g.MaxAge}, {"snapshot_interval", g.SnapshotInterval}} {
+		if d.v <= 0 {
+			return config.Errorf("greylist."+d.key, "want a positive duration")
+		}
+	}
+	if g.Delay >= g.RetryWindow {
+		return config.Errorf("greylist.delay", "want less than retry_window (%s): a retry must be able to pass", time.Duration(g.RetryWindow))
+	}
+	if g.AutoWhitelist < 0 || g.AutoWhitelist > 65535 {
+		return config.Errorf("greylist.auto_whitelist", "want 0 (off) to 65535 passes, got %d", g.AutoWhitelist)
+	}
+	if g.IPv4Prefix < 8 || g.IPv4Prefix > 32 {
+		return config.Errorf("greylist.ipv4_prefix", "want 8 to 32, got %d", g.IPv4Prefix)
+	}
+	if g.IPv6Prefix < 16 || g.IPv6Prefix > 128 {
+		return config.Errorf("greylist.ipv6_prefix", "want 16 to 128, got %d", g.IPv6Prefix)
+	}
+	switch g.Store {
+	case "memory":
+		if g.MaxEntries < 1000 {
+			return config.Errorf("greylist.max_entries", "want 1000 or more, got %d", g.MaxEntries)
+		}
+		if g.Snapshot != "" && !strings.HasPrefix(g.Snapshot, "/") {
+			return config.Errorf("greylist.snapshot", "want an absolute path, or \"\" for no snapshot, got %q", g.Snapshot)
+		}
+	case "redis":
+		if len(g.Redis.Addrs) == 0 {
+			return config.Errorf("greylist.store", "\"redis\" needs the server(s) in [greylist.redis] addrs = [\"HOST:PORT\", ...]")
+		}
+		for _, a := range g.Redis.Addrs {
+			if !config.ValidHostPort(a) {
+				return config.Errorf("greylist.redis.addrs", "want \"HOST:PORT\", got %q", a)
+			}
+		}
+		if g.Redis.Timeout <= 0 {
+			return config.Errorf("greylist.redis.timeout", "want a positive duration")
+		}
+		if f := g.Redis.PasswordFile; f != "" {
+			if g.Redis.Password != "" {
+				return config.Errorf("greylist.redis.password_file", "set password or password_file, not both")
+			}
+			if _, err := config.ReadSecret(f); err != nil {
+				return config.Errorf("greylist.redis.password_file", "%s", err)
+			}
+		}
+	default:
+		return config.Errorf("greylist.store", "want \"memory\" or \"redis\", got %q", g.Store)
+	}
+	w := &g.Whitelist
+	for i, h := range w.Hostnames {
+		h = strings.ToLower(strings.Trim(h, "."))
+		if HostnameSyntaxError(h) != "" {
+			return config.Errorf("greylist.whitelist.hostnames", "want hostname suffixes, got %q", w.Hostnames[i])
+		}
+		w.Hostnames[i] = h
+	}
+	for i, d := range w.Senders {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if HostnameSyntaxError(d) != "" {
+			return config.Errorf("greylist.whitelist.senders", "want sender domains, got %q", w.Senders[i])
+		}
+		w.Senders[i] = d
+	}
+	for _, r := range w.Recipients {
+		if !strings.Contains(r, "@") || ParseWhitelistEntry(r) != nil {
+			return config.Errorf("greylist.whitelist.recipients", "want \"postmaster@\" (any domain) or an address, got %q", r)
+		}
+	}
+	return nil
+}
+
+// On reports whether the greylist check runs.
+func (g *GreylistConfig) On() bool { return g.Enabled && g.Mode != "off" }
+
+// newGreylist builds the greylist check from its table; delimiter is
+// [checks.recipient]'s.
+func newGreylist(g *GreylistConfig, d Deps, delimiter string) Check {
+	wl := &GreyWhitelist{Exceptions: Exceptions{Hostnames: g.Whitelist.Hostnames, Senders: g.Whitelist.Senders, Recipients: g.Whitelist.Recipients},
+		Files: d.Whitelist}
+	for _, p := range g.Whitelist.Networks {
+		wl.Networks = append(wl.Networks, p.Prefix)
+	}
+	return &Greylist{Store: d.Store(), Now: time.Now,
+		Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
+			MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
+		OrgDomain: g.OrgDomain, SPFSkip: g.SPFSkip, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: delimiter,
+		Whitelist:  wl,
+		Greylisted: g.Reply(GreylistName, "temp"), StoreError: g.Reply(GreylistName, "store")}
 }

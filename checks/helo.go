@@ -176,3 +176,20 @@ func heloRows() []Row {
 		{HeloName, "ours", Reply{550, "5.7.1", "<{helo}>: Helo command rejected: You are not me"}},
 	}
 }
+
+// HeloConfig is [checks.helo].
+type HeloConfig struct {
+	Mode    CheckMode `toml:"mode"`
+	NonFQDN bool      `toml:"non_fqdn"`
+	Unknown bool      `toml:"unknown"`
+	CheckConfig
+}
+
+func defaultHeloConfig() HeloConfig { return HeloConfig{NonFQDN: true, Unknown: true} }
+
+// newHelo builds the helo check from its table.
+func newHelo(t *HeloConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(HeloName, key) }
+	return &Helo{RequireFQDN: t.NonFQDN, RequireDNS: t.Unknown, OurNames: []string{d.Hostname}, DNS: d.DNS,
+		Syntax: r("syntax"), NonFQDN: r("non_fqdn"), Literal: r("literal"), Ours: r("ours"), Unknown: r("unknown"), Temp: r("temp")}
+}

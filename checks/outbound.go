@@ -106,3 +106,16 @@ func alignedWith(a, b string, strict bool) bool {
 	}
 	return oa == ob
 }
+
+// OutboundCheck is the table of one outbound check, [outbound.NAME].
+type OutboundCheck struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// OutboundLoginCheck is [outbound.login].
+type OutboundLoginCheck struct {
+	Mode       CheckMode `toml:"mode"`
+	FromHeader bool      `toml:"from_header"` // the From header's addresses must be the login's too
+	CheckConfig
+}

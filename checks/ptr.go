@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -119,4 +120,28 @@ func ptrRows() []Row {
 		{PTRName, "temp", Reply{450, "4.7.25", "Client host rejected: cannot find your hostname, [{client}]"}},
 		{PTRName, "perm", Reply{550, "5.7.25", "Client host rejected: cannot find your hostname, [{client}]"}},
 	}
+}
+
+// PTRConfig is [checks.ptr]. Its mode is the check's strength, as in
+// Postfix's two restrictions ("off", "exists", "fcrdns"), not a policy mode.
+type PTRConfig struct {
+	Mode PTRMode `toml:"mode"`
+	CheckConfig
+}
+
+func defaultPTRConfig() PTRConfig { return PTRConfig{Mode: PTRFCrDNS} }
+
+// UnmarshalText implements encoding.TextUnmarshaler: off, exists or fcrdns.
+func (m *PTRMode) UnmarshalText(b []byte) error {
+	switch s := PTRMode(b); s {
+	case "off", PTRExists, PTRFCrDNS:
+		*m = s
+		return nil
+	}
+	return fmt.Errorf("unknown mode %q, want off, exists (a PTR record) or fcrdns (forward-confirmed)", b)
+}
+
+// newPTR builds the ptr check from its table.
+func newPTR(t *PTRConfig, d Deps) Check {
+	return &PTR{Mode: t.Mode, DNS: d.DNS, Temp: t.Reply(PTRName, "temp"), Perm: t.Reply(PTRName, "perm")}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mailsift/mailsift/config"
 	"os"
 	"slices"
 	"strings"
@@ -218,4 +219,44 @@ func recipientRows() []Row {
 		{RecipientName, "syntax", Reply{501, "5.1.3", "<{rcpt}>: Recipient address rejected: malformed address"}},
 		{RecipientName, "non_fqdn", Reply{504, "5.5.2", "<{rcpt}>: Recipient address rejected: need fully-qualified address"}},
 	}
+}
+
+// RecipientConfig is [checks.recipient]; its domains are "ours" for the
+// relay, callout and greylist checks too, and its delimiter the greylist's.
+type RecipientConfig struct {
+	Mode      CheckMode `toml:"mode"`
+	Domains   []string  `toml:"domains"`
+	List      string    `toml:"list"`
+	Delimiter string    `toml:"delimiter"`
+	NonFQDN   bool      `toml:"non_fqdn"`
+	CheckConfig
+}
+
+func defaultRecipientConfig() RecipientConfig {
+	return RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}}
+}
+
+// Validate checks the table and lowercases its domains. The list file is
+// loaded by whoever uses it, once.
+func (t *RecipientConfig) Validate() error {
+	for i, d := range t.Domains {
+		if !IsFQDN(d) || strings.HasPrefix(d, "[") {
+			return config.Errorf("checks.recipient.domains", "want domain names such as \"example.org\", got %q", d)
+		}
+		t.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
+	}
+	if t.List != "" && len(t.Domains) == 0 {
+		return config.Errorf("checks.recipient.list", "a recipient list needs checks.recipient.domains: the domains it lists")
+	}
+	if strings.ContainsAny(t.Delimiter, "@\" \t") || len(t.Delimiter) > 1 {
+		return config.Errorf("checks.recipient.delimiter", "want one character such as \"+\" or \"\" for none, got %q", t.Delimiter)
+	}
+	return nil
+}
+
+// newRecipient builds the recipient check from its table.
+func newRecipient(t *RecipientConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(RecipientName, key) }
+	return &Recipient{RequireFQDN: t.NonFQDN, Domains: t.Domains, List: d.Recipients,
+		Syntax: r("syntax"), NonFQDN: r("non_fqdn"), Unlisted: r("unlisted"), Temp: r("temp")}
 }

@@ -99,3 +99,15 @@ func relayRows() []Row {
 		{RelayName, "perm", Reply{554, "5.7.1", "<{rcpt}>: Relay access denied"}},
 	}
 }
+
+// RelayConfig is [checks.relay]. Its domains are [checks.recipient]'s.
+type RelayConfig struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// newRelay builds the relay check; without domains it refuses
+// sender-specified routing only.
+func newRelay(t *RelayConfig, domains []string) Check {
+	return &Relay{Domains: domains, Denied: t.Reply(RelayName, "perm")}
+}

@@ -103,3 +103,20 @@ func senderRows() []Row {
 		{SenderName, "null_mx", Reply{550, "5.7.27", "<{sender}>: Sender address rejected: Domain does not accept mail"}},
 	}
 }
+
+// SenderConfig is [checks.sender].
+type SenderConfig struct {
+	Mode          CheckMode `toml:"mode"`
+	NonFQDN       bool      `toml:"non_fqdn"`
+	UnknownDomain bool      `toml:"unknown_domain"`
+	CheckConfig
+}
+
+func defaultSenderConfig() SenderConfig { return SenderConfig{NonFQDN: true, UnknownDomain: true} }
+
+// newSender builds the sender check from its table.
+func newSender(t *SenderConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(SenderName, key) }
+	return &Sender{RequireFQDN: t.NonFQDN, RequireDomain: t.UnknownDomain, DNS: d.DNS,
+		Syntax: r("syntax"), NonFQDN: r("non_fqdn"), UnknownDomain: r("unknown_domain"), NullMX: r("null_mx"), Temp: r("temp")}
+}

@@ -157,3 +157,21 @@ func spfRows() []Row {
 		{SPFName, "perm", Reply{550, "5.7.23", "SPF validation failed for <{sender}>"}},
 	}
 }
+
+// SPFConfig is [checks.spf].
+type SPFConfig struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// SPF and DKIM annotate; DMARC decides (RFC 7489 §10.1: SPF alone breaks
+// on forwarding, DKIM alone on mailing lists).
+func defaultSPFConfig() SPFConfig {
+	return SPFConfig{CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionLog, "temperror": ActionLog, "permerror": ActionLog, ReasonSPFFailDMARCDecides: ActionLog}}}
+}
+
+// newSPF builds the spf check from its table.
+func newSPF(t *SPFConfig, d Deps) Check {
+	return &SPF{DNS: NetResolver{R: d.DNS}, Receiver: d.Hostname, Fail: t.Reply(SPFName, "perm"), Temp: t.Reply(SPFName, "temp")}
+}

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/policy"
 	"github.com/mailsift/mailsift/resolver"
 	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // With [checks.spf.actions] fail = "reject", an SPF fail is refused only
@@ -26,7 +26,7 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse("mailsift.toml", []byte("[checks.spf.actions]\nfail = \"reject\"\n"))
+	cfg, err := settings.Parse("mailsift.toml", []byte("[checks.spf.actions]\nfail = \"reject\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

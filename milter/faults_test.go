@@ -17,10 +17,10 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/authrestest"
 	"github.com/mailsift/mailsift/resolver"
 	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // The fault matrix: every DNS lookup a check makes, each failing in each
@@ -34,7 +34,7 @@ import (
 // sender, spf, dkim, dmarc), asking srv with a short timeout.
 func faultRuntime(t *testing.T, srv *dnstest.Server) *Runtime {
 	t.Helper()
-	cfg := config.Default()
+	cfg := settings.Default()
 	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 150 * time.Millisecond, Attempts: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // deps are what outlives a reload: the callout verifier, the greylist
@@ -46,7 +47,7 @@ func listReporter(log *zap.Logger, path string) func(error) {
 
 // startAdmin serves the admin endpoint when [admin] listen is set, and
 // returns the function that stops it.
-func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Config], log *zap.Logger) (func(), error) {
+func startAdmin(cfg *settings.Config, d *deps, current *atomic.Pointer[settings.Config], log *zap.Logger) (func(), error) {
 	if cfg.Admin.Listen == "" {
 		return func() {}, nil
 	}

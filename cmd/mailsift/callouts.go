@@ -10,9 +10,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/metrics"
 	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // calloutHolder keeps one callout Verifier across reloads while the
@@ -25,9 +26,9 @@ type calloutHolder struct {
 	shared redis.UniversalClient
 }
 
-func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metrics.Metrics) *callout.Verifier {
+func (h *calloutHolder) get(cfg *settings.Config, res *resolver.Resolver, m *metrics.Metrics) *callout.Verifier {
 	co := cfg.Checks.Callout
-	co.CheckConfig = config.CheckConfig{} // actions, replies and exceptions are the check's, not the verifier's
+	co.CheckConfig = checks.CheckConfig{} // actions, replies and exceptions are the check's, not the verifier's
 	co.Mode = ""
 	key := fmt.Sprintf("%+v|%s|%+v|%+v", co, cfg.Hostname, cfg.DNS, cfg.Greylist.Redis)
 	if h.v != nil && h.key == key {

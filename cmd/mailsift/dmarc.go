@@ -17,10 +17,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
 	"github.com/mailsift/mailsift/milter"
 	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/settings"
 )
 
 const dmarcUsage = `usage:
@@ -57,7 +57,7 @@ func cmdDMARC(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // dmarcStore opens the store [dmarc] names; close releases it.
-func dmarcStore(cfg *config.Config) (st dmarcreport.Store, close func()) {
+func dmarcStore(cfg *settings.Config) (st dmarcreport.Store, close func()) {
 	if cfg.DMARC.Store == "redis" {
 		r := cfg.Greylist.Redis
 		rs := dmarcreport.NewRedis(dmarcreport.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
@@ -69,7 +69,7 @@ func dmarcStore(cfg *config.Config) (st dmarcreport.Store, close func()) {
 
 // dmarcBuilder is the report builder [dmarc] describes: the milter's
 // runtime runs its Loop when reports are on.
-func dmarcBuilder(cfg *config.Config, st dmarcreport.Store, res *resolver.Resolver, log *zap.Logger) *dmarcreport.Builder {
+func dmarcBuilder(cfg *settings.Config, st dmarcreport.Store, res *resolver.Resolver, log *zap.Logger) *dmarcreport.Builder {
 	d := cfg.DMARC
 	from, org := d.ReportFrom, d.OrgName
 	if from == "" {

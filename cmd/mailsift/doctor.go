@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/doctor"
 	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/settings"
 )
 
 const doctorUsage = `usage: mailsift doctor DOMAIN [--ip ADDR]... [--helo NAME] [--selector S]... [--from ADDR] [--dns HOST:PORT] [--json] [-c FILE]
@@ -109,7 +109,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 // doctorVerifier is the callout check's prober with its settings and
 // safety rules (one probe per address, the null sender, never DATA), told
 // to wait for the whole probe: a person is waiting, not a client.
-func doctorVerifier(cfg *config.Config, res *resolver.Resolver) *callout.Verifier {
+func doctorVerifier(cfg *settings.Config, res *resolver.Resolver) *callout.Verifier {
 	co := cfg.Checks.Callout
 	var allow []netip.Prefix
 	for _, p := range co.AllowNetworks {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // listFiles are the files a configuration names, each loaded once: by
@@ -19,7 +20,7 @@ type listFiles struct {
 
 // loadFiles loads the files cfg names; path is cfg's file, "" for the
 // built-in default.
-func loadFiles(path string, cfg *config.Config) (*listFiles, error) {
+func loadFiles(path string, cfg *settings.Config) (*listFiles, error) {
 	var f listFiles
 	var err error
 	at := func(key string, err error) error { return config.KeyError(path, key, err) }

@@ -21,10 +21,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/callout"
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/metrics"
 	"github.com/mailsift/mailsift/milter"
 	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // version is set at build time: -ldflags "-X main.version=$(git describe)".
@@ -93,11 +96,11 @@ func getVersion() string {
 }
 
 // loadConfig reads path, or gives the built-in default when path is "".
-func loadConfig(path string) (*config.Config, error) {
+func loadConfig(path string) (*settings.Config, error) {
 	if path == "" {
-		return config.Default(), nil
+		return settings.Default(), nil
 	}
-	return config.Load(path)
+	return settings.Load(path)
 }
 
 func flags(name string, args []string, stderr io.Writer) (string, bool) {
@@ -116,7 +119,7 @@ func flags(name string, args []string, stderr io.Writer) (string, bool) {
 
 // setup parses a subcommand's flags and loads its config; a non-zero code
 // is the exit status when that fails.
-func setup(name string, args []string, stderr io.Writer) (string, *config.Config, *listFiles, int) {
+func setup(name string, args []string, stderr io.Writer) (string, *settings.Config, *listFiles, int) {
 	path, ok := flags(name, args, stderr)
 	if !ok {
 		return "", nil, nil, 2
@@ -130,7 +133,7 @@ func setup(name string, args []string, stderr io.Writer) (string, *config.Config
 }
 
 // loadAll loads the configuration at path and the files it names.
-func loadAll(path string) (*config.Config, *listFiles, error) {
+func loadAll(path string) (*settings.Config, *listFiles, error) {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, nil, err
@@ -160,9 +163,9 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 // newRuntime builds what sessions run with from a configuration and the
-// files it names: the resolver, the inbound chain (built from the one list
-// in chain.go), the policy and the outbound chain.
-func newRuntime(cfg *config.Config, files *listFiles, d *deps) (*milter.Runtime, error) {
+// files it names: the resolver, the inbound chain (built from the one list,
+// checks.Inbound), the policy and the outbound chain.
+func newRuntime(cfg *settings.Config, files *listFiles, d *deps) (*milter.Runtime, error) {
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
 		Timeout:   time.Duration(cfg.DNS.Timeout),
@@ -173,7 +176,13 @@ func newRuntime(cfg *config.Config, files *listFiles, d *deps) (*milter.Runtime,
 	if err != nil {
 		return nil, err
 	}
-	chain := newChain(&builder{cfg: cfg, files: files, d: d, res: res})
+	if files.recipients != nil {
+		files.recipients.Report = listReporter(d.log(), cfg.Checks.Recipient.List)
+	}
+	chain := cfg.Checks.NewChain(&cfg.Greylist, checks.Deps{DNS: res, Hostname: cfg.Hostname,
+		Verifier:   func() *callout.Verifier { return d.callouts.get(cfg, res, d.metrics) },
+		Store:      func() greylist.Store { return d.greylists.get(cfg, d.metrics) },
+		Recipients: files.recipients, Whitelist: files.whitelist})
 	rt := &milter.Runtime{
 		Hostname:         cfg.Hostname,
 		Chain:            chain,
@@ -192,7 +201,7 @@ func newRuntime(cfg *config.Config, files *listFiles, d *deps) (*milter.Runtime,
 	return rt, nil
 }
 
-func levelOf(cfg *config.Config) zapcore.Level {
+func levelOf(cfg *settings.Config) zapcore.Level {
 	l, err := zapcore.ParseLevel(string(cfg.Log.Level))
 	if err != nil {
 		return zapcore.InfoLevel
@@ -231,7 +240,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	srv := milter.NewServer(rt, log, time.Now)
 	srv.Observe(d.metrics)
-	var current atomic.Pointer[config.Config]
+	var current atomic.Pointer[settings.Config]
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, d, &current, log)
 	if err != nil {
@@ -248,7 +257,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("mailsift started", zap.String("mailsift.listen", cfg.Listen.String()),
 		zap.String("mailsift.version", getVersion()), zap.String("mailsift.config", configName(path)),
-		zap.String("mailsift.mode", string(cfg.Mode.Mode)))
+		zap.String("mailsift.mode", string(cfg.Mode)))
 
 	for {
 		select {
@@ -279,7 +288,7 @@ func configName(path string) string {
 
 // reload re-reads the configuration. An invalid file changes nothing: the
 // running configuration stays, and the error is logged.
-func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level zap.AtomicLevel, log *zap.Logger) *config.Config {
+func reload(path string, cur *settings.Config, srv *milter.Server, d *deps, level zap.AtomicLevel, log *zap.Logger) *settings.Config {
 	cfg, files, err := loadAll(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -306,11 +315,11 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 	}
 	level.SetLevel(levelOf(cfg))
 	d.metrics.Reload(true)
-	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode.Mode)))
+	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode)))
 	return cfg
 }
 
-func shutdown(srv *milter.Server, cfg *config.Config, log *zap.Logger) {
+func shutdown(srv *milter.Server, cfg *settings.Config, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace))
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {

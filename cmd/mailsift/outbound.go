@@ -9,17 +9,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/internal/dkimsign"
 	"github.com/mailsift/mailsift/milter"
 	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/settings"
 )
 
 // newOutbound builds the submissions' checks, in their one order (MAIL
 // FROM: login, mailbox, limit; end of message: preflight, standards), and
 // loads the DKIM keys. nil when [outbound] is off.
-func newOutbound(cfg *config.Config, res *resolver.Resolver, files *listFiles, d *deps, log *zap.Logger) (*milter.Outbound, error) {
+func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles, d *deps, log *zap.Logger) (*milter.Outbound, error) {
 	o := &cfg.Outbound
 	if !o.Enabled {
 		return nil, nil
@@ -28,7 +28,7 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, files *listFiles, d
 		log = zap.NewNop()
 	}
 	ob := &milter.Outbound{Chain: checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now), Domains: cfg.OutboundDomains()}
-	add := func(c checks.Check, cc *config.CheckConfig) {
+	add := func(c checks.Check, cc *checks.CheckConfig) {
 		ob.Chain.Add(c)
 		if x := cc.Exceptions(); x != nil {
 			ob.Chain.Except(c.Name(), x)

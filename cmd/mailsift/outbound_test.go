@@ -9,9 +9,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/dkimsign"
 	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/settings"
 )
 
 func TestNewRuntimeOutbound(t *testing.T) {
@@ -24,7 +24,7 @@ func TestNewRuntimeOutbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(keys, "bad.test.a.key"), []byte("junk"), 0o600)
-	cfg, err := config.Parse("c.toml", []byte(`
+	cfg, err := settings.Parse("c.toml", []byte(`
 [dns]
 servers = ["127.0.0.1:53"]
 [greylist]

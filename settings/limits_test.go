@@ -1,6 +1,7 @@
-package config
+package settings
 
 import (
+	"github.com/mailsift/mailsift/config"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits != (LimitsConfig{50, Duration(30 * time.Second), 65536}) {
+	if c.Limits != (LimitsConfig{50, config.Duration(30 * time.Second), 65536}) {
 		t.Fatalf("limits = %+v", c.Limits)
 	}
 	for in, want := range map[string]string{

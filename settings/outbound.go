@@ -1,7 +1,8 @@
-package config
+package settings
 
 import (
 	"fmt"
+	"github.com/mailsift/mailsift/config"
 	"net/netip"
 	"os"
 	"strings"
@@ -25,11 +26,11 @@ type OutboundConfig struct {
 	DailyLimit int                `toml:"daily_limit"`
 	DKIM       OutboundDKIMConfig `toml:"dkim"`
 
-	Preflight OutboundCheck      `toml:"preflight"`
-	Login     OutboundLoginCheck `toml:"login"`
-	Mailbox   OutboundCheck      `toml:"mailbox"`
-	Limit     OutboundCheck      `toml:"limit"`
-	Standards OutboundCheck      `toml:"standards"`
+	Preflight checks.OutboundCheck      `toml:"preflight"`
+	Login     checks.OutboundLoginCheck `toml:"login"`
+	Mailbox   checks.OutboundCheck      `toml:"mailbox"`
+	Limit     checks.OutboundCheck      `toml:"limit"`
+	Standards checks.OutboundCheck      `toml:"standards"`
 }
 
 // OutboundDKIMConfig is [outbound.dkim].
@@ -37,29 +38,16 @@ type OutboundDKIMConfig struct {
 	Keys string `toml:"keys"` // folder of DOMAIN.SELECTOR.key files; "" signs nothing
 }
 
-// OutboundCheck is the table of one outbound check.
-type OutboundCheck struct {
-	Mode CheckMode `toml:"mode"`
-	CheckConfig
-}
-
-// OutboundLoginCheck is [outbound.login].
-type OutboundLoginCheck struct {
-	Mode       CheckMode `toml:"mode"`
-	FromHeader bool      `toml:"from_header"` // the From header's addresses must be the login's too
-	CheckConfig
-}
-
 func defaultOutbound() OutboundConfig {
 	return OutboundConfig{
 		DailyLimit: 500,
 		// A p=none domain's mail is tagged and logged; the daily limit
 		// tempfails, and a store that cannot answer lets mail through.
-		Preflight: OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
-			"preflight-reject": {policy.Reject}, "preflight-quarantine": {policy.Reject}, "preflight-none": {policy.Tag},
-			"temperror": {policy.Tempfail}}}},
-		Limit: OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
-			"fail": {policy.Tempfail}, "limit-store-error": {policy.Log}}}},
+		Preflight: checks.OutboundCheck{CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
+			checks.ReasonPreflightReject: policy.Reject, checks.ReasonPreflightQuarantine: policy.Reject, checks.ReasonPreflightNone: policy.Tag,
+			"temperror": policy.Tempfail}}},
+		Limit: checks.OutboundCheck{CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
+			"fail": policy.Tempfail, checks.ReasonLimitStoreError: policy.Log}}},
 	}
 }
 
@@ -100,13 +88,13 @@ func (c *Config) OutboundAddresses(ifaceAddrs func() ([]netip.Addr, error)) ([]n
 // outboundChecks lists the outbound check tables by name.
 func (o *OutboundConfig) checks() []struct {
 	name string
-	mode CheckMode
-	cc   *CheckConfig
+	mode checks.CheckMode
+	cc   *checks.CheckConfig
 } {
 	return []struct {
 		name string
-		mode CheckMode
-		cc   *CheckConfig
+		mode checks.CheckMode
+		cc   *checks.CheckConfig
 	}{
 		{checks.LoginName, o.Login.Mode, &o.Login.CheckConfig},
 		{checks.MailboxName, o.Mailbox.Mode, &o.Mailbox.CheckConfig},
@@ -116,33 +104,26 @@ func (o *OutboundConfig) checks() []struct {
 	}
 }
 
-// rules adds the outbound checks' policy rules to rules.
-func (o *OutboundConfig) rules(rules map[string]policy.Rule) {
-	for _, c := range o.checks() {
-		rules[c.name] = c.cc.Rule(c.mode)
-	}
-}
-
 func (o *OutboundConfig) validate() error {
 	for i, d := range o.Domains {
 		if !checks.IsFQDN(d) || strings.HasPrefix(d, "[") {
-			return &keyError{"outbound.domains", fmt.Sprintf("want domain names such as \"example.org\", got %q", d)}
+			return &config.KeyErr{Key: "outbound.domains", Msg: fmt.Sprintf("want domain names such as \"example.org\", got %q", d)}
 		}
 		o.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
 	}
 	for _, s := range o.Addresses {
 		if _, err := netip.ParseAddr(s); err != nil {
-			return &keyError{"outbound.addresses", fmt.Sprintf("want IP addresses such as \"192.0.2.1\", got %q", s)}
+			return &config.KeyErr{Key: "outbound.addresses", Msg: fmt.Sprintf("want IP addresses such as \"192.0.2.1\", got %q", s)}
 		}
 	}
 	if o.DailyLimit < 0 {
-		return &keyError{"outbound.daily_limit", fmt.Sprintf("want 0 (no limit) or more messages, got %d", o.DailyLimit)}
+		return &config.KeyErr{Key: "outbound.daily_limit", Msg: fmt.Sprintf("want 0 (no limit) or more messages, got %d", o.DailyLimit)}
 	}
 	if o.DKIM.Keys != "" && !strings.HasPrefix(o.DKIM.Keys, "/") {
-		return &keyError{"outbound.dkim.keys", fmt.Sprintf("want an absolute path, or \"\" for no signing, got %q", o.DKIM.Keys)}
+		return &config.KeyErr{Key: "outbound.dkim.keys", Msg: fmt.Sprintf("want an absolute path, or \"\" for no signing, got %q", o.DKIM.Keys)}
 	}
 	for _, c := range o.checks() {
-		if err := c.cc.validate(c.name, ""); err != nil {
+		if err := c.cc.Validate("outbound."+c.name, c.name, ""); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
-package config
+package settings
 
 import (
+	"github.com/mailsift/mailsift/config"
 	"os"
 
 	"github.com/mailsift/mailsift/checks"
@@ -21,10 +22,10 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 	// The documented file spells out what Default leaves implicit: empty
 	// lists, and each default action and reply.
 	d.DNS.Servers = []string{}
-	d.Greylist.Whitelist.Networks, d.Greylist.Whitelist.Hostnames = []Prefix{}, []string{}
+	d.Greylist.Whitelist.Networks, d.Greylist.Whitelist.Hostnames = []config.Prefix{}, []string{}
 	d.Greylist.Whitelist.Senders, d.Greylist.Whitelist.Files = []string{}, []string{}
 	d.Greylist.Redis.Addrs = []string{}
-	for _, p := range []struct{ doc, def *CheckConfig }{
+	for _, p := range []struct{ doc, def *checks.CheckConfig }{
 		{&c.Checks.PTR.CheckConfig, &d.Checks.PTR.CheckConfig},
 		{&c.Checks.Helo.CheckConfig, &d.Checks.Helo.CheckConfig},
 		{&c.Checks.Sender.CheckConfig, &d.Checks.Sender.CheckConfig},
@@ -44,15 +45,15 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		for k, a := range p.doc.Actions {
 			want, ok := p.def.Actions[k]
 			if !ok {
-				want.Action, ok = policy.DefaultActions()[checks.Status(k)]
+				want, ok = policy.DefaultActions()[checks.Status(k)]
 			}
-			if !ok || want.Action != a.Action {
-				t.Errorf("contrib/mailsift.toml: action %s = %s, but the default is %s", k, a.Action, want.Action)
+			if !ok || want != a {
+				t.Errorf("contrib/mailsift.toml: action %s = %s, but the default is %s", k, a, want)
 			}
 		}
 		for k, a := range p.def.Actions {
 			if _, ok := p.doc.Actions[k]; !ok {
-				t.Errorf("contrib/mailsift.toml does not show the default action %s = %s", k, a.Action)
+				t.Errorf("contrib/mailsift.toml does not show the default action %s = %s", k, a)
 			}
 		}
 		p.def.Actions = p.doc.Actions
@@ -60,7 +61,7 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		p.def.Except = p.doc.Except
 	}
 	for _, row := range checks.Table() {
-		cc := map[string]*CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
+		cc := map[string]*checks.CheckConfig{"ptr": &c.Checks.PTR.CheckConfig, "helo": &c.Checks.Helo.CheckConfig,
 			"sender": &c.Checks.Sender.CheckConfig, "recipient": &c.Checks.Recipient.CheckConfig, "relay": &c.Checks.Relay.CheckConfig,
 			"callout": &c.Checks.Callout.CheckConfig, "greylist": &c.Greylist.CheckConfig,
 			"spf": &c.Checks.SPF.CheckConfig, "dmarc": &c.Checks.DMARC.CheckConfig,
@@ -91,7 +92,7 @@ func TestEmptyIsDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen.String() != "inet:127.0.0.1:8895" || c.Mode.Mode != "enforce" || time.Duration(c.ShutdownGrace) != 10*time.Second {
+	if c.Listen.String() != "inet:127.0.0.1:8895" || c.Mode != "enforce" || time.Duration(c.ShutdownGrace) != 10*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -263,7 +264,7 @@ func TestEffective(t *testing.T) {
 	if len(c.Checks.PTR.Actions) != 0 || len(c.Checks.PTR.Replies) != 0 {
 		t.Fatalf("Effective changed the original: %v %v", c.Checks.PTR.Actions, c.Checks.PTR.Replies)
 	}
-	if a := e.Checks.PTR.Actions["temperror"].Action; a != policy.Tempfail {
+	if a := e.Checks.PTR.Actions["temperror"]; a != policy.Tempfail {
 		t.Fatalf("ptr temperror = %q", a)
 	}
 	if r := e.Checks.Helo.Replies["ours"].Reply.String(); r != "550 5.7.1 <{helo}>: Helo command rejected: You are not me" {
@@ -308,12 +309,12 @@ func TestSecretFiles(t *testing.T) {
 			t.Errorf("%q: %v, want %s", tt.in, err, tt.want)
 		}
 	}
-	if s, err := ReadSecret("/dev/zero"); err != nil || s != strings.Repeat("\x00", 4096) {
+	if s, err := config.ReadSecret("/dev/zero"); err != nil || s != strings.Repeat("\x00", 4096) {
 		t.Fatalf("/dev/zero: %d bytes, %v; want the first 4 KiB", len(s), err)
 	}
 	good := filepath.Join(dir, "good")
 	os.WriteFile(good, []byte("  tok en \nsecond line\n"), 0o600)
-	if s, err := ReadSecret(good); s != "tok en" || err != nil {
+	if s, err := config.ReadSecret(good); s != "tok en" || err != nil {
 		t.Fatalf("ReadSecret = %q, %v", s, err)
 	}
 }
