@@ -156,40 +156,25 @@ func (s *Session) outboundData() {
 // findings count (an authenticated client's connect and HELO findings were
 // made before it was known to be one of ours).
 func (s *Session) outboundVerdict() verdict {
-	var v verdict
 	if s.rt.Outbound == nil {
-		return v
+		return verdict{}
 	}
-	var out []finding
-	for _, f := range s.findings() {
-		if checks.IsOutbound(f.r.Check) {
-			out = append(out, f)
-		}
-	}
-	var data []finding
 	refusable := s.tx.data
 	if s.trusted == "local" { // MAIL FROM's refusals were not given at RCPT TO
 		refusable = append(append([]finding{}, s.tx.mail...), s.tx.data...)
 	}
-	for _, f := range refusable {
+	return verdictOf(outboundOnly(refusable), outboundOnly(s.findings()))
+}
+
+// outboundOnly keeps the outbound checks' findings.
+func outboundOnly(fs []finding) []finding {
+	var out []finding
+	for _, f := range fs {
 		if checks.IsOutbound(f.r.Check) {
-			data = append(data, f)
+			out = append(out, f)
 		}
 	}
-	if d, ok := strongestRefusal(data); ok {
-		v.refusal = &d
-	}
-	for _, f := range out {
-		switch f.d.Action {
-		case policy.Quarantine:
-			if v.quarantine == "" {
-				v.quarantine = "mailsift: " + f.d.Check + "=" + string(f.d.Status)
-			}
-		case policy.Tag:
-			v.tags = append(v.tags, f.d.Check+"="+string(f.d.Status))
-		}
-	}
-	return v
+	return out
 }
 
 // outboundEdits is the DKIM signature of an accepted submission, added at

@@ -538,16 +538,22 @@ type verdict struct {
 }
 
 func (s *Session) verdict() verdict {
-	var v verdict
 	if s.trusted != "" {
 		return s.outboundVerdict()
 	}
 	// Only end-of-message refusals are still to be given; earlier ones were
 	// given at RCPT TO.
-	if d, ok := strongestRefusal(s.tx.data); ok {
+	return verdictOf(s.tx.data, s.findings())
+}
+
+// verdictOf is the verdict of a message: the strongest of the refusals
+// still to be given, else a quarantine or tags from all its findings.
+func verdictOf(refusable, all []finding) verdict {
+	var v verdict
+	if d, ok := strongestRefusal(refusable); ok {
 		v.refusal = &d
 	}
-	for _, f := range s.findings() {
+	for _, f := range all {
 		switch f.d.Action {
 		case policy.Quarantine:
 			if v.quarantine == "" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -200,19 +199,9 @@ func cmdDMARCSummary(args []string, stdout, stderr io.Writer) int {
 	fromStore := fs.Bool("store", false, "read the rows kept in the store ([dmarc] store = \"redis\")")
 	asJSON := fs.Bool("json", false, "print JSON")
 	// Files and flags in any order.
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+	files, code, ok := parseInterspersed(fs, args)
+	if !ok {
+		return code
 	}
 	if (len(files) == 0) == !*fromStore {
 		fmt.Fprint(stderr, dmarcUsage)
@@ -254,7 +243,7 @@ func cmdDMARCSummary(args []string, stdout, stderr io.Writer) int {
 		}
 		reports = len(ids)
 	}
-	code := 0
+	code = 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
