@@ -39,7 +39,7 @@ func (rt *Runtime) protocol() gomilter.OptProtocol {
 	if rt.Outbound != nil {
 		p &^= gomilter.OptNoBody | gomilter.OptNoRcptReply
 	}
-	return p
+	return rt.dmarcProtocol(p)
 }
 
 // trustLocal marks a session without a real SMTP client as a local

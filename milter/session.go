@@ -48,6 +48,7 @@ type transaction struct {
 	streams   map[string]checks.MessageStream // nil until the body starts
 	reply     string                          // first refusal sent, the line as the client saw it
 	action    policy.Action
+	dmarc     dmarcTx // DMARC reports: a message to our rua address (dmarcreports.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -388,6 +389,7 @@ func (s *Session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Respon
 	for _, st := range s.tx.streams {
 		st.Write(chunk)
 	}
+	s.dmarcBody(chunk)
 	return gomilter.RespContinue, nil
 }
 
@@ -439,6 +441,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	v := s.verdict()
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
+		s.dmarcEndOfMessage(string(v.refusal.Action))
 		s.endTx(string(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
@@ -452,6 +455,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
+	s.dmarcEndOfMessage(v.accepted())
 	switch {
 	case v.quarantine != "":
 		s.endTx(string(policy.Quarantine))
