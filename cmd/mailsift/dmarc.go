@@ -60,8 +60,9 @@ func cmdDMARC(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func dmarcStore(cfg *config.Config) (st dmarcreport.Store, close func()) {
 	if cfg.DMARC.Store == "redis" {
 		r := cfg.Greylist.Redis
+		password, _ := r.RedisPassword() // read at validation; gone since: Redis will refuse, and say so
 		rs := dmarcreport.NewRedis(dmarcreport.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: r.Password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
+			Password: password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
 		return rs, func() { rs.Close() }
 	}
 	return &dmarcreport.Memory{}, func() {}
