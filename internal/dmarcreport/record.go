@@ -187,7 +187,7 @@ func RecordFromResult(ctx context.Context, dns TXTResolver, in Input) (Record, b
 	case r.Disposition != asked:
 		r.Reasons = []string{"local_policy"}
 	case dr.Status == checks.Fail && dr.Details["applied"] != "" && dr.Details["applied"] != dr.Details["policy"] && dr.Details["policy"] != "":
-		r.Reasons, r.Comment = []string{"sampled_out"}, "pct="+strconv.Itoa(pub.Pct)
+		r.Reasons, r.Comment = []string{"sampled_out"}, "policy "+dr.Details["policy"]+" applied as "+dr.Details["applied"]+" (pct="+strconv.Itoa(pub.Pct)+")"
 	case dr.Status == checks.TempError:
 		r.Reasons, r.Comment = []string{"other"}, "temperror: "+dr.Text
 	}
