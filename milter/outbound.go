@@ -3,7 +3,6 @@ package milter
 import (
 	"context"
 	"slices"
-	"strings"
 
 	gomilter "github.com/d--j/go-milter"
 	"go.uber.org/zap"
@@ -39,7 +38,7 @@ func (rt *Runtime) protocol() gomilter.OptProtocol {
 	if rt.Outbound != nil {
 		p &^= gomilter.OptNoBody | gomilter.OptNoRcptReply
 	}
-	return p
+	return rt.dmarcProtocol(p)
 }
 
 // trustLocal marks a session without a real SMTP client as a local
@@ -81,7 +80,7 @@ func (s *Session) outboundStreams() {
 	if ob == nil {
 		return
 	}
-	hdr := headerBlock(s.env.Headers)
+	hdr := s.headerBlock()
 	for _, c := range ob.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -112,16 +111,6 @@ func (s *Session) outboundStreams() {
 	}
 	st.Write(hdr)
 	s.tx.streams[signStreamName] = &signStream{Stream: st, key: k}
-}
-
-// headerBlock is the message's header as the checks' streams read it.
-func headerBlock(hs []checks.Header) []byte {
-	var b []byte
-	for _, h := range hs {
-		v := strings.ReplaceAll(strings.ReplaceAll(h.Value, "\r\n", "\n"), "\n", "\r\n")
-		b = append(b, h.Name+": "+v+"\r\n"...)
-	}
-	return append(b, "\r\n"...)
 }
 
 // signStream is the DKIM signer among a message's streams.

@@ -27,6 +27,9 @@ type Runtime struct {
 	// tells the MTA that it is still at work, and how often it repeats
 	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// DMARC records evaluations for aggregate reports and reads reports
+	// mailed to our rua addresses; nil: off.
+	DMARC *DMARCReports
 	// Limits bound what one MTA connection may hold; zero values are
 	// the Default* constants.
 	Limits Limits

@@ -54,6 +54,7 @@ type transaction struct {
 	streams     map[string]checks.MessageStream // nil until the body starts
 	reply       string                          // first refusal sent, the line as the client saw it
 	action      policy.Action
+	dmarc       dmarcTx // DMARC reports: a message to our rua address (dmarcreports.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -401,6 +402,16 @@ func (s *Session) Header(name, value string, m gomilter.Modifier) (*gomilter.Res
 	return gomilter.RespContinue, nil
 }
 
+// headerBlock is the message's header as the MTA passed it, in wire form,
+// with the blank line that ends it.
+func (s *Session) headerBlock() []byte {
+	var hdr []byte
+	for i, h := range s.env.Headers {
+		hdr = appendHeader(hdr, h.Name, s.tx.raw[i], s.tx.exact)
+	}
+	return append(hdr, "\r\n"...)
+}
+
 // appendHeader adds one header field to a header block in wire form: name,
 // colon, the value (with CRLF line ends), CRLF. Without the exact value, a
 // space after the colon is the best guess (the MTA removed one).
@@ -434,6 +445,7 @@ func (s *Session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Respon
 	for _, st := range s.tx.streams {
 		st.Write(chunk)
 	}
+	s.dmarcBody(chunk)
 	return gomilter.RespContinue, nil
 }
 
@@ -458,11 +470,7 @@ func (s *Session) startStreams() {
 		}
 		return
 	}
-	var hdr []byte
-	for i, h := range s.env.Headers {
-		hdr = appendHeader(hdr, h.Name, s.tx.raw[i], s.tx.exact)
-	}
-	hdr = append(hdr, "\r\n"...)
+	hdr := s.headerBlock()
 	for _, c := range s.rt.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -500,6 +508,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	v := s.verdict()
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
+		s.dmarcEndOfMessage(string(v.refusal.Action))
 		s.endTx(string(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
@@ -513,6 +522,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
+	s.dmarcEndOfMessage(v.accepted())
 	switch {
 	case v.quarantine != "":
 		s.endTx(string(policy.Quarantine))

@@ -22,6 +22,7 @@ type deps struct {
 	callouts  *calloutHolder
 	greylists *greylistHolder
 	metrics   *metrics.Metrics
+	dmarc     *dmarcHolder // nil: no DMARC reports (the one-shot commands)
 }
 
 // log returns the process's logger.

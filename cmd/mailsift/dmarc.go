@@ -23,9 +23,10 @@ import (
 )
 
 const dmarcUsage = `usage:
-  mailsift dmarc report [--dry-run DIR] [-c FILE]
+  mailsift dmarc report [--dry-run DIR] [--end TIME] [-c FILE]
         build the DMARC aggregate reports of the last period from the store
-        ([dmarc] store = "redis") and send them, or write them into DIR
+        ([dmarc] store = "redis") and send them, or write them into DIR;
+        --end (RFC 3339, or "now") reports the interval that ends then
   mailsift dmarc read [-c FILE] < MESSAGE
         read an email sent to your rua address: log each row, keep the rows
         in the store (for a Postfix alias: "|/usr/bin/mailsift dmarc read")
@@ -59,8 +60,9 @@ func cmdDMARC(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func dmarcStore(cfg *config.Config) (st dmarcreport.Store, close func()) {
 	if cfg.DMARC.Store == "redis" {
 		r := cfg.Greylist.Redis
+		password, _ := r.RedisPassword() // read at validation; gone since: Redis will refuse, and say so
 		rs := dmarcreport.NewRedis(dmarcreport.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: r.Password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
+			Password: password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
 		return rs, func() { rs.Close() }
 	}
 	return &dmarcreport.Memory{}, func() {}
@@ -97,8 +99,22 @@ func dmarcFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 func cmdDMARCReport(args []string, stdout, stderr io.Writer) int {
 	fs, path := dmarcFlags("report", stderr)
 	dir := fs.String("dry-run", "", "write the reports into `DIR` instead of sending them")
+	endFlag := fs.String("end", "", "report the interval that ends at `TIME` (RFC 3339, or \"now\"); default: the last whole interval")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return 2
+	}
+	var endAt time.Time
+	switch *endFlag {
+	case "":
+	case "now":
+		endAt = time.Now().Truncate(time.Second).Add(time.Second)
+	default:
+		t, err := time.Parse(time.RFC3339, *endFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailsift dmarc report: --end: want a time such as \"2026-11-29T00:00:00Z\" or \"now\", got %q\n", *endFlag)
+			return 2
+		}
+		endAt = t
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -122,6 +138,9 @@ func cmdDMARCReport(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	begin, end := dmarcreport.Period(time.Now(), time.Duration(cfg.DMARC.Interval))
+	if !endAt.IsZero() {
+		begin, end = endAt.Add(-time.Duration(cfg.DMARC.Interval)), endAt
+	}
 	if *dir == "" {
 		if err := b.Run(ctx, begin, end); err != nil {
 			fmt.Fprintln(stderr, "mailsift dmarc report:", err)

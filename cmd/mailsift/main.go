@@ -261,6 +261,9 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	if rt.Outbound, err = newOutbound(cfg, res, d, d.greylists.log); err != nil {
 		return nil, err
 	}
+	if d.dmarc != nil {
+		rt.DMARC = d.dmarc.runtime(cfg, res)
+	}
 	return rt, nil
 }
 
@@ -292,6 +295,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	d := &deps{callouts: &calloutHolder{log: log}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
+	d.dmarc = &dmarcHolder{log: log}
+	defer d.dmarc.close() // after the server's shutdown: no session records any more
 	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		ln.Close()
