@@ -43,6 +43,7 @@ type Config struct {
 	Admin    AdminConfig    `toml:"admin"`
 	DMARC    DMARCReports   `toml:"dmarc"`
 	Outbound OutboundConfig `toml:"outbound"`
+	Bounces  BouncesConfig  `toml:"bounces"`
 }
 
 // DMARCReports is [dmarc]: DMARC aggregate reports (RFC 7489 §7.2), sent
@@ -298,6 +299,7 @@ func Default() *Config {
 				"temperror": {policy.Tempfail}, "dmarc-temperror-unenforced": {policy.Log}, "permerror": {policy.Reject}}}},
 		},
 		Outbound: defaultOutbound(),
+		Bounces:  defaultBounces(),
 	}
 }
 
@@ -443,6 +445,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Outbound.validate(); err != nil {
+		return err
+	}
+	if err := c.Bounces.validate(c); err != nil {
 		return err
 	}
 	if ck.DKIM.MaxSignatures < 1 || ck.DKIM.MaxSignatures > 50 {

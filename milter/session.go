@@ -48,6 +48,7 @@ type transaction struct {
 	streams   map[string]checks.MessageStream // nil until the body starts
 	reply     string                          // first refusal sent, the line as the client saw it
 	action    policy.Action
+	bounce    *bounceTx // a message that may be a bounce, kept to be read (bounces.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -283,6 +284,9 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d), nil
 	}
+	if d, ok := s.outboundRcpt(rcpt); ok {
+		return s.refuse(rcpt, d), nil
+	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
 		s.tx.rcpt = s.decide(s.run(checks.StageRcpt))
@@ -295,6 +299,7 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 		}
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
+	s.bounceRcpt(rcpt)
 	return gomilter.RespContinue, nil
 }
 
@@ -388,6 +393,7 @@ func (s *Session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Respon
 	for _, st := range s.tx.streams {
 		st.Write(chunk)
 	}
+	s.bounceChunk(chunk)
 	return gomilter.RespContinue, nil
 }
 
@@ -452,6 +458,10 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
+	if s.bounceEnd() {
+		s.endTx("discard")
+		return gomilter.RespDiscard, nil
+	}
 	switch {
 	case v.quarantine != "":
 		s.endTx(string(policy.Quarantine))
