@@ -255,6 +255,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	if rt.Outbound, err = newOutbound(cfg, res, d, d.greylists.log); err != nil {
 		return nil, err
 	}
+	rt.Bounces = newBounces(cfg, d)
 	return rt, nil
 }
 
@@ -286,6 +287,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	d := &deps{callouts: &calloutHolder{log: log}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
+	defer d.bounces.close()
 	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		ln.Close()
