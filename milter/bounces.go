@@ -137,9 +137,12 @@ func (s *Session) bounceEnd() (discard bool) {
 			continue
 		}
 		e, newly, err := b.List.Record(s.ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
-		if err != nil {
+		if e.Address == "" {
 			s.log.Error("bounce not counted", append(fields, zap.Error(err))...)
 			continue
+		}
+		if err != nil {
+			s.log.Error("suppression list not exported", zap.Error(err))
 		}
 		fields = append(fields, zap.Int("mailsift.bounce.hard_count", e.Hard), zap.Int("mailsift.bounce.soft_count", e.Soft),
 			zap.Bool("mailsift.bounce.suppressed", e.Suppressed))

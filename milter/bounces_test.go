@@ -215,3 +215,27 @@ func TestBounceBodyBounded(t *testing.T) {
 		t.Fatalf("%d bounce records from the first 2000 bytes, want 2", n)
 	}
 }
+
+// TestSuppressLocalSubmission: a local submission (the sendmail command)
+// to a suppressed address is refused at the end of the message, which
+// Postfix turns into a bounce to the sender; RCPT TO passes.
+func TestSuppressLocalSubmission(t *testing.T) {
+	rt, l := bounceRuntime(t, false)
+	for range 3 {
+		l.Record(t.Context(), "dead@example.co.jp", suppress.Bounce{Status: "5.1.1", Class: "user-unknown", Hard: true})
+	}
+	f := start(t, rt)
+	s := dial(t, newClient("tcp", f.addr))
+	defer s.Close()
+	cont(t)(s.Conn("localhost", gomilter.FamilyInet, 0, "127.0.0.1"))
+	cont(t)(s.Helo("localhost"))
+	cont(t)(s.Mail("www@site.test"))
+	cont(t)(s.Rcpt("dead@example.co.jp"))
+	cont(t)(s.Header("From", "www@site.test"))
+	_, act, err := s.End([]byte("hi\r\n"))
+	wantReply(t, act, err, "550 5.1.1 <dead@example.co.jp>: recipient suppressed after 3 bounces (last: 5.1.1 user unknown, 2026-11-29)")
+	r := f.logs.waitRecords(t, 1)[0]
+	if r["mailsift.trusted"] != "local" || r["event.action"] != "reject" || r["mailsift.checks.suppress.reason"] != "suppress-listed" {
+		t.Errorf("record = %v", r)
+	}
+}

@@ -101,7 +101,9 @@ type List struct {
 }
 
 // Record records a bounce of addr now. The entry tells whether addr is now
-// suppressed; newly is true when this bounce suppressed it.
+// suppressed; newly is true when this bounce suppressed it. An error in
+// writing the export comes with the entry (the bounce is recorded); any
+// other error comes with an empty one.
 func (l *List) Record(ctx context.Context, addr string, b Bounce) (e Entry, newly bool, err error) {
 	addr = Normalize(addr)
 	if addr == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,7 +132,11 @@ func TestMemoryFromExport(t *testing.T) {
 func TestExportUnwritable(t *testing.T) {
 	ctx := context.Background()
 	l := &List{Store: NewMemory(nil), Policy: Policy{HardLimit: 1}, Now: time.Now, Export: "/nonexistent/dir/x.json"}
-	if _, _, err := l.Record(ctx, "a@example.org", Bounce{Hard: true}); err == nil {
-		t.Fatal("want an error naming the export file")
+	e, newly, err := l.Record(ctx, "a@example.org", Bounce{Hard: true})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/dir/x.json") {
+		t.Fatalf("want an error naming the export file, got %v", err)
+	}
+	if !e.Suppressed || !newly || e.Address != "a@example.org" {
+		t.Fatalf("the bounce is recorded all the same: %+v %v", e, newly)
 	}
 }
