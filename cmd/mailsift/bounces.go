@@ -24,6 +24,9 @@ type bounceHolder struct {
 	mu    sync.Mutex
 	store suppress.Store
 	key   string
+	// cur is the last list handed out: the same one while the policy and
+	// the export file stay, so that its exports are written one at a time.
+	cur *suppress.List
 }
 
 // list returns the suppression list of cfg, nil while [bounces] is off.
@@ -60,8 +63,11 @@ func (h *bounceHolder) list(cfg *config.Config, log *zap.Logger) *suppress.List 
 			h.store = suppress.NewMemory(es)
 		}
 	}
-	return &suppress.List{Store: h.store, Now: time.Now, Export: b.Export,
-		Policy: suppress.Policy{HardLimit: b.HardLimit, SoftLimit: b.SoftLimit, Window: time.Duration(b.Window)}}
+	p := suppress.Policy{HardLimit: b.HardLimit, SoftLimit: b.SoftLimit, Window: time.Duration(b.Window)}
+	if h.cur == nil || h.cur.Policy != p || h.cur.Export != b.Export {
+		h.cur = &suppress.List{Store: h.store, Now: time.Now, Export: b.Export, Policy: p}
+	}
+	return h.cur
 }
 
 // close releases the store.
@@ -70,7 +76,7 @@ func (h *bounceHolder) close() {
 	defer h.mu.Unlock()
 	if h.store != nil {
 		h.store.Close()
-		h.store = nil
+		h.store, h.cur = nil, nil
 	}
 }
 
