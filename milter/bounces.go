@@ -130,7 +130,7 @@ func (s *Session) bounceEnd() (discard bool) {
 			zap.String("mailsift.bounce.diagnostic", r.Diagnostic),
 		}
 		if rep.OriginalMessageID != "" {
-			fields = append(fields, zap.String("email.message_id", rep.OriginalMessageID))
+			fields = append(fields, zap.String("mailsift.bounce.original_message_id", rep.OriginalMessageID))
 		}
 		if r.Recipient == "" {
 			s.log.Info("bounce", fields...)
