@@ -44,6 +44,7 @@ type Config struct {
 	DMARC    DMARCReports   `toml:"dmarc"`
 	Outbound OutboundConfig `toml:"outbound"`
 	Limits   LimitsConfig   `toml:"limits"`
+	Bounces  BouncesConfig  `toml:"bounces"`
 }
 
 // DMARCReports is [dmarc]: DMARC aggregate reports (RFC 7489 §7.2), sent
@@ -300,6 +301,7 @@ func Default() *Config {
 				"temperror": {policy.Tempfail}, "dmarc-temperror-unenforced": {policy.Log}, "permerror": {policy.Reject}}}},
 		},
 		Outbound: defaultOutbound(),
+		Bounces:  defaultBounces(),
 	}
 }
 
@@ -448,6 +450,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.Outbound.validate(); err != nil {
+		return err
+	}
+	if err := c.Bounces.validate(c); err != nil {
 		return err
 	}
 	if ck.DKIM.MaxSignatures < 1 || ck.DKIM.MaxSignatures > 50 {

@@ -31,6 +31,7 @@ type OutboundConfig struct {
 	Mailbox   OutboundCheck      `toml:"mailbox"`
 	Limit     OutboundCheck      `toml:"limit"`
 	Standards OutboundCheck      `toml:"standards"`
+	Suppress  OutboundCheck      `toml:"suppress"`
 }
 
 // OutboundDKIMConfig is [outbound.dkim].
@@ -61,6 +62,9 @@ func defaultOutbound() OutboundConfig {
 			"temperror": {policy.Tempfail}}}},
 		Limit: OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
 			"fail": {policy.Tempfail}, "limit-store-error": {policy.Log}}}},
+		// Off unless enabled; a store that cannot answer lets mail through.
+		Suppress: OutboundCheck{Mode: "off", CheckConfig: CheckConfig{Actions: map[string]Action{
+			"fail": {policy.Reject}, "suppress-store-error": {policy.Log}}}},
 	}
 }
 
@@ -114,6 +118,7 @@ func (o *OutboundConfig) checks() []struct {
 		{checks.LimitName, o.Limit.Mode, &o.Limit.CheckConfig},
 		{checks.PreflightName, o.Preflight.Mode, &o.Preflight.CheckConfig},
 		{checks.StandardsName, o.Standards.Mode, &o.Standards.CheckConfig},
+		{checks.SuppressName, o.Suppress.Mode, &o.Suppress.CheckConfig},
 	}
 }
 

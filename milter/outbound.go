@@ -38,6 +38,9 @@ func (rt *Runtime) protocol() gomilter.OptProtocol {
 	if rt.Outbound != nil {
 		p &^= gomilter.OptNoBody | gomilter.OptNoRcptReply
 	}
+	if rt.Bounces != nil { // bounces are read at the end of the message
+		p &^= gomilter.OptNoBody
+	}
 	return rt.dmarcProtocol(p)
 }
 
@@ -71,6 +74,24 @@ func (s *Session) outboundHeld() (policy.Decision, bool) {
 		return policy.Decision{}, false
 	}
 	return strongestRefusal(s.tx.mail)
+}
+
+// outboundRcpt runs the outbound checks of RCPT TO (the suppression list)
+// for a submission, and returns the refusal for this recipient, if any. A
+// local submission's refusal waits for the end of the message (see
+// outboundHeld).
+func (s *Session) outboundRcpt(rcpt string) (policy.Decision, bool) {
+	if s.trusted == "" || s.rt.Outbound == nil || !s.rt.Outbound.Chain.Has(checks.StageRcpt) {
+		return policy.Decision{}, false
+	}
+	s.env.Rcpt = rcpt
+	s.tx.rcpt = s.decide(s.runPhase(checks.StageRcpt, s.rt.Outbound.Chain.Run))
+	s.env.Rcpt = ""
+	if s.trusted == "local" {
+		s.tx.data = append(s.tx.data, s.tx.rcpt...)
+		return policy.Decision{}, false
+	}
+	return strongestRefusal(s.tx.rcpt)
 }
 
 // outboundStreams starts a submission's streams: the outbound checks that

@@ -20,6 +20,7 @@ type Runtime struct {
 	Chain        *checks.Chain
 	Policy       *policy.Policy
 	Outbound     *Outbound
+	Bounces      *Bounces // nil: bounces are not read
 	TrustedNets  []netip.Prefix
 	TrustAuthed  bool          // SMTP-authenticated clients skip checks
 	StageTimeout time.Duration // bound on one stage's checks, 0 for none

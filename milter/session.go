@@ -54,7 +54,8 @@ type transaction struct {
 	streams     map[string]checks.MessageStream // nil until the body starts
 	reply       string                          // first refusal sent, the line as the client saw it
 	action      policy.Action
-	dmarc       dmarcTx // DMARC reports: a message to our rua address (dmarcreports.go)
+	dmarc       dmarcTx   // DMARC reports: a message to our rua address (dmarcreports.go)
+	bounce      *bounceTx // a message that may be a bounce, kept to be read (bounces.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -295,6 +296,9 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d, nil), nil
 	}
+	if d, ok := s.outboundRcpt(rcpt); ok {
+		return s.refuse(rcpt, d, nil), nil
+	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
 		fs := s.decide(s.run(checks.StageRcpt))
@@ -309,6 +313,7 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
 	s.tx.rcpts = append(s.tx.rcpts, rcptOutcome{address: rcpt, action: "accept"})
+	s.bounceRcpt(rcpt)
 	return gomilter.RespContinue, nil
 }
 
@@ -446,6 +451,7 @@ func (s *Session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Respon
 		st.Write(chunk)
 	}
 	s.dmarcBody(chunk)
+	s.bounceChunk(chunk)
 	return gomilter.RespContinue, nil
 }
 
@@ -523,6 +529,10 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	}
 	s.outboundAccepted()
 	s.dmarcEndOfMessage(v.accepted())
+	if s.bounceEnd() {
+		s.endTx("discard")
+		return gomilter.RespDiscard, nil
+	}
 	switch {
 	case v.quarantine != "":
 		s.endTx(string(policy.Quarantine))

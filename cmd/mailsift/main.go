@@ -264,6 +264,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	if d.dmarc != nil {
 		rt.DMARC = d.dmarc.runtime(cfg, res)
 	}
+	rt.Bounces = newBounces(cfg, d)
 	return rt, nil
 }
 
@@ -297,6 +298,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer d.greylists.close()
 	d.dmarc = &dmarcHolder{log: log}
 	defer d.dmarc.close() // after the server's shutdown: no session records any more
+	defer d.bounces.close()
 	rt, err := newRuntime(cfg, d)
 	if err != nil {
 		ln.Close()

@@ -70,6 +70,9 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.L
 		add(&checks.Limit{Store: counter, Max: o.DailyLimit, Window: 24 * time.Hour, Now: time.Now, Observe: d.metrics.OutboundCount(),
 			Reached: l.Reply(checks.LimitName, "temp"), StoreError: l.Reply(checks.LimitName, "store")}, &l.CheckConfig)
 	}
+	if c := newSuppress(cfg, d, log); c != nil {
+		add(c, &o.Suppress.CheckConfig)
+	}
 	if p := &o.Preflight; p.Mode != "off" {
 		addrs, err := cfg.OutboundAddresses(hostAddrs)
 		if err != nil {
