@@ -25,6 +25,7 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/suppress"
 )
 
 // Options configures the endpoint.
@@ -49,6 +50,9 @@ type Options struct {
 	MaxAge    func() time.Duration
 	Delimiter string // of sender extensions, as the greylist check uses
 	Now       func() time.Time
+	// Suppress returns the suppression list, nil while bounces are not
+	// read; asked at each request (see suppressRoutes).
+	Suppress func() *suppress.List
 }
 
 // Handler returns the endpoint's handler:
@@ -141,6 +145,7 @@ func Handler(o Options) http.Handler {
 			reply(w, err)
 		}
 	})
+	suppressRoutes(mux, o)
 	return guard(o, mux)
 }
 

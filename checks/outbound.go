@@ -22,10 +22,11 @@ const (
 	MailboxName   = "mailbox"   // the return address is a mailbox of ours
 	LimitName     = "limit"     // daily message limit per login or sender
 	StandardsName = "standards" // RFC 5322 header and line rules
+	SuppressName  = "suppress"  // the recipient is on the suppression list (bounces)
 )
 
 // OutboundChecks lists the outbound checks' names in their order.
-var OutboundChecks = []string{LoginName, MailboxName, LimitName, PreflightName, StandardsName}
+var OutboundChecks = []string{LoginName, MailboxName, LimitName, SuppressName, PreflightName, StandardsName}
 
 // IsOutbound reports whether name is an outbound check's.
 func IsOutbound(name string) bool {
@@ -50,6 +51,8 @@ func outboundRows() []Row {
 		{LimitName, "temp", Reply{450, "4.7.1", "{login}: daily limit of {limit} messages reached, try again later"}},
 		{LimitName, "store", Reply{451, "4.3.0", "Temporary lookup failure, try again later"}},
 		{StandardsName, "perm", Reply{550, "5.6.0", "Message does not comply with RFC 5322: {what}"}},
+		{SuppressName, "perm", Reply{550, "5.1.1", "<{rcpt}>: recipient suppressed after {bounces} bounces (last: {last})"}},
+		{SuppressName, "store", Reply{451, "4.3.0", "Temporary lookup failure, try again later"}},
 	}
 }
 

@@ -20,6 +20,7 @@ func reasons() map[string]func() []string {
 		MailboxName:   mailboxReasons,
 		LimitName:     limitReasons,
 		StandardsName: standardsReasons,
+		SuppressName:  suppressReasons,
 	}
 }
 

@@ -3,7 +3,6 @@ package milter
 import (
 	"context"
 	"slices"
-	"strings"
 
 	gomilter "github.com/d--j/go-milter"
 	"go.uber.org/zap"
@@ -39,7 +38,10 @@ func (rt *Runtime) protocol() gomilter.OptProtocol {
 	if rt.Outbound != nil {
 		p &^= gomilter.OptNoBody | gomilter.OptNoRcptReply
 	}
-	return p
+	if rt.Bounces != nil { // bounces are read at the end of the message
+		p &^= gomilter.OptNoBody
+	}
+	return rt.dmarcProtocol(p)
 }
 
 // trustLocal marks a session without a real SMTP client as a local
@@ -74,6 +76,24 @@ func (s *Session) outboundHeld() (policy.Decision, bool) {
 	return strongestRefusal(s.tx.mail)
 }
 
+// outboundRcpt runs the outbound checks of RCPT TO (the suppression list)
+// for a submission, and returns the refusal for this recipient, if any. A
+// local submission's refusal waits for the end of the message (see
+// outboundHeld).
+func (s *Session) outboundRcpt(rcpt string) (policy.Decision, bool) {
+	if s.trusted == "" || s.rt.Outbound == nil || !s.rt.Outbound.Chain.Has(checks.StageRcpt) {
+		return policy.Decision{}, false
+	}
+	s.env.Rcpt = rcpt
+	s.tx.rcpt = s.decide(s.runPhase(checks.StageRcpt, s.rt.Outbound.Chain.Run))
+	s.env.Rcpt = ""
+	if s.trusted == "local" {
+		s.tx.data = append(s.tx.data, s.tx.rcpt...)
+		return policy.Decision{}, false
+	}
+	return strongestRefusal(s.tx.rcpt)
+}
+
 // outboundStreams starts a submission's streams: the outbound checks that
 // read the body, and the DKIM signer when a key covers the From domain.
 func (s *Session) outboundStreams() {
@@ -81,7 +101,7 @@ func (s *Session) outboundStreams() {
 	if ob == nil {
 		return
 	}
-	hdr := headerBlock(s.env.Headers)
+	hdr := s.headerBlock()
 	for _, c := range ob.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -112,16 +132,6 @@ func (s *Session) outboundStreams() {
 	}
 	st.Write(hdr)
 	s.tx.streams[signStreamName] = &signStream{Stream: st, key: k}
-}
-
-// headerBlock is the message's header as the checks' streams read it.
-func headerBlock(hs []checks.Header) []byte {
-	var b []byte
-	for _, h := range hs {
-		v := strings.ReplaceAll(strings.ReplaceAll(h.Value, "\r\n", "\n"), "\n", "\r\n")
-		b = append(b, h.Name+": "+v+"\r\n"...)
-	}
-	return append(b, "\r\n"...)
 }
 
 // signStream is the DKIM signer among a message's streams.
@@ -156,40 +166,25 @@ func (s *Session) outboundData() {
 // findings count (an authenticated client's connect and HELO findings were
 // made before it was known to be one of ours).
 func (s *Session) outboundVerdict() verdict {
-	var v verdict
 	if s.rt.Outbound == nil {
-		return v
+		return verdict{}
 	}
-	var out []finding
-	for _, f := range s.findings() {
-		if checks.IsOutbound(f.r.Check) {
-			out = append(out, f)
-		}
-	}
-	var data []finding
 	refusable := s.tx.data
 	if s.trusted == "local" { // MAIL FROM's refusals were not given at RCPT TO
 		refusable = append(append([]finding{}, s.tx.mail...), s.tx.data...)
 	}
-	for _, f := range refusable {
+	return verdictOf(outboundOnly(refusable), outboundOnly(s.findings()))
+}
+
+// outboundOnly keeps the outbound checks' findings.
+func outboundOnly(fs []finding) []finding {
+	var out []finding
+	for _, f := range fs {
 		if checks.IsOutbound(f.r.Check) {
-			data = append(data, f)
+			out = append(out, f)
 		}
 	}
-	if d, ok := strongestRefusal(data); ok {
-		v.refusal = &d
-	}
-	for _, f := range out {
-		switch f.d.Action {
-		case policy.Quarantine:
-			if v.quarantine == "" {
-				v.quarantine = "mailsift: " + f.d.Check + "=" + string(f.d.Status)
-			}
-		case policy.Tag:
-			v.tags = append(v.tags, f.d.Check+"="+string(f.d.Status))
-		}
-	}
-	return v
+	return out
 }
 
 // outboundEdits is the DKIM signature of an accepted submission, added at

@@ -24,6 +24,7 @@ const (
 	actionTempfail   eventAction = eventAction(policy.Tempfail)   // refused with a 4xx reply
 	actionQuarantine eventAction = eventAction(policy.Quarantine) // accepted into the MTA's hold queue
 	actionTag        eventAction = eventAction(policy.Tag)        // accepted with an X-Mailsift header
+	actionDiscard    eventAction = "discard"                      // accepted and dropped: a bounce to our bounce addresses, recorded
 )
 
 // actionOf is the event.action of a refusal the policy decided.

@@ -20,12 +20,16 @@ type Runtime struct {
 	Chain       *checks.Chain
 	Policy      *policy.Policy
 	Outbound    *Outbound
+	Bounces     *Bounces // nil: bounces are not read
 	TrustedNets []netip.Prefix
 	TrustAuthed bool // SMTP-authenticated clients skip checks
 	// ProgressInterval is how long a stage's checks run before mailsift
 	// tells the MTA that it is still at work, and how often it repeats
 	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.
 	ProgressInterval time.Duration
+	// DMARC records evaluations for aggregate reports and reads reports
+	// mailed to our rua addresses; nil: off.
+	DMARC *DMARCReports
 	// Limits bound what one MTA connection may hold; zero values are
 	// the Default* constants.
 	Limits Limits

@@ -53,6 +53,8 @@ type transaction struct {
 	streams     map[string]checks.MessageStream // nil until the body starts
 	reply       string                          // first refusal sent, the line as the client saw it
 	action      policy.Action
+	dmarc       dmarcTx   // DMARC reports: a message to our rua address (dmarcreports.go)
+	bounce      *bounceTx // a message that may be a bounce, kept to be read (bounces.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -279,6 +281,9 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d, nil), nil
 	}
+	if d, ok := s.outboundRcpt(rcpt); ok {
+		return s.refuse(rcpt, d, nil), nil
+	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
 		fs := s.decide(s.run(checks.StageRcpt))
@@ -293,6 +298,7 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
 	s.tx.rcpts = append(s.tx.rcpts, rcptOutcome{address: rcpt, action: string(actionAccept)})
+	s.bounceRcpt(rcpt)
 	return gomilter.RespContinue, nil
 }
 
@@ -386,6 +392,16 @@ func (s *Session) Header(name, value string, m gomilter.Modifier) (*gomilter.Res
 	return gomilter.RespContinue, nil
 }
 
+// headerBlock is the message's header as the MTA passed it, in wire form,
+// with the blank line that ends it.
+func (s *Session) headerBlock() []byte {
+	var hdr []byte
+	for i, h := range s.env.Headers {
+		hdr = appendHeader(hdr, h.Name, s.tx.raw[i], s.tx.exact)
+	}
+	return append(hdr, "\r\n"...)
+}
+
 // appendHeader adds one header field to a header block in wire form: name,
 // colon, the value (with CRLF line ends), CRLF. Without the exact value, a
 // space after the colon is the best guess (the MTA removed one).
@@ -419,6 +435,8 @@ func (s *Session) BodyChunk(chunk []byte, m gomilter.Modifier) (*gomilter.Respon
 	for _, st := range s.tx.streams {
 		st.Write(chunk)
 	}
+	s.dmarcBody(chunk)
+	s.bounceChunk(chunk)
 	return gomilter.RespContinue, nil
 }
 
@@ -443,11 +461,7 @@ func (s *Session) startStreams() {
 		}
 		return
 	}
-	var hdr []byte
-	for i, h := range s.env.Headers {
-		hdr = appendHeader(hdr, h.Name, s.tx.raw[i], s.tx.exact)
-	}
-	hdr = append(hdr, "\r\n"...)
+	hdr := s.headerBlock()
 	for _, c := range s.rt.Chain.Checks() {
 		if sc, ok := c.(checks.Streamer); ok {
 			st := sc.Stream(s.ctx)
@@ -485,6 +499,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	v := s.verdict()
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
+		s.dmarcEndOfMessage(string(v.refusal.Action))
 		s.endTx(actionOf(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
@@ -498,6 +513,11 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
+	s.dmarcEndOfMessage(v.accepted())
+	if s.bounceEnd() {
+		s.endTx(actionDiscard)
+		return gomilter.RespDiscard, nil
+	}
 	switch {
 	case v.quarantine != "":
 		s.endTx(actionQuarantine)
@@ -523,16 +543,22 @@ type verdict struct {
 }
 
 func (s *Session) verdict() verdict {
-	var v verdict
 	if s.trusted != "" {
 		return s.outboundVerdict()
 	}
 	// Only end-of-message refusals are still to be given; earlier ones were
 	// given at RCPT TO.
-	if d, ok := strongestRefusal(s.tx.data); ok {
+	return verdictOf(s.tx.data, s.findings())
+}
+
+// verdictOf is the verdict of a message: the strongest of the refusals
+// still to be given, else a quarantine or tags from all its findings.
+func verdictOf(refusable, all []finding) verdict {
+	var v verdict
+	if d, ok := strongestRefusal(refusable); ok {
 		v.refusal = &d
 	}
-	for _, f := range s.findings() {
+	for _, f := range all {
 		switch f.d.Action {
 		case policy.Quarantine:
 			if v.quarantine == "" {

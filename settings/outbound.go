@@ -31,6 +31,7 @@ type OutboundConfig struct {
 	Mailbox   checks.OutboundCheck      `toml:"mailbox"`
 	Limit     checks.OutboundCheck      `toml:"limit"`
 	Standards checks.OutboundCheck      `toml:"standards"`
+	Suppress  checks.OutboundCheck      `toml:"suppress"`
 }
 
 // OutboundDKIMConfig is [outbound.dkim].
@@ -48,6 +49,9 @@ func defaultOutbound() OutboundConfig {
 			"temperror": policy.Tempfail}}},
 		Limit: checks.OutboundCheck{CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
 			"fail": policy.Tempfail, checks.ReasonLimitStoreError: policy.Log}}},
+		// Off unless enabled; a store that cannot answer lets mail through.
+		Suppress: checks.OutboundCheck{Mode: "off", CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
+			"fail": policy.Reject, checks.ReasonSuppressStoreError: policy.Log}}},
 	}
 }
 
@@ -101,6 +105,7 @@ func (o *OutboundConfig) checks() []struct {
 		{checks.LimitName, o.Limit.Mode, &o.Limit.CheckConfig},
 		{checks.PreflightName, o.Preflight.Mode, &o.Preflight.CheckConfig},
 		{checks.StandardsName, o.Standards.Mode, &o.Standards.CheckConfig},
+		{checks.SuppressName, o.Suppress.Mode, &o.Suppress.CheckConfig},
 	}
 }
 

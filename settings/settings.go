@@ -39,6 +39,7 @@ type Config struct {
 	DMARC    DMARCReports          `toml:"dmarc"`
 	Outbound OutboundConfig        `toml:"outbound"`
 	Limits   LimitsConfig          `toml:"limits"`
+	Bounces  BouncesConfig         `toml:"bounces"`
 }
 
 // DMARCReports is [dmarc]: DMARC aggregate reports (RFC 7489 §7.2), sent
@@ -104,6 +105,7 @@ func Default() *Config {
 		Checks:   checks.DefaultConfig(),
 		Outbound: defaultOutbound(),
 		Limits:   DefaultLimits(),
+		Bounces:  defaultBounces(),
 	}
 }
 
@@ -165,7 +167,10 @@ func (c *Config) Validate() error {
 	if err := c.DMARC.validate(c); err != nil {
 		return err
 	}
-	return c.Outbound.validate()
+	if err := c.Outbound.validate(); err != nil {
+		return err
+	}
+	return c.Bounces.validate(c)
 }
 
 // Policy returns the policy the configuration describes: each check's

@@ -41,6 +41,7 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 		{&c.Outbound.Limit.CheckConfig, &d.Outbound.Limit.CheckConfig},
 		{&c.Outbound.Preflight.CheckConfig, &d.Outbound.Preflight.CheckConfig},
 		{&c.Outbound.Standards.CheckConfig, &d.Outbound.Standards.CheckConfig},
+		{&c.Outbound.Suppress.CheckConfig, &d.Outbound.Suppress.CheckConfig},
 	} {
 		for k, a := range p.doc.Actions {
 			want, ok := p.def.Actions[k]
@@ -66,7 +67,8 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 			"callout": &c.Checks.Callout.CheckConfig, "greylist": &c.Greylist.CheckConfig,
 			"spf": &c.Checks.SPF.CheckConfig, "dmarc": &c.Checks.DMARC.CheckConfig,
 			"login": &c.Outbound.Login.CheckConfig, "mailbox": &c.Outbound.Mailbox.CheckConfig, "limit": &c.Outbound.Limit.CheckConfig,
-			"preflight": &c.Outbound.Preflight.CheckConfig, "standards": &c.Outbound.Standards.CheckConfig}[row.Check]
+			"preflight": &c.Outbound.Preflight.CheckConfig, "standards": &c.Outbound.Standards.CheckConfig,
+			"suppress": &c.Outbound.Suppress.CheckConfig}[row.Check]
 		if cc == nil {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/mailsift/mailsift/admin"
 	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/suppress"
 	"github.com/mailsift/mailsift/metrics"
 	"github.com/mailsift/mailsift/settings"
 )
@@ -23,6 +24,8 @@ type deps struct {
 	callouts  *calloutHolder
 	greylists *greylistHolder
 	metrics   *metrics.Metrics
+	dmarc     *dmarcHolder // nil: no DMARC reports (the one-shot commands)
+	bounces   bounceHolder // the suppression list's store (bounces.go)
 }
 
 // log returns the process's logger.
@@ -67,6 +70,7 @@ func startAdmin(cfg *settings.Config, d *deps, current *atomic.Pointer[settings.
 		Token:     token,
 		Log:       log,
 		Greylist:  func() greylist.Admin { return d.greylists.admin(current.Load()) },
+		Suppress:  func() *suppress.List { return d.bounces.list(current.Load(), log) },
 		Registry:  d.metrics.Registry,
 		Now:       time.Now,
 		Delimiter: cfg.Checks.Recipient.Delimiter,

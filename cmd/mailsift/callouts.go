@@ -40,10 +40,6 @@ func (h *calloutHolder) get(cfg *settings.Config, res *resolver.Resolver, m *met
 	if log == nil {
 		log = zap.NewNop()
 	}
-	var allow []netip.Prefix
-	for _, p := range co.AllowNetworks {
-		allow = append(allow, p.Prefix)
-	}
 	var shared *callout.Shared
 	if co.Shared {
 		r := cfg.Greylist.Redis
@@ -53,21 +49,34 @@ func (h *calloutHolder) get(cfg *settings.Config, res *resolver.Resolver, m *met
 			ReadTimeout: time.Duration(r.Timeout), WriteTimeout: time.Duration(r.Timeout), MaxRetries: 1})
 		shared = &callout.Shared{Client: h.shared, Prefix: r.Prefix}
 	}
-	h.v = callout.New(callout.Config{
+	cc := calloutConfig(cfg, res)
+	cc.Observe = func(s callout.Status) { m.Callout(string(s)) }
+	cc.Refused = func(domain, mx, why string) {
+		log.Warn("callout target refused; the sender domain is unverifiable", zap.String("mailsift.callout.domain", domain),
+			zap.String("mailsift.callout.mx", mx), zap.String("mailsift.callout.refused", why))
+	}
+	cc.Shared = shared
+	h.v = callout.New(cc)
+	return h.v
+}
+
+// calloutConfig is the verifier's part of [checks.callout], with its
+// safety rules (allow_networks, never our own addresses), for the check
+// and for "mailsift doctor".
+func calloutConfig(cfg *settings.Config, res *resolver.Resolver) callout.Config {
+	co := cfg.Checks.Callout
+	var allow []netip.Prefix
+	for _, p := range co.AllowNetworks {
+		allow = append(allow, p.Prefix)
+	}
+	return callout.Config{
 		Hostname: cfg.Hostname, ProbeSender: co.ProbeSender, Port: co.Port,
 		Budget: time.Duration(co.Budget), ProbeTimeout: time.Duration(co.ProbeTimeout),
 		PositiveTTL: time.Duration(co.PositiveTTL), NegativeTTL: time.Duration(co.NegativeTTL), TempTTL: time.Duration(co.TempTTL),
 		CacheSize: co.CacheSize, MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute,
 		DetectAcceptAll: co.AcceptAll, DNS: res, RatePerTarget: co.RatePerTarget,
 		AllowNetworks: allow, OwnAddrs: ownAddrs(),
-		Observe: func(s callout.Status) { m.Callout(string(s)) },
-		Refused: func(domain, mx, why string) {
-			log.Warn("callout target refused; the sender domain is unverifiable", zap.String("mailsift.callout.domain", domain),
-				zap.String("mailsift.callout.mx", mx), zap.String("mailsift.callout.refused", why))
-		},
-		Shared: shared,
-	})
-	return h.v
+	}
 }
 
 // ownAddrs returns this host's addresses: a probe never connects to them.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,9 +23,10 @@ import (
 )
 
 const dmarcUsage = `usage:
-  mailsift dmarc report [--dry-run DIR] [-c FILE]
+  mailsift dmarc report [--dry-run DIR] [--end TIME] [-c FILE]
         build the DMARC aggregate reports of the last period from the store
-        ([dmarc] store = "redis") and send them, or write them into DIR
+        ([dmarc] store = "redis") and send them, or write them into DIR;
+        --end (RFC 3339, or "now") reports the interval that ends then
   mailsift dmarc read [-c FILE] < MESSAGE
         read an email sent to your rua address: log each row, keep the rows
         in the store (for a Postfix alias: "|/usr/bin/mailsift dmarc read")
@@ -60,8 +60,9 @@ func cmdDMARC(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func dmarcStore(cfg *settings.Config) (st dmarcreport.Store, close func()) {
 	if cfg.DMARC.Store == "redis" {
 		r := cfg.Greylist.Redis
+		password, _ := r.RedisPassword() // read at validation; gone since: Redis will refuse, and say so
 		rs := dmarcreport.NewRedis(dmarcreport.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: r.Password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
+			Password: password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
 		return rs, func() { rs.Close() }
 	}
 	return &dmarcreport.Memory{}, func() {}
@@ -98,8 +99,22 @@ func dmarcFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 func cmdDMARCReport(args []string, stdout, stderr io.Writer) int {
 	fs, path := dmarcFlags("report", stderr)
 	dir := fs.String("dry-run", "", "write the reports into `DIR` instead of sending them")
+	endFlag := fs.String("end", "", "report the interval that ends at `TIME` (RFC 3339, or \"now\"); default: the last whole interval")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return 2
+	}
+	var endAt time.Time
+	switch *endFlag {
+	case "":
+	case "now":
+		endAt = time.Now().Truncate(time.Second).Add(time.Second)
+	default:
+		t, err := time.Parse(time.RFC3339, *endFlag)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailsift dmarc report: --end: want a time such as \"2026-11-29T00:00:00Z\" or \"now\", got %q\n", *endFlag)
+			return 2
+		}
+		endAt = t
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -123,6 +138,9 @@ func cmdDMARCReport(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	begin, end := dmarcreport.Period(time.Now(), time.Duration(cfg.DMARC.Interval))
+	if !endAt.IsZero() {
+		begin, end = endAt.Add(-time.Duration(cfg.DMARC.Interval)), endAt
+	}
 	if *dir == "" {
 		if err := b.Run(ctx, begin, end); err != nil {
 			fmt.Fprintln(stderr, "mailsift dmarc report:", err)
@@ -200,19 +218,9 @@ func cmdDMARCSummary(args []string, stdout, stderr io.Writer) int {
 	fromStore := fs.Bool("store", false, "read the rows kept in the store ([dmarc] store = \"redis\")")
 	asJSON := fs.Bool("json", false, "print JSON")
 	// Files and flags in any order.
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+	files, code, ok := parseInterspersed(fs, args)
+	if !ok {
+		return code
 	}
 	if (len(files) == 0) == !*fromStore {
 		fmt.Fprint(stderr, dmarcUsage)
@@ -254,7 +262,7 @@ func cmdDMARCSummary(args []string, stdout, stderr io.Writer) int {
 		}
 		reports = len(ids)
 	}
-	code := 0
+	code = 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

@@ -46,19 +46,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print JSON")
 	path := fs.String("c", "", "config `FILE` for [dns] and [checks.callout] (default: the built-in configuration)")
 	// The domain may come before, between or after the flags.
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
+	rest, code, ok := parseInterspersed(fs, args)
+	if !ok {
+		return code
 	}
 	if len(rest) != 1 {
 		fmt.Fprint(stderr, doctorUsage)
@@ -110,18 +100,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 // safety rules (one probe per address, the null sender, never DATA), told
 // to wait for the whole probe: a person is waiting, not a client.
 func doctorVerifier(cfg *settings.Config, res *resolver.Resolver) *callout.Verifier {
-	co := cfg.Checks.Callout
-	var allow []netip.Prefix
-	for _, p := range co.AllowNetworks {
-		allow = append(allow, p.Prefix)
-	}
-	return callout.New(callout.Config{
-		Hostname: cfg.Hostname, ProbeSender: co.ProbeSender, Port: co.Port,
-		Budget: time.Duration(co.ProbeTimeout), ProbeTimeout: time.Duration(co.ProbeTimeout),
-		MaxPerDomain: co.MaxPerDomain, RatePerMinute: co.RatePerMinute, RatePerTarget: co.RatePerTarget,
-		DetectAcceptAll: co.AcceptAll, CacheSize: 100, DNS: res,
-		AllowNetworks: allow, OwnAddrs: ownAddrs(),
-	})
+	cc := calloutConfig(cfg, res)
+	cc.Budget, cc.CacheSize = cc.ProbeTimeout, 100
+	return callout.New(cc)
 }
 
 func printDoctor(w io.Writer, rep *doctor.Report) {
@@ -139,4 +120,23 @@ func printDoctor(w io.Writer, rep *doctor.Report) {
 		}
 	}
 	fmt.Fprintf(w, "%d pass, %d warn, %d fail\n", counts[doctor.Pass], counts[doctor.Warn], counts[doctor.Fail])
+}
+
+// parseInterspersed parses flags that may stand before, between or after
+// the positional arguments, which it returns. When parsing stops, ok is
+// false and code is the exit status: 0 for -h, 2 for a bad flag.
+func parseInterspersed(fs *flag.FlagSet, args []string) (rest []string, code int, ok bool) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, 0, false
+			}
+			return nil, 2, false
+		}
+		if fs.NArg() == 0 {
+			return rest, 0, true
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

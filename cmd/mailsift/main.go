@@ -198,6 +198,10 @@ func newRuntime(cfg *settings.Config, files *listFiles, d *deps) (*milter.Runtim
 	if rt.Outbound, err = newOutbound(cfg, res, files, d, d.greylists.log); err != nil {
 		return nil, err
 	}
+	if d.dmarc != nil {
+		rt.DMARC = d.dmarc.runtime(cfg, res)
+	}
+	rt.Bounces = newBounces(cfg, d)
 	return rt, nil
 }
 
@@ -229,6 +233,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	d := &deps{callouts: &calloutHolder{log: log}, greylists: &greylistHolder{log: log}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
+	d.dmarc = &dmarcHolder{log: log}
+	defer d.dmarc.close() // after the server's shutdown: no session records any more
+	defer d.bounces.close()
 	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		ln.Close()

@@ -62,6 +62,9 @@ func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles,
 		add(&checks.Limit{Store: counter, Max: o.DailyLimit, Window: 24 * time.Hour, Now: time.Now, Observe: d.metrics.OutboundCount(),
 			Reached: l.Reply(checks.LimitName, "temp"), StoreError: l.Reply(checks.LimitName, "store")}, &l.CheckConfig)
 	}
+	if c := newSuppress(cfg, d, log); c != nil {
+		add(c, &o.Suppress.CheckConfig)
+	}
 	if p := &o.Preflight; p.Mode != "off" {
 		addrs, err := cfg.OutboundAddresses(hostAddrs)
 		if err != nil {

@@ -11,11 +11,11 @@ import (
 	"context"
 	"net/mail"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
-	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/resolver"
@@ -63,32 +63,61 @@ type Input struct {
 	// "quarantine" or "reject". "" takes the dmarc check's policy as
 	// applied (details "applied"), none for a pass.
 	Disposition string
+	// Comment says what decided a disposition other than the policy's
+	// (another check's refusal, a softening mode); "" for none.
+	Comment string
 }
 
 // RecordFromResult makes the record of one message from the dmarc,
 // spf and dkim checks' results. It looks the policy domain's DMARC record
 // up again (a cache hit in the milter's resolver) for the published
 // policy and its rua. ok is false when there is nothing to report: no
-// DMARC result, no policy, or a policy without rua.
+// DMARC evaluation (no policy, a From that is not one domain, a temporary
+// error that tempfailed the message: it comes again), or a policy
+// without rua.
+//
+// The dmarc check's words: status pass or fail, or temperror with reason
+// dmarc-temperror-unenforced (accepted: an aligned identifier could not
+// be verified now, and the policy was none or not enforced); details
+// policy_domain (where the record is), policy and applied (the policy
+// after pct sampling); reason dmarc-override when a mailing list or a
+// trusted forwarder kept the policy from being enforced; and the
+// Authentication-Results dmarc result with header.from.
 func RecordFromResult(ctx context.Context, dns TXTResolver, in Input) (Record, bool) {
 	dr, ok := in.Results["dmarc"]
-	if !ok || (dr.Status != checks.Pass && dr.Status != checks.Fail) {
+	if !ok {
+		return Record{}, false
+	}
+	switch {
+	case dr.Status == checks.Pass, dr.Status == checks.Fail:
+	case dr.Status == checks.TempError && dr.Reason == "dmarc-temperror-unenforced":
+	default:
 		return Record{}, false
 	}
 	from := ""
 	for _, a := range dr.AuthRes {
-		if g, ok := a.(*authres.GenericResult); ok {
-			from = g.Params["header.from"]
+		if g, ok := a.(*authres.GenericResult); ok && g.Method == "dmarc" {
+			from = strings.ToLower(strings.TrimSuffix(g.Params["header.from"], "."))
 		}
 	}
-	policyDomain := dr.Details["policy_domain"]
 	if from == "" {
 		return Record{}, false
 	}
-	if policyDomain == "" {
-		policyDomain = from
+	policyDomain := dr.Details["policy_domain"]
+	var pub Published
+	if policyDomain != "" {
+		pub, ok = lookupPublished(ctx, dns, policyDomain)
+	} else {
+		// A temperror before the record was found: look for it as the
+		// check does (RFC 7489 §6.6.3), the From domain, then its
+		// organizational domain.
+		for _, d := range []string{from, OrgDomain(from)} {
+			if pub, ok = lookupPublished(ctx, dns, d); ok {
+				policyDomain = d
+				break
+			}
+		}
 	}
-	pub, ok := lookupPublished(ctx, dns, policyDomain)
 	if !ok || len(pub.RUA) == 0 {
 		return Record{}, false
 	}
@@ -105,7 +134,7 @@ func RecordFromResult(ctx context.Context, dns TXTResolver, in Input) (Record, b
 		r.EnvelopeTo = domainOf(in.Rcpts[0])
 	}
 	if sr, ok := in.Results["spf"]; ok && sr.Status != "" {
-		spf.Result = string(sr.Status)
+		spf.Result = spfResult(sr.Status)
 		r.SPFAligned = sr.Status == checks.Pass && aligned(spf.Domain, from, pub.ASPF)
 	}
 	r.SPF = []SPFAuth{spf}
@@ -125,18 +154,42 @@ func RecordFromResult(ctx context.Context, dns TXTResolver, in Input) (Record, b
 			}
 		}
 	}
+	// What the policy asked for this message: nothing for a pass; for a
+	// failure the policy as applied after pct sampling.
+	asked := "none"
+	switch dr.Status {
+	case checks.Fail:
+		asked = orDefault(dr.Details["applied"], orDefault(dr.Details["policy"], pub.P))
+	case checks.TempError:
+		asked = orDefault(dr.Details["policy"], pub.P)
+	}
+	if asked != "quarantine" && asked != "reject" {
+		asked = "none"
+	}
 	r.Disposition = in.Disposition
 	if r.Disposition == "" {
-		r.Disposition = "none"
-		if dr.Status == checks.Fail {
-			if a := dr.Details["applied"]; a == "quarantine" || a == "reject" {
-				r.Disposition = a
-			}
+		r.Disposition = asked
+		if dr.Reason == "dmarc-override" {
+			r.Disposition = "none"
 		}
 	}
-	if dr.Reason == "dmarc-override" {
-		r.Disposition = "none"
-		r.Reasons, r.Comment = []string{overrideType(dr.Text)}, dr.Text
+	// RFC 7489 §7.2 (Appendix C PolicyOverrideType): why the disposition
+	// is not the published policy's.
+	switch {
+	case dr.Reason == "dmarc-override" || dr.Status == checks.TempError && strings.Contains(dr.Text, "not enforced: "):
+		text := dr.Text
+		if _, why, ok := strings.Cut(text, "not enforced: "); ok {
+			text = why
+		}
+		r.Reasons, r.Comment = []string{overrideType(text)}, text
+	case r.Disposition != asked && in.Comment != "":
+		r.Reasons, r.Comment = []string{"local_policy"}, in.Comment
+	case r.Disposition != asked:
+		r.Reasons = []string{"local_policy"}
+	case dr.Status == checks.Fail && dr.Details["applied"] != "" && dr.Details["applied"] != dr.Details["policy"] && dr.Details["policy"] != "":
+		r.Reasons, r.Comment = []string{"sampled_out"}, "policy "+dr.Details["policy"]+" applied as "+dr.Details["applied"]+" (pct="+strconv.Itoa(pub.Pct)+")"
+	case dr.Status == checks.TempError:
+		r.Reasons, r.Comment = []string{"other"}, "temperror: "+dr.Text
 	}
 	return r, true
 }
@@ -151,6 +204,15 @@ func overrideType(text string) string {
 	return "local_policy"
 }
 
+// spfResult is a check status in the schema's SPFResultType.
+func spfResult(s checks.Status) string {
+	switch s {
+	case checks.Pass, checks.Fail, checks.SoftFail, checks.Neutral, checks.None, checks.TempError, checks.PermError:
+		return string(s)
+	}
+	return "none"
+}
+
 func validDKIMResult(s string) bool {
 	switch s {
 	case "none", "pass", "fail", "policy", "neutral", "temperror", "permerror":
@@ -159,7 +221,9 @@ func validDKIMResult(s string) bool {
 	return false
 }
 
-// lookupPublished reads the DMARC record at policyDomain.
+// lookupPublished reads the DMARC record at policyDomain, with the dmarc
+// check's parser: TXT records whose first tag is not v=DMARC1 are left
+// out, and then exactly one must be usable.
 func lookupPublished(ctx context.Context, dns TXTResolver, policyDomain string) (Published, bool) {
 	txts, err := dns.LookupTXT(ctx, "_dmarc."+policyDomain)
 	if err != nil {
@@ -167,32 +231,40 @@ func lookupPublished(ctx context.Context, dns TXTResolver, policyDomain string) 
 	}
 	var recs []string
 	for _, t := range txts {
-		if strings.HasPrefix(strings.TrimSpace(t), "v=DMARC1") {
+		first, _, _ := strings.Cut(t, ";")
+		if k, v, ok := strings.Cut(first, "="); ok && strings.EqualFold(strings.TrimSpace(k), "v") && strings.EqualFold(strings.TrimSpace(v), "DMARC1") {
 			recs = append(recs, t)
 		}
 	}
 	if len(recs) != 1 {
 		return Published{}, false
 	}
-	rec, err := dmarc.Parse(recs[0])
+	rec, err := checks.ParseDMARCRecord(recs[0])
 	if err != nil {
 		return Published{}, false
 	}
 	p := Published{ADKIM: string(rec.DKIMAlignment), ASPF: string(rec.SPFAlignment), P: string(rec.Policy),
-		SP: string(rec.SubdomainPolicy), Pct: 100, RUA: rec.ReportURIAggregate}
+		SP: string(rec.SubdomainPolicy), Pct: 100}
 	if rec.Percent != nil {
 		p.Pct = *rec.Percent
 	}
-	if rec.FailureOptions != 0 {
-		p.Fo = foString(recs[0])
+	p.Fo = tagValue(recs[0], "fo")
+	if len(rec.ReportURIAggregate) > 0 {
+		// As published, with their size limits ("!10m"): the parser
+		// drops those, and the builder needs them.
+		for _, u := range strings.Split(tagValue(recs[0], "rua"), ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				p.RUA = append(p.RUA, u)
+			}
+		}
 	}
 	return p, true
 }
 
-// foString is the fo= tag as published.
-func foString(txt string) string {
+// tagValue is a tag's value as published.
+func tagValue(txt, tag string) string {
 	for _, kv := range strings.Split(txt, ";") {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.TrimSpace(k) == "fo" {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(strings.TrimSpace(k), tag) {
 			return strings.TrimSpace(v)
 		}
 	}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/suppress"
+	"github.com/mailsift/mailsift/milter"
+	"github.com/mailsift/mailsift/settings"
+)
+
+// bounceHolder keeps the one suppression store of the process, as
+// greylistHolder keeps the greylist's: a reload keeps it (and the memory
+// store's counts); a change of its settings takes effect at the next
+// restart. Its zero value is ready.
+type bounceHolder struct {
+	mu    sync.Mutex
+	store suppress.Store
+	key   string
+	// cur is the last list handed out: the same one while the policy and
+	// the export file stay, so that its exports are written one at a time.
+	cur *suppress.List
+}
+
+// list returns the suppression list of cfg, nil while [bounces] is off.
+func (h *bounceHolder) list(cfg *settings.Config, log *zap.Logger) *suppress.List {
+	b := &cfg.Bounces
+	if !b.Enabled() {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	key := fmt.Sprintf("%s|%s|%+v", b.Store, b.Prefix, cfg.Greylist.Redis)
+	if h.store != nil && key != h.key {
+		log.Warn("bounces store settings changed; they take effect at the next restart")
+	}
+	if h.store == nil {
+		h.key = key
+		if b.Store == "redis" {
+			r := cfg.Greylist.Redis
+			password, err := r.RedisPassword()
+			if err != nil {
+				log.Error("greylist.redis.password_file unreadable", zap.Error(err))
+			}
+			h.store = suppress.NewRedis(suppress.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
+				Password: password, DB: r.DB, Prefix: b.Prefix, Timeout: time.Duration(r.Timeout)})
+		} else {
+			// The memory store starts with the list it last exported.
+			var es []suppress.Entry
+			if b.Export != "" {
+				var err error
+				if es, err = suppress.ReadExport(b.Export); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					log.Error("suppression list not read back: it starts empty", zap.String("file.path", b.Export), zap.Error(err))
+				}
+			}
+			h.store = suppress.NewMemory(es)
+		}
+	}
+	p := suppress.Policy{HardLimit: b.HardLimit, SoftLimit: b.SoftLimit, Window: time.Duration(b.Window)}
+	if h.cur == nil || h.cur.Policy != p || h.cur.Export != b.Export {
+		h.cur = &suppress.List{Store: h.store, Now: time.Now, Export: b.Export, Policy: p}
+	}
+	return h.cur
+}
+
+// close releases the store.
+func (h *bounceHolder) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.store != nil {
+		h.store.Close()
+		h.store, h.cur = nil, nil
+	}
+}
+
+// newBounces is the milter's reading of bounces, nil while [bounces] is
+// off. The export file is written at start, so that it exists for a
+// website to pull.
+func newBounces(cfg *settings.Config, d *deps) *milter.Bounces {
+	l := d.bounces.list(cfg, d.log())
+	if l == nil {
+		return nil
+	}
+	if err := l.WriteExport(context.Background()); err != nil {
+		d.log().Error("suppression list not exported", zap.Error(err))
+	}
+	return &milter.Bounces{Addresses: cfg.Bounces.Addresses, Delimiter: cfg.Checks.Recipient.Delimiter, Discard: cfg.Bounces.Discard, List: l}
+}
+
+// newSuppress is the outbound check of the suppression list, nil unless
+// [outbound.suppress] is on and bounces are read.
+func newSuppress(cfg *settings.Config, d *deps, log *zap.Logger) checks.Check {
+	s := &cfg.Outbound.Suppress
+	if s.Mode == "off" {
+		return nil
+	}
+	l := d.bounces.list(cfg, log)
+	if l == nil {
+		log.Warn("outbound.suppress is on but [bounces] addresses is empty: no bounce is read, no address suppressed")
+		return nil
+	}
+	return &checks.Suppress{List: l, Suppressed: s.Reply(checks.SuppressName, "perm"), StoreError: s.Reply(checks.SuppressName, "store")}
+}

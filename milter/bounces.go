@@ -1,0 +1,155 @@
+package milter
+
+import (
+	"bytes"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/dsn"
+	"github.com/mailsift/mailsift/internal/suppress"
+)
+
+// Bounces reads the bounces that come back ([bounces]): mail to our bounce
+// addresses, and any mail from <>, is kept (up to MaxSize) and read at its
+// end; each failed recipient of a bounce is logged and counted in the
+// suppression list. nil in the Runtime turns it off.
+type Bounces struct {
+	// Addresses are the bounce mailboxes, as checks.Address.String gives
+	// them; a VERP address (local+tag@domain) is its mailbox's.
+	Addresses []string
+	Delimiter string // of VERP tags; "" means "+"
+	// Discard swallows a bounce to the bounce addresses once recorded
+	// (SMFIR_DISCARD): nobody reads that mailbox.
+	Discard bool
+	List    *suppress.List
+	MaxSize int // bytes of a message kept to be read; 0 means DefaultBounceSize
+}
+
+// DefaultBounceSize bounds the part of a message kept to be read as a
+// bounce; a longer one is read from its first DefaultBounceSize bytes
+// (the report comes first, the returned message last).
+const DefaultBounceSize = 2 << 20
+
+// bounceTx is a message that may be a bounce: its body so far.
+type bounceTx struct {
+	body  []byte
+	toUs  int  // recipients that are bounce addresses
+	other int  // recipients that are not
+	full  bool // the body outgrew MaxSize
+}
+
+// isBounceAddress reports whether rcpt is one of the bounce addresses, or
+// a VERP address of one.
+func (b *Bounces) isBounceAddress(rcpt string) bool {
+	a, err := checks.ParseAddress(rcpt)
+	if err != nil || a.Domain == "" {
+		return false
+	}
+	d := b.Delimiter
+	if d == "" {
+		d = "+"
+	}
+	local := a.Local
+	if i := strings.Index(local, d); i > 0 {
+		local = local[:i]
+	}
+	want := local + "@" + a.Domain
+	for _, x := range b.Addresses {
+		if strings.EqualFold(x, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// bounceRcpt notes an accepted recipient: the message is kept to be read
+// when it goes to a bounce address or comes from <>.
+func (s *Session) bounceRcpt(rcpt string) {
+	b := s.rt.Bounces
+	if b == nil || s.tx == nil {
+		return
+	}
+	toUs := b.isBounceAddress(rcpt)
+	if !toUs && s.env.From != "" && s.tx.bounce == nil {
+		return
+	}
+	if s.tx.bounce == nil {
+		s.tx.bounce = &bounceTx{}
+	}
+	if toUs {
+		s.tx.bounce.toUs++
+	} else {
+		s.tx.bounce.other++
+	}
+}
+
+// bounceChunk keeps a body chunk of a message that may be a bounce.
+func (s *Session) bounceChunk(chunk []byte) {
+	bt := s.tx.bounce
+	if bt == nil || bt.full {
+		return
+	}
+	limit := s.rt.Bounces.MaxSize
+	if limit <= 0 {
+		limit = DefaultBounceSize
+	}
+	if len(bt.body)+len(chunk) > limit {
+		chunk, bt.full = chunk[:limit-len(bt.body)], true
+	}
+	bt.body = append(bt.body, chunk...)
+}
+
+// bounceEnd reads an accepted message that may be a bounce: each failed
+// recipient is logged (a "bounce" record) and counted. It returns true
+// when the message is to be discarded: a bounce, to bounce addresses only,
+// with [bounces] discard on.
+func (s *Session) bounceEnd() (discard bool) {
+	if s.tx == nil || s.tx.bounce == nil {
+		return false
+	}
+	bt, b := s.tx.bounce, s.rt.Bounces
+	msg := append(s.headerBlock(), bt.body...)
+	rep, err := dsn.Parse(bytes.NewReader(msg))
+	if err != nil || !rep.IsBounce() {
+		s.log.Debug("not a bounce", zap.Error(err), zap.String("email.local_id", s.env.QueueID), zap.Bool("mailsift.bounce.truncated", bt.full))
+		return false
+	}
+	failed := rep.Failed()
+	for _, r := range failed {
+		fields := []zap.Field{
+			zap.String("event.action", "bounce"),
+			zap.String("email.local_id", s.env.QueueID),
+			zap.String("email.to.address", r.Recipient),
+			zap.String("mailsift.bounce.class", r.Class),
+			zap.String("mailsift.bounce.status", r.Status),
+			zap.Bool("mailsift.bounce.hard", r.Hard),
+			zap.String("mailsift.bounce.remote_mta", r.RemoteMTA),
+			zap.String("mailsift.bounce.diagnostic", r.Diagnostic),
+		}
+		if rep.OriginalMessageID != "" {
+			fields = append(fields, zap.String("mailsift.bounce.original_message_id", rep.OriginalMessageID))
+		}
+		if r.Recipient == "" {
+			s.log.Info("bounce", fields...)
+			continue
+		}
+		e, newly, err := b.List.Record(s.ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
+		if e.Address == "" {
+			s.log.Error("bounce not counted", append(fields, zap.Error(err))...)
+			continue
+		}
+		if err != nil {
+			s.log.Error("suppression list not exported", zap.Error(err))
+		}
+		fields = append(fields, zap.Int("mailsift.bounce.hard_count", e.Hard), zap.Int("mailsift.bounce.soft_count", e.Soft),
+			zap.Bool("mailsift.bounce.suppressed", e.Suppressed))
+		s.log.Info("bounce", fields...)
+		if newly {
+			s.log.Warn("recipient suppressed", zap.String("event.action", "suppress"), zap.String("email.to.address", e.Address),
+				zap.Int("mailsift.bounce.count", e.Bounces), zap.String("mailsift.bounce.last", e.LastText()))
+		}
+	}
+	return b.Discard && len(failed) > 0 && bt.other == 0 && bt.toUs > 0
+}

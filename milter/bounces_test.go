@@ -1,0 +1,241 @@
+package milter
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	gomilter "github.com/d--j/go-milter"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/clocktest"
+	"github.com/mailsift/mailsift/internal/suppress"
+	"github.com/mailsift/mailsift/policy"
+)
+
+// bounceRuntime reads bounces to bounces@site.test and refuses
+// submissions to suppressed recipients.
+func bounceRuntime(t *testing.T, discard bool) (*Runtime, *suppress.List) {
+	t.Helper()
+	clock := clocktest.New(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
+	l := &suppress.List{Store: suppress.NewMemory(nil), Policy: suppress.Policy{HardLimit: 3, SoftLimit: 5, Window: 168 * time.Hour}, Now: clock.Now}
+	rep := func(c, k string) checks.Reply { r, _ := checks.DefaultReply(c, k); return r }
+	rt := testRuntime(policy.Enforce)
+	rt.Outbound = &Outbound{Chain: checks.NewChain(time.Second, time.Now,
+		&checks.Suppress{List: l, Suppressed: rep("suppress", "perm"), StoreError: rep("suppress", "store")})}
+	rt.Bounces = &Bounces{Addresses: []string{"bounces@site.test"}, Discard: discard, List: l}
+	return rt, l
+}
+
+// eml splits a sample message into its header fields (name, value, ...)
+// as the MTA passes them, with LF line ends, and its body with CRLF.
+func eml(t *testing.T, path string) ([]string, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	head, body, _ := bytes.Cut(b, []byte("\n\n"))
+	var hs []string
+	for _, line := range strings.Split(string(head), "\n") {
+		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(hs) > 0 {
+			hs[len(hs)-1] += "\n" + line
+			continue
+		}
+		name, value, _ := strings.Cut(line, ":")
+		hs = append(hs, name, value)
+	}
+	return hs, bytes.ReplaceAll(body, []byte("\n"), []byte("\r\n"))
+}
+
+// sendBounce sends a sample from <> to rcpts and returns End's action.
+func sendBounce(t *testing.T, s *mta, path string, rcpts ...string) *gomilter.Action {
+	t.Helper()
+	hs, body := eml(t, path)
+	cont(t)(s.Mail(""))
+	for _, r := range rcpts {
+		cont(t)(s.Rcpt(r))
+	}
+	for i := 0; i < len(hs); i += 2 {
+		cont(t)(s.Header(hs[i], hs[i+1]))
+	}
+	_, act, err := s.End(body, "i", "QID1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return act
+}
+
+// bounceRecords returns the "bounce" log records written so far.
+func bounceRecords(t *testing.T, l *logBuf, message string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q: %v", sc.Text(), err)
+		}
+		if m["message"] == message {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+const postfixBounce = "../testdata/dsn/sisimai/lhost-postfix-02.eml"
+
+func TestBouncesRecordedAndSuppressed(t *testing.T) {
+	rt, l := bounceRuntime(t, false)
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	if s.s.ProtocolOption(gomilter.OptNoBody) {
+		t.Fatal("protocol options: the body is needed to read bounces")
+	}
+	cont(t)(s.Helo("mx.example.com"))
+	// A VERP address is the bounce mailbox's.
+	if act := sendBounce(t, s, postfixBounce, "Bounces+u123=example.co.jp@site.test"); act.Type != gomilter.ActionAccept {
+		t.Fatalf("bounce: %v, want accept (discard is off)", act)
+	}
+	rs := bounceRecords(t, f.logs, "bounce")
+	if len(rs) != 2 {
+		t.Fatalf("%d bounce records, want one per failed recipient (2)", len(rs))
+	}
+	want := map[string]any{"event.action": "bounce", "email.local_id": "QID1", "email.to.address": "userunknown@example.co.jp",
+		"mailsift.bounce.class": "user-unknown", "mailsift.bounce.status": "5.1.1", "mailsift.bounce.hard": true,
+		"mailsift.bounce.remote_mta": "mx.example.co.jp", "mailsift.bounce.diagnostic": "550 5.1.1 <userunknown@example.co.jp>... User Unknown",
+		"mailsift.bounce.hard_count": 1.0, "mailsift.bounce.suppressed": false}
+	r := rs[1]
+	if rs[0]["email.to.address"] == "userunknown@example.co.jp" {
+		r = rs[0]
+	}
+	for k, v := range want {
+		if r[k] != v {
+			t.Errorf("record[%q] = %v, want %v", k, r[k], v)
+		}
+	}
+	// Two more: the third suppresses both recipients.
+	sendBounce(t, s, postfixBounce, "bounces@site.test")
+	sendBounce(t, s, postfixBounce, "bounces@site.test")
+	if n := len(bounceRecords(t, f.logs, "bounce")); n != 6 {
+		t.Fatalf("%d bounce records after 3 bounces, want 6", n)
+	}
+	if n := len(bounceRecords(t, f.logs, "recipient suppressed")); n != 2 {
+		t.Fatalf("%d suppression records, want 2", n)
+	}
+	if all, _ := l.All(t.Context()); len(all) != 2 {
+		t.Fatalf("list: %+v", all)
+	}
+
+	// A submission to a suppressed address is refused at RCPT, for that
+	// recipient only.
+	sub := f.session(t, "198.51.100.20")
+	cont(t)(sub.Helo("web.site.test"))
+	cont(t)(sub.Mail("www@site.test", "{auth_authen}", "www"))
+	replyIs(t, "550 5.1.1 <userunknown@example.co.jp>: recipient suppressed after 3 bounces (last: 5.1.1 user unknown, 2026-11-29)")(sub.Rcpt("userunknown@example.co.jp"))
+	cont(t)(sub.Rcpt("alive@example.co.jp"))
+	cont(t)(sub.Header("From", "www@site.test"))
+	_, act, err := sub.End([]byte("hi\r\n"))
+	wantAccept(t, act, err)
+	// Inbound mail to the address is not a submission: not refused.
+	in := f.session(t, "198.51.100.8")
+	cont(t)(in.Helo("mx.example.com"))
+	cont(t)(in.Mail("someone@example.com"))
+	cont(t)(in.Rcpt("userunknown@example.co.jp"))
+}
+
+func TestBounceDiscard(t *testing.T) {
+	rt, l := bounceRuntime(t, true)
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.com"))
+	if act := sendBounce(t, s, postfixBounce, "bounces@site.test"); act.Type != gomilter.ActionDiscard {
+		t.Fatalf("bounce with discard on: %v, want discard", act)
+	}
+	// A bounce also addressed to a user is delivered (and recorded).
+	if act := sendBounce(t, s, postfixBounce, "bounces@site.test", "kijitora@site.test"); act.Type != gomilter.ActionAccept {
+		t.Fatalf("bounce to a user too: %v, want accept", act)
+	}
+	// A message from <> to a user that carries a report is recorded, kept.
+	if act := sendBounce(t, s, postfixBounce, "kijitora@site.test"); act.Type != gomilter.ActionAccept {
+		t.Fatalf("bounce to a user: %v, want accept", act)
+	}
+	if e, _, _ := l.Lookup(t.Context(), "userunknown@example.co.jp"); !e.Suppressed {
+		t.Fatalf("3 bounces recorded, entry %+v", e)
+	}
+	// An auto-reply to the bounce address is no bounce: delivered, not counted.
+	before := len(bounceRecords(t, f.logs, "bounce"))
+	if act := sendBounce(t, s, "../testdata/dsn/sisimai/arf-01.eml", "bounces@site.test"); act.Type != gomilter.ActionAccept {
+		t.Fatalf("feedback report: %v, want accept", act)
+	}
+	// Mail from a sender (not <>) to someone else is not read.
+	cont(t)(s.Mail("alice@example.com"))
+	cont(t)(s.Rcpt("bob@site.test"))
+	hs, body := eml(t, postfixBounce)
+	for i := 0; i < len(hs); i += 2 {
+		cont(t)(s.Header(hs[i], hs[i+1]))
+	}
+	_, act, err := s.End(body)
+	wantAccept(t, act, err)
+	if after := len(bounceRecords(t, f.logs, "bounce")); after != before {
+		t.Fatalf("bounce records %d -> %d: a non-bounce was recorded", before, after)
+	}
+	// The discarded message's record says so.
+	rs := f.logs.waitRecords(t, 1)
+	if rs[0]["event.action"] != "discard" {
+		t.Fatalf("first message's record: %v", rs[0]["event.action"])
+	}
+}
+
+// TestBounceBodyBounded: a bounce larger than MaxSize is read from its
+// first MaxSize bytes.
+func TestBounceBodyBounded(t *testing.T) {
+	rt, _ := bounceRuntime(t, false)
+	rt.Bounces.MaxSize = 2000
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	hs, body := eml(t, postfixBounce)
+	cont(t)(s.Helo("mx.example.com"))
+	cont(t)(s.Mail(""))
+	cont(t)(s.Rcpt("bounces@site.test"))
+	for i := 0; i < len(hs); i += 2 {
+		cont(t)(s.Header(hs[i], hs[i+1]))
+	}
+	body = append(body, bytes.Repeat([]byte("x"), 100_000)...)
+	_, act, err := s.End(body)
+	wantAccept(t, act, err)
+	if n := len(bounceRecords(t, f.logs, "bounce")); n != 2 {
+		t.Fatalf("%d bounce records from the first 2000 bytes, want 2", n)
+	}
+}
+
+// TestSuppressLocalSubmission: a local submission (the sendmail command)
+// to a suppressed address is refused at the end of the message, which
+// Postfix turns into a bounce to the sender; RCPT TO passes.
+func TestSuppressLocalSubmission(t *testing.T) {
+	rt, l := bounceRuntime(t, false)
+	for range 3 {
+		l.Record(t.Context(), "dead@example.co.jp", suppress.Bounce{Status: "5.1.1", Class: "user-unknown", Hard: true})
+	}
+	f := start(t, rt)
+	s := dial(t, newClient("tcp", f.addr))
+	defer s.Close()
+	cont(t)(s.Conn("localhost", gomilter.FamilyInet, 0, "127.0.0.1"))
+	cont(t)(s.Helo("localhost"))
+	cont(t)(s.Mail("www@site.test"))
+	cont(t)(s.Rcpt("dead@example.co.jp"))
+	cont(t)(s.Header("From", "www@site.test"))
+	_, act, err := s.End([]byte("hi\r\n"))
+	wantReply(t, act, err, "550 5.1.1 <dead@example.co.jp>: recipient suppressed after 3 bounces (last: 5.1.1 user unknown, 2026-11-29)")
+	r := f.logs.waitRecords(t, 1)[0]
+	if r["mailsift.trusted"] != "local" || r["event.action"] != "reject" || r["mailsift.checks.suppress.reason"] != "suppress-listed" {
+		t.Errorf("record = %v", r)
+	}
+}

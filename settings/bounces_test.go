@@ -1,0 +1,28 @@
+package settings
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestBouncesConfig(t *testing.T) {
+	c, err := Parse("c.toml", []byte("[bounces]\naddresses = [\"Bounces@Example.ORG\"]\nwindow = \"24h\"\n"))
+	if err != nil || !c.Bounces.Enabled() || c.Bounces.Addresses[0] != "Bounces@example.org" || c.Bounces.HardLimit != 3 {
+		t.Fatalf("%+v %v", c.Bounces, err)
+	}
+	if d := Default(); d.Bounces.Enabled() || d.Outbound.Suppress.Mode != "off" {
+		t.Fatal("bounces or suppression on by default")
+	}
+	for _, tc := range []struct{ in, err string }{
+		{"[bounces]\naddresses = [\"nobody\"]", `bounces.addresses: want addresses such as "bounces@example.org", got "nobody"`},
+		{"[bounces]\nhard_limit = -1", "bounces.hard_limit: want 0 (never) or more bounces, got -1"},
+		{"[bounces]\nwindow = \"0s\"", `bounces.window: want a positive duration such as "168h", got 0s`},
+		{"[bounces]\nexport = \"list.json\"", `bounces.export: want an absolute path, or "" for none, got "list.json"`},
+		{"[bounces]\nstore = \"redis\"", `bounces.store: "redis" uses the greylist's Redis`},
+		{"[bounces]\nstore = \"disk\"", `bounces.store: want "memory" or "redis", got "disk"`},
+	} {
+		if _, err := Parse("c.toml", []byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: got %v, want %s", tc.in, err, tc.err)
+		}
+	}
+}
