@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

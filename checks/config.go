@@ -3,10 +3,10 @@ package checks
 import (
 	"time"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Config is [checks]: what the inbound checks share, and one table per

@@ -3,7 +3,7 @@ package checks
 import (
 	"context"
 	"errors"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"io"
 	"strings"
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 func loadKey(t testing.TB, path string) crypto.Signer {

@@ -3,7 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // DMARC evaluates the RFC5322.From domain's DMARC policy (RFC 7489) from

@@ -3,7 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"math"
 	"net/netip"
 	"strings"

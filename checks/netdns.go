@@ -4,7 +4,7 @@ import (
 	"context"
 	"net"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // dnsErr presents a resolver error as *net.DNSError, for go-msgauth's

@@ -8,7 +8,7 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // PTRMode is how strictly the client's reverse DNS is checked.

@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"os"
 	"slices"
 	"strings"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Sender checks the MAIL FROM address, as Postfix's

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/policy"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // With [checks.spf.actions] fail = "reject", an SPF fail is refused only

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // CheckConfig is what every check's table has besides its own keys: the

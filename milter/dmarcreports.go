@@ -11,7 +11,7 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // DMARCReports is the milter's part of DMARC aggregate reports (RFC 7489

@@ -12,10 +12,10 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
-	"github.com/mailsift/mailsift/policy"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/policy"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // dmarcReportRuntime is the default configuration's spf, dkim and dmarc

@@ -18,9 +18,9 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/authrestest"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // The fault matrix: every DNS lookup a check makes, each failing in each

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // The record of an accepted message reflects its accepted recipients, not

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // Runtime is what a session runs with. A reload builds a new one; sessions

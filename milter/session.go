@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // Session is one MTA connection. go-milter calls its methods from one

@@ -10,12 +10,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/admin"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/admin"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/settings"
 )
 
 // deps are what outlives a reload: the callout verifier, the greylist

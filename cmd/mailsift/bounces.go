@@ -11,9 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/settings"
 )
 
 // bounceHolder keeps the one suppression store of the process, as

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/settings"
 )
 
 func TestNewRuntimeBounces(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // calloutHolder keeps one callout Verifier across reloads while the

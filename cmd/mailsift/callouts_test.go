@@ -8,10 +8,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // With the default [checks.callout], a sender domain whose MX is on a

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/metrics"
 	"github.com/mailsift/mailsift/milter"
 )
 

@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mailsift/mailsift/internal/dmarcreport"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/settings"
 )
 
 const dmarcUsage = `usage:

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/internal/dmarcreport"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/settings"
 )
 
 // dmarcHolder keeps the DMARC report store of the running process and the

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailsift/mailsift/callout"
+	"github.com/mailsift/mailsift/internal/callout"
 	"github.com/mailsift/mailsift/internal/doctor"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 const doctorUsage = `usage: mailsift doctor DOMAIN [--ip ADDR]... [--helo NAME] [--selector S]... [--from ADDR] [--dns HOST:PORT] [--json] [-c FILE]

@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // listFiles are the files a configuration names, each loaded once: by

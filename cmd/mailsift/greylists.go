@@ -12,8 +12,8 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // greylistHolder keeps the one greylist store of the process. A reload

@@ -11,11 +11,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/greylist/redistest"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // [greylist.redis] password_file: the password is read from the file, and

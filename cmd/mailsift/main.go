@@ -21,13 +21,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/settings"
 )
 
 // version is set at build time: -ldflags "-X main.version=$(git describe)".

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/metrics"
 )
 
 func runCmd(args ...string) (int, string, string) {

@@ -11,9 +11,9 @@ import (
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/internal/dkimsign"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/settings"
 )
 
 // newOutbound builds the submissions' checks, in their one order (MAIL

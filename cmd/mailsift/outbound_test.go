@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mailsift/mailsift/internal/dkimsign"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/settings"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 func TestNewRuntimeOutbound(t *testing.T) {

@@ -20,8 +20,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 var day = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)

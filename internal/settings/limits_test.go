@@ -1,7 +1,7 @@
 package settings
 
 import (
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"strings"
 	"testing"
 	"time"

@@ -1,11 +1,11 @@
 package settings
 
 import (
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"os"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -14,7 +14,7 @@ import (
 )
 
 func TestContribConfigIsTheDefault(t *testing.T) {
-	c, err := Load("../contrib/mailsift.toml")
+	c, err := Load("../../contrib/mailsift.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	c, err := Load("../contrib/mailsift.toml")
+	c, err := Load("../../contrib/mailsift.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	seed, _ := os.ReadFile("../contrib/mailsift.toml")
+	seed, _ := os.ReadFile("../../contrib/mailsift.toml")
 	f.Add(seed)
 	f.Add([]byte("listen = \"inet:127.0.0.1:1\"\n[checks.helo]\nactions = { fail = \"tag\" }"))
 	f.Add([]byte("[dns]\nservers = [\"a:1\"]\n[[x]]\n"))

@@ -2,7 +2,7 @@ package settings
 
 import (
 	"fmt"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"time"
 )
 

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Config configures a Verifier.

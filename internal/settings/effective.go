@@ -2,7 +2,7 @@ package settings
 
 import (
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // checkConfigs returns every inbound check table's shared part, by check

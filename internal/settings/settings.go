@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // Config is the whole configuration. The TOML keys are the interface users

@@ -2,14 +2,14 @@ package settings
 
 import (
 	"fmt"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/config"
 	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/dkimsign"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // OutboundConfig is [outbound]: the checks of submissions (mail our own
