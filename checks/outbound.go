@@ -122,3 +122,37 @@ type OutboundLoginCheck struct {
 	FromHeader bool      `toml:"from_header"` // the From header's addresses must be the login's too
 	CheckConfig
 }
+
+// OutboundTables are the outbound checks' tables, [outbound.NAME]; they
+// sit in [outbound] beside its own keys.
+type OutboundTables struct {
+	Preflight OutboundCheck      `toml:"preflight"`
+	Login     OutboundLoginCheck `toml:"login"`
+	Mailbox   OutboundCheck      `toml:"mailbox"`
+	Limit     OutboundCheck      `toml:"limit"`
+	Standards OutboundCheck      `toml:"standards"`
+	Suppress  OutboundCheck      `toml:"suppress"`
+}
+
+// DefaultOutboundTables are the outbound checks' tables when the file says
+// nothing.
+func DefaultOutboundTables() OutboundTables {
+	return OutboundTables{Preflight: defaultPreflightTable(), Limit: defaultLimitTable(), Suppress: defaultSuppressTable()}
+}
+
+// List is the one ordered list of the outbound checks' tables: their
+// validation and policy rules follow from it. (The checks themselves are
+// built by cmd/mailsift, in the same order.)
+func (t *OutboundTables) List() []Entry {
+	e := func(name string, mode CheckMode, cc *CheckConfig) Entry {
+		return Entry{Name: name, Mode: mode, Table: cc, Prefix: "outbound." + name}
+	}
+	return []Entry{
+		e(LoginName, t.Login.Mode, &t.Login.CheckConfig),
+		e(MailboxName, t.Mailbox.Mode, &t.Mailbox.CheckConfig),
+		e(LimitName, t.Limit.Mode, &t.Limit.CheckConfig),
+		e(PreflightName, t.Preflight.Mode, &t.Preflight.CheckConfig),
+		e(StandardsName, t.Standards.Mode, &t.Standards.CheckConfig),
+		e(SuppressName, t.Suppress.Mode, &t.Suppress.CheckConfig),
+	}
+}

@@ -96,3 +96,10 @@ const (
 func limitReasons() []string {
 	return []string{ReasonLimitUnder, ReasonLimitReached, ReasonLimitNullSender, ReasonLimitStoreError}
 }
+
+// The daily limit tempfails, and a store that cannot answer lets mail
+// through.
+func defaultLimitTable() OutboundCheck {
+	return OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionTempfail, ReasonLimitStoreError: ActionLog}}}
+}

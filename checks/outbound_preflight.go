@@ -155,3 +155,10 @@ const (
 func preflightReasons() []string {
 	return []string{ReasonPreflightAligned, ReasonPreflightNoPolicy, ReasonPreflightNoFrom, ReasonPreflightReject, ReasonPreflightQuarantine, ReasonPreflightNone, ReasonPreflightTempError}
 }
+
+// A p=none domain's mail is tagged and logged.
+func defaultPreflightTable() OutboundCheck {
+	return OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
+		ReasonPreflightReject: ActionReject, ReasonPreflightQuarantine: ActionReject, ReasonPreflightNone: ActionTag,
+		"temperror": ActionTempfail}}}
+}

@@ -58,3 +58,9 @@ const (
 func suppressReasons() []string {
 	return []string{ReasonSuppressOK, ReasonSuppressListed, ReasonSuppressStoreError}
 }
+
+// Off unless enabled; a store that cannot answer lets mail through.
+func defaultSuppressTable() OutboundCheck {
+	return OutboundCheck{Mode: "off", CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionReject, ReasonSuppressStoreError: ActionLog}}}
+}

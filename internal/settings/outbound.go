@@ -2,14 +2,13 @@ package settings
 
 import (
 	"fmt"
-	"github.com/mailsift/mailsift/internal/config"
 	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/config"
 	"github.com/mailsift/mailsift/internal/dkimsign"
-	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // OutboundConfig is [outbound]: the checks of submissions (mail our own
@@ -26,12 +25,8 @@ type OutboundConfig struct {
 	DailyLimit int                `toml:"daily_limit"`
 	DKIM       OutboundDKIMConfig `toml:"dkim"`
 
-	Preflight checks.OutboundCheck      `toml:"preflight"`
-	Login     checks.OutboundLoginCheck `toml:"login"`
-	Mailbox   checks.OutboundCheck      `toml:"mailbox"`
-	Limit     checks.OutboundCheck      `toml:"limit"`
-	Standards checks.OutboundCheck      `toml:"standards"`
-	Suppress  checks.OutboundCheck      `toml:"suppress"`
+	// The outbound checks' tables, each the check's own.
+	checks.OutboundTables
 }
 
 // OutboundDKIMConfig is [outbound.dkim].
@@ -40,19 +35,7 @@ type OutboundDKIMConfig struct {
 }
 
 func defaultOutbound() OutboundConfig {
-	return OutboundConfig{
-		DailyLimit: 500,
-		// A p=none domain's mail is tagged and logged; the daily limit
-		// tempfails, and a store that cannot answer lets mail through.
-		Preflight: checks.OutboundCheck{CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
-			checks.ReasonPreflightReject: policy.Reject, checks.ReasonPreflightQuarantine: policy.Reject, checks.ReasonPreflightNone: policy.Tag,
-			"temperror": policy.Tempfail}}},
-		Limit: checks.OutboundCheck{CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
-			"fail": policy.Tempfail, checks.ReasonLimitStoreError: policy.Log}}},
-		// Off unless enabled; a store that cannot answer lets mail through.
-		Suppress: checks.OutboundCheck{Mode: "off", CheckConfig: checks.CheckConfig{Actions: map[string]checks.Action{
-			"fail": policy.Reject, checks.ReasonSuppressStoreError: policy.Log}}},
-	}
+	return OutboundConfig{DailyLimit: 500, OutboundTables: checks.DefaultOutboundTables()}
 }
 
 // OutboundDomains are our sending domains: [outbound] domains, or else
@@ -89,26 +72,6 @@ func (c *Config) OutboundAddresses(ifaceAddrs func() ([]netip.Addr, error)) ([]n
 	return out, nil
 }
 
-// outboundChecks lists the outbound check tables by name.
-func (o *OutboundConfig) checks() []struct {
-	name string
-	mode checks.CheckMode
-	cc   *checks.CheckConfig
-} {
-	return []struct {
-		name string
-		mode checks.CheckMode
-		cc   *checks.CheckConfig
-	}{
-		{checks.LoginName, o.Login.Mode, &o.Login.CheckConfig},
-		{checks.MailboxName, o.Mailbox.Mode, &o.Mailbox.CheckConfig},
-		{checks.LimitName, o.Limit.Mode, &o.Limit.CheckConfig},
-		{checks.PreflightName, o.Preflight.Mode, &o.Preflight.CheckConfig},
-		{checks.StandardsName, o.Standards.Mode, &o.Standards.CheckConfig},
-		{checks.SuppressName, o.Suppress.Mode, &o.Suppress.CheckConfig},
-	}
-}
-
 func (o *OutboundConfig) validate() error {
 	for i, d := range o.Domains {
 		if !checks.IsFQDN(d) || strings.HasPrefix(d, "[") {
@@ -127,8 +90,8 @@ func (o *OutboundConfig) validate() error {
 	if o.DKIM.Keys != "" && !strings.HasPrefix(o.DKIM.Keys, "/") {
 		return &config.KeyErr{Key: "outbound.dkim.keys", Msg: fmt.Sprintf("want an absolute path, or \"\" for no signing, got %q", o.DKIM.Keys)}
 	}
-	for _, c := range o.checks() {
-		if err := c.cc.Validate("outbound."+c.name, c.name, ""); err != nil {
+	for _, e := range o.List() {
+		if err := e.Table.Validate(e.Prefix, e.Name, ""); err != nil {
 			return err
 		}
 	}

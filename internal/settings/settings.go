@@ -180,8 +180,8 @@ func (c *Config) Policy() *policy.Policy {
 	for _, e := range checks.Inbound(&c.Checks, &c.Greylist) {
 		p.Rules[e.Name] = rule(e.Mode, e.Table)
 	}
-	for _, o := range c.Outbound.checks() {
-		p.Rules[o.name] = rule(o.mode, o.cc)
+	for _, e := range c.Outbound.List() {
+		p.Rules[e.Name] = rule(e.Mode, e.Table)
 	}
 	return p
 }
