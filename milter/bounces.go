@@ -34,10 +34,8 @@ const DefaultBounceSize = 2 << 20
 
 // bounceTx is a message that may be a bounce: its body so far.
 type bounceTx struct {
-	body  []byte
-	toUs  int  // recipients that are bounce addresses
-	other int  // recipients that are not
-	full  bool // the body outgrew MaxSize
+	body []byte
+	full bool // the body outgrew MaxSize
 }
 
 // isBounceAddress reports whether rcpt is one of the bounce addresses, or
@@ -71,18 +69,20 @@ func (s *Session) bounceRcpt(rcpt string) {
 	if b == nil || s.tx == nil {
 		return
 	}
-	toUs := b.isBounceAddress(rcpt)
-	if !toUs && s.env.From != "" && s.tx.bounce == nil {
-		return
-	}
-	if s.tx.bounce == nil {
+	if s.tx.bounce == nil && (s.env.From == "" || b.isBounceAddress(rcpt)) {
 		s.tx.bounce = &bounceTx{}
 	}
-	if toUs {
-		s.tx.bounce.toUs++
-	} else {
-		s.tx.bounce.other++
+}
+
+// onlyBounceAddresses reports whether every accepted recipient of the
+// message is a bounce address: only then may a bounce be discarded.
+func (s *Session) onlyBounceAddresses() bool {
+	for _, r := range s.env.Rcpts {
+		if !s.rt.Bounces.isBounceAddress(r) {
+			return false
+		}
 	}
+	return len(s.env.Rcpts) > 0
 }
 
 // bounceChunk keeps a body chunk of a message that may be a bounce.
@@ -151,5 +151,5 @@ func (s *Session) bounceEnd() (discard bool) {
 				zap.Int("mailsift.bounce.count", e.Bounces), zap.String("mailsift.bounce.last", e.LastText()))
 		}
 	}
-	return b.Discard && len(failed) > 0 && bt.other == 0 && bt.toUs > 0
+	return b.Discard && len(failed) > 0 && s.onlyBounceAddresses()
 }

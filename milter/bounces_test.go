@@ -56,8 +56,14 @@ func eml(t *testing.T, path string) ([]string, []byte) {
 // sendBounce sends a sample from <> to rcpts and returns End's action.
 func sendBounce(t *testing.T, s *mta, path string, rcpts ...string) *gomilter.Action {
 	t.Helper()
+	return sendBounceFrom(t, s, "", path, rcpts...)
+}
+
+// sendBounceFrom sends a sample from from to rcpts and returns End's action.
+func sendBounceFrom(t *testing.T, s *mta, from, path string, rcpts ...string) *gomilter.Action {
+	t.Helper()
 	hs, body := eml(t, path)
-	cont(t)(s.Mail(""))
+	cont(t)(s.Mail(from))
 	for _, r := range rcpts {
 		cont(t)(s.Rcpt(r))
 	}
@@ -191,6 +197,41 @@ func TestBounceDiscard(t *testing.T) {
 	rs := f.logs.waitRecords(t, 1)
 	if rs[0]["event.action"] != "discard" {
 		t.Fatalf("first message's record: %v", rs[0]["event.action"])
+	}
+}
+
+// TestBounceDiscardMixedRecipients: a bounce-shaped message to a bounce
+// address and to an ordinary recipient is delivered, whatever the sender
+// and the order of the recipients: discarding it would lose the
+// ordinary recipient's copy.
+func TestBounceDiscardMixedRecipients(t *testing.T) {
+	for _, tc := range []struct {
+		from  string
+		rcpts []string
+	}{
+		{"alice@example.com", []string{"bob@site.test", "bounces@site.test"}},
+		{"alice@example.com", []string{"bounces@site.test", "bob@site.test"}},
+		{"", []string{"bob@site.test", "bounces@site.test"}},
+		{"", []string{"bounces@site.test", "bob@site.test"}},
+	} {
+		rt, _ := bounceRuntime(t, true)
+		f := start(t, rt)
+		s := f.session(t, "198.51.100.7")
+		cont(t)(s.Helo("mx.example.com"))
+		if act := sendBounceFrom(t, s, tc.from, postfixBounce, tc.rcpts...); act.Type != gomilter.ActionAccept {
+			t.Errorf("from <%s> to %v: %v, want accept (bob's copy delivered)", tc.from, tc.rcpts, act)
+		}
+		if rs := f.logs.waitRecords(t, 1); rs[0]["event.action"] != "accept" {
+			t.Errorf("from <%s> to %v: record's event.action %v, want accept", tc.from, tc.rcpts, rs[0]["event.action"])
+		}
+	}
+	// From a sender to the bounce address only: discarded.
+	rt, _ := bounceRuntime(t, true)
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.com"))
+	if act := sendBounceFrom(t, s, "alice@example.com", postfixBounce, "bounces@site.test"); act.Type != gomilter.ActionDiscard {
+		t.Errorf("from a sender to the bounce address only: %v, want discard", act)
 	}
 }
 
