@@ -104,7 +104,7 @@ func (s *Session) bounceChunk(chunk []byte) {
 // bounceEnd reads an accepted message that may be a bounce: each failed
 // recipient is logged (a "bounce" record) and counted. It returns true
 // when the message is to be discarded: a bounce, to bounce addresses only,
-// with [bounces] discard on.
+// with [bounces] discard on, whose failed recipients were all counted.
 func (s *Session) bounceEnd() (discard bool) {
 	if s.tx == nil || s.tx.bounce == nil {
 		return false
@@ -117,6 +117,7 @@ func (s *Session) bounceEnd() (discard bool) {
 		return false
 	}
 	failed := rep.Failed()
+	all := true // every failed recipient was recorded
 	for _, r := range failed {
 		fields := []zap.Field{
 			zap.String("event.action", "bounce"),
@@ -133,11 +134,13 @@ func (s *Session) bounceEnd() (discard bool) {
 		}
 		if r.Recipient == "" {
 			s.log.Info("bounce", fields...)
+			all = false
 			continue
 		}
 		e, newly, err := b.List.Record(s.ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
 		if e.Address == "" {
 			s.log.Error("bounce not counted", append(fields, zap.Error(err))...)
+			all = false
 			continue
 		}
 		if err != nil {
@@ -151,5 +154,6 @@ func (s *Session) bounceEnd() (discard bool) {
 				zap.Int("mailsift.bounce.count", e.Bounces), zap.String("mailsift.bounce.last", e.LastText()))
 		}
 	}
-	return b.Discard && len(failed) > 0 && s.onlyBounceAddresses()
+	// A bounce not counted is delivered: it is all that is left of it.
+	return b.Discard && len(failed) > 0 && all && s.onlyBounceAddresses()
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -232,6 +233,33 @@ func TestBounceDiscardMixedRecipients(t *testing.T) {
 	cont(t)(s.Helo("mx.example.com"))
 	if act := sendBounceFrom(t, s, "alice@example.com", postfixBounce, "bounces@site.test"); act.Type != gomilter.ActionDiscard {
 		t.Errorf("from a sender to the bounce address only: %v, want discard", act)
+	}
+}
+
+// TestBounceDiscardStoreDown: a bounce the suppression list could not
+// count (Redis down) is delivered, not discarded.
+func TestBounceDiscardStoreDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: every store call fails
+	rt, l := bounceRuntime(t, true)
+	store := suppress.NewRedis(suppress.RedisConfig{Addrs: []string{addr}, Prefix: "test:bounces:", Timeout: 200 * time.Millisecond})
+	t.Cleanup(func() { store.Close() })
+	l.Store = store
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.com"))
+	if act := sendBounce(t, s, postfixBounce, "bounces@site.test"); act.Type != gomilter.ActionAccept {
+		t.Fatalf("bounce not counted, discard on: %v, want accept (delivered)", act)
+	}
+	if n := len(bounceRecords(t, f.logs, "bounce not counted")); n != 2 {
+		t.Fatalf("%d \"bounce not counted\" records, want 2", n)
+	}
+	if rs := f.logs.waitRecords(t, 1); rs[0]["event.action"] != "accept" {
+		t.Fatalf("record's event.action %v, want accept", rs[0]["event.action"])
 	}
 }
 
