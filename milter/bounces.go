@@ -2,7 +2,9 @@ package milter
 
 import (
 	"bytes"
+	"context"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -31,6 +33,15 @@ type Bounces struct {
 // bounce; a longer one is read from its first DefaultBounceSize bytes
 // (the report comes first, the returned message last).
 const DefaultBounceSize = 2 << 20
+
+// MaxBounceRecipients bounds the failed recipients of one bounce counted
+// in the suppression list; the rest are logged as a count. A forged report
+// naming thousands of recipients costs no more than this.
+const MaxBounceRecipients = 100
+
+// bounceTimeout bounds the suppression list's work on one bounce when
+// the runtime sets no stage timeout.
+const bounceTimeout = 5 * time.Second
 
 // bounceTx is a message that may be a bounce: its body so far.
 type bounceTx struct {
@@ -118,6 +129,18 @@ func (s *Session) bounceEnd() (discard bool) {
 	}
 	failed := rep.Failed()
 	all := true // every failed recipient was recorded
+	if len(failed) > MaxBounceRecipients {
+		s.log.Warn("bounce recipients not counted", zap.String("email.local_id", s.env.QueueID),
+			zap.Int("mailsift.bounce.recipients", len(failed)), zap.Int("mailsift.bounce.not_counted", len(failed)-MaxBounceRecipients))
+		failed, all = failed[:MaxBounceRecipients], false
+	}
+	timeout := s.rt.StageTimeout
+	if timeout <= 0 {
+		timeout = bounceTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	batch := b.List.Batch()
 	for _, r := range failed {
 		fields := []zap.Field{
 			zap.String("event.action", "bounce"),
@@ -137,14 +160,11 @@ func (s *Session) bounceEnd() (discard bool) {
 			all = false
 			continue
 		}
-		e, newly, err := b.List.Record(s.ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
-		if e.Address == "" {
+		e, newly, err := batch.Record(ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
+		if err != nil {
 			s.log.Error("bounce not counted", append(fields, zap.Error(err))...)
 			all = false
 			continue
-		}
-		if err != nil {
-			s.log.Error("suppression list not exported", zap.Error(err))
 		}
 		fields = append(fields, zap.Int("mailsift.bounce.hard_count", e.Hard), zap.Int("mailsift.bounce.soft_count", e.Soft),
 			zap.Bool("mailsift.bounce.suppressed", e.Suppressed))
@@ -153,6 +173,9 @@ func (s *Session) bounceEnd() (discard bool) {
 			s.log.Warn("recipient suppressed", zap.String("event.action", "suppress"), zap.String("email.to.address", e.Address),
 				zap.Int("mailsift.bounce.count", e.Bounces), zap.String("mailsift.bounce.last", e.LastText()))
 		}
+	}
+	if err := batch.Flush(ctx); err != nil {
+		s.log.Error("suppression list not exported", zap.Error(err))
 	}
 	// A bounce not counted is delivered: it is all that is left of it.
 	return b.Discard && len(failed) > 0 && all && s.onlyBounceAddresses()

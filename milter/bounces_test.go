@@ -3,8 +3,12 @@ package milter
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"path/filepath"
+	"sync"
 	"os"
 	"strings"
 	"testing"
@@ -260,6 +264,72 @@ func TestBounceDiscardStoreDown(t *testing.T) {
 	}
 	if rs := f.logs.waitRecords(t, 1); rs[0]["event.action"] != "accept" {
 		t.Fatalf("record's event.action %v, want accept", rs[0]["event.action"])
+	}
+}
+
+// countingStore counts the listings of suppressed entries: one per
+// export written.
+type countingStore struct {
+	suppress.Store
+	mu      sync.Mutex
+	exports int
+}
+
+func (c *countingStore) Suppressed(ctx context.Context) ([]suppress.Entry, error) {
+	c.mu.Lock()
+	c.exports++
+	c.mu.Unlock()
+	return c.Store.Suppressed(ctx)
+}
+
+// manyRecipientsDSN is a delivery-status report failing n recipients.
+func manyRecipientsDSN(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\r\n")
+	b.WriteString("--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n")
+	for i := range n {
+		fmt.Fprintf(&b, "\r\nFinal-Recipient: rfc822; user%d@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n", i)
+	}
+	b.WriteString("\r\n--b--\r\n")
+	return b.Bytes()
+}
+
+// TestBounceRecipientsCapped: of a report naming 150 recipients, the first
+// MaxBounceRecipients are counted, the rest logged as a count; the export
+// is written once for the message; the bounce, not all counted, is
+// delivered.
+func TestBounceRecipientsCapped(t *testing.T) {
+	rt, l := bounceRuntime(t, true)
+	cs := &countingStore{Store: l.Store}
+	l.Store, l.Policy.HardLimit = cs, 1
+	l.Export = filepath.Join(t.TempDir(), "suppressed.json")
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.net"))
+	cont(t)(s.Mail(""))
+	cont(t)(s.Rcpt("bounces@site.test"))
+	cont(t)(s.Header("From", "MAILER-DAEMON@mx.example.net"))
+	cont(t)(s.Header("Subject", "Undelivered Mail Returned to Sender"))
+	cont(t)(s.Header("MIME-Version", "1.0"))
+	cont(t)(s.Header("Content-Type", `multipart/report; report-type=delivery-status; boundary="b"`))
+	_, act, err := s.End(manyRecipientsDSN(150))
+	wantAccept(t, act, err)
+	if n := len(bounceRecords(t, f.logs, "bounce")); n != MaxBounceRecipients {
+		t.Errorf("%d bounce records, want %d", n, MaxBounceRecipients)
+	}
+	if n := len(bounceRecords(t, f.logs, "recipient suppressed")); n != MaxBounceRecipients {
+		t.Errorf("%d suppression records, want %d", n, MaxBounceRecipients)
+	}
+	rs := bounceRecords(t, f.logs, "bounce recipients not counted")
+	if len(rs) != 1 || rs[0]["mailsift.bounce.not_counted"] != 50.0 || rs[0]["mailsift.bounce.recipients"] != 150.0 {
+		t.Errorf("records of the recipients not counted: %v", rs)
+	}
+	if cs.exports != 1 {
+		t.Errorf("export written %d times for one message, want 1", cs.exports)
+	}
+	es, err := suppress.ReadExport(l.Export)
+	if err != nil || len(es) != MaxBounceRecipients {
+		t.Errorf("export holds %d entries (%v), want %d", len(es), err, MaxBounceRecipients)
 	}
 }
 
