@@ -21,7 +21,7 @@ type Bounces struct {
 	// Addresses are the bounce mailboxes, as checks.Address.String gives
 	// them; a VERP address (local+tag@domain) is its mailbox's.
 	Addresses []string
-	Delimiter string // of VERP tags; "" means "+"
+	Delimiter string // of VERP tags ([checks.recipient] delimiter); "" for none
 	// Discard swallows a bounce to the bounce addresses once recorded
 	// (SMFIR_DISCARD): nobody reads that mailbox.
 	Discard bool
@@ -56,13 +56,11 @@ func (b *Bounces) isBounceAddress(rcpt string) bool {
 	if err != nil || a.Domain == "" {
 		return false
 	}
-	d := b.Delimiter
-	if d == "" {
-		d = "+"
-	}
 	local := a.Local
-	if i := strings.Index(local, d); i > 0 {
-		local = local[:i]
+	if d := b.Delimiter; d != "" {
+		if i := strings.Index(local, d); i > 0 {
+			local = local[:i]
+		}
 	}
 	want := local + "@" + a.Domain
 	for _, x := range b.Addresses {

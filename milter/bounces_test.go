@@ -32,7 +32,7 @@ func bounceRuntime(t *testing.T, discard bool) (*Runtime, *suppress.List) {
 	rt := testRuntime(policy.Enforce)
 	rt.Outbound = &Outbound{Chain: checks.NewChain(time.Second, time.Now,
 		&checks.Suppress{List: l, Suppressed: rep("suppress", "perm"), StoreError: rep("suppress", "store")})}
-	rt.Bounces = &Bounces{Addresses: []string{"bounces@site.test"}, Discard: discard, List: l}
+	rt.Bounces = &Bounces{Addresses: []string{"bounces@site.test"}, Delimiter: "+", Discard: discard, List: l}
 	return rt, l
 }
 
@@ -330,6 +330,27 @@ func TestBounceRecipientsCapped(t *testing.T) {
 	es, err := suppress.ReadExport(l.Export)
 	if err != nil || len(es) != MaxBounceRecipients {
 		t.Errorf("export holds %d entries (%v), want %d", len(es), err, MaxBounceRecipients)
+	}
+}
+
+// TestBounceAddressDelimiter: the VERP delimiter is [checks.recipient]'s;
+// with none, bounces+tag@ is not the bounce mailbox.
+func TestBounceAddressDelimiter(t *testing.T) {
+	for _, tc := range []struct {
+		delim, rcpt string
+		want        bool
+	}{
+		{"+", "bounces@site.test", true},
+		{"+", "bounces+news=example.net@site.test", true},
+		{"-", "bounces-news=example.net@site.test", true},
+		{"-", "bounces+news=example.net@site.test", false},
+		{"", "bounces@site.test", true},
+		{"", "bounces+news=example.net@site.test", false},
+	} {
+		b := &Bounces{Addresses: []string{"bounces@site.test"}, Delimiter: tc.delim}
+		if got := b.isBounceAddress(tc.rcpt); got != tc.want {
+			t.Errorf("delimiter %q: isBounceAddress(%q) = %v, want %v", tc.delim, tc.rcpt, got, tc.want)
+		}
 	}
 }
 
