@@ -27,6 +27,9 @@ type Bounces struct {
 	Discard bool
 	List    *suppress.List
 	MaxSize int // bytes of a message kept to be read; 0 means DefaultBounceSize
+	// Timeout bounds the suppression list's work on one bounce ([checks]
+	// timeout); 0 means DefaultBounceTimeout.
+	Timeout time.Duration
 }
 
 // DefaultBounceSize bounds the part of a message kept to be read as a
@@ -39,9 +42,9 @@ const DefaultBounceSize = 2 << 20
 // naming thousands of recipients costs no more than this.
 const MaxBounceRecipients = 100
 
-// bounceTimeout bounds the suppression list's work on one bounce when
-// the runtime sets no stage timeout.
-const bounceTimeout = 5 * time.Second
+// DefaultBounceTimeout bounds the suppression list's work on one bounce
+// when Bounces.Timeout is 0.
+const DefaultBounceTimeout = 5 * time.Second
 
 // bounceTx is a message that may be a bounce: its body so far.
 type bounceTx struct {
@@ -132,9 +135,9 @@ func (s *Session) bounceEnd() (discard bool) {
 			zap.Int("mailsift.bounce.recipients", len(failed)), zap.Int("mailsift.bounce.not_counted", len(failed)-MaxBounceRecipients))
 		failed, all = failed[:MaxBounceRecipients], false
 	}
-	timeout := s.rt.StageTimeout
+	timeout := b.Timeout
 	if timeout <= 0 {
-		timeout = bounceTimeout
+		timeout = DefaultBounceTimeout
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()

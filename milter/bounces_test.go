@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"path/filepath"
-	"sync"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,6 +253,7 @@ func TestBounceDiscardStoreDown(t *testing.T) {
 	store := suppress.NewRedis(suppress.RedisConfig{Addrs: []string{addr}, Prefix: "test:bounces:", Timeout: 200 * time.Millisecond})
 	t.Cleanup(func() { store.Close() })
 	l.Store = store
+	rt.Bounces.Timeout = 300 * time.Millisecond
 	f := start(t, rt)
 	s := f.session(t, "198.51.100.7")
 	cont(t)(s.Helo("mx.example.com"))
