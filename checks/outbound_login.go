@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -45,17 +44,36 @@ func (l *Login) CheckData(_ context.Context, env *Envelope) Result {
 		if !strings.EqualFold(h.Name, "From") {
 			continue
 		}
-		addrs, err := mail.ParseAddressList(h.Value)
+		// The parser of the standards and preflight checks and of the DKIM
+		// signer: a From they read (obsolete routes and all) is checked, and
+		// one they cannot read is no login's.
+		addrs, err := parseMailboxList(h.Value)
 		if err != nil {
-			continue // the standards and preflight checks speak about a broken From
+			vars := map[string]string{"sender": strings.TrimSpace(h.Value), "login": env.AuthUser}
+			return Result{Status: Fail, Reason: ReasonLoginFromMismatch, Text: "From header does not parse: " + err.Error(), Reply: l.Mismatch.Expand(vars)}
 		}
 		for _, a := range addrs {
-			if r := l.judge(env, a.Address, ReasonLoginFromMismatch); r.Status != Pass {
+			if r := l.judge(env, quoteLocal(a.Local)+"@"+a.Domain, ReasonLoginFromMismatch); r.Status != Pass {
 				return r
 			}
 		}
 	}
 	return Result{}
+}
+
+// quoteLocal writes a local part as it stands in an address: quoted
+// unless it is a dot-atom.
+func quoteLocal(local string) string {
+	atom := local != "" && !strings.HasPrefix(local, ".") && !strings.HasSuffix(local, ".") && !strings.Contains(local, "..")
+	for _, c := range local {
+		if c != '.' && !isAtext(c) {
+			atom = false
+		}
+	}
+	if atom {
+		return local
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(local) + `"`
 }
 
 func (l *Login) judge(env *Envelope, addr, reason string) Result {

@@ -58,6 +58,29 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("owned From header: %+v", r)
 	}
 
+	// The From header is read as the DKIM signer and the standards check
+	// read it: an obsolete route does not hide the address, and a From
+	// that does not parse is no login's.
+	for _, tt := range []struct{ from, reply, text string }{
+		{"Boss <@x.test:boss@example.org>", "553 5.7.1 <boss@example.org>: Sender address rejected: not owned by user www", "boss@example.org is not among the addresses of login www"},
+		{"Boss <@x.test,@y.test:boss@example.org>", "553 5.7.1 <boss@example.org>: Sender address rejected: not owned by user www", "boss@example.org is not among the addresses of login www"},
+		{"Web <noreply@site.test>, Boss <@x.test:boss@example.org>", "553 5.7.1 <boss@example.org>: Sender address rejected: not owned by user www", "boss@example.org is not among the addresses of login www"},
+		{`"boss"@example.org`, "553 5.7.1 <boss@example.org>: Sender address rejected: not owned by user www", "boss@example.org is not among the addresses of login www"},
+		{`"a b"@site.test`, `553 5.7.1 <"a b"@site.test>: Sender address rejected: not owned by user www`, `"a b"@site.test is not among the addresses of login www`},
+		{"Boss <boss@example.org", "553 5.7.1 <Boss <boss@example.org>: Sender address rejected: not owned by user www", "From header does not parse: "},
+		{"", "553 5.7.1 <>: Sender address rejected: not owned by user www", "From header does not parse: no address"},
+	} {
+		env.Headers = []Header{{"From", " " + tt.from}}
+		r := l.CheckData(context.Background(), env)
+		if r.Status != Fail || r.Reason != "login-from-mismatch" || r.Reply.String() != tt.reply || !strings.HasPrefix(r.Text, tt.text) {
+			t.Errorf("From: %s: %s %s %q (%s), want fail login-from-mismatch %q (%s)", tt.from, r.Status, r.Reason, r.Reply, r.Text, tt.reply, tt.text)
+		}
+	}
+	env.Headers = []Header{{"From", " Web <@relay.test:noreply@site.test>"}}
+	if r := l.CheckData(context.Background(), env); r.Status != "" {
+		t.Fatalf("owned From header with a route: %+v", r)
+	}
+
 	// The file is read again when it changes.
 	os.WriteFile(path, []byte("www alice@site.test\n"), 0o644)
 	future := time.Now().Add(time.Hour)

@@ -2,7 +2,9 @@ package milter
 
 import (
 	"bytes"
+	"context"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -19,12 +21,15 @@ type Bounces struct {
 	// Addresses are the bounce mailboxes, as checks.Address.String gives
 	// them; a VERP address (local+tag@domain) is its mailbox's.
 	Addresses []string
-	Delimiter string // of VERP tags; "" means "+"
+	Delimiter string // of VERP tags ([checks.recipient] delimiter); "" for none
 	// Discard swallows a bounce to the bounce addresses once recorded
 	// (SMFIR_DISCARD): nobody reads that mailbox.
 	Discard bool
 	List    *suppress.List
 	MaxSize int // bytes of a message kept to be read; 0 means DefaultBounceSize
+	// Timeout bounds the suppression list's work on one bounce ([checks]
+	// timeout); 0 means DefaultBounceTimeout.
+	Timeout time.Duration
 }
 
 // DefaultBounceSize bounds the part of a message kept to be read as a
@@ -32,12 +37,19 @@ type Bounces struct {
 // (the report comes first, the returned message last).
 const DefaultBounceSize = 2 << 20
 
+// MaxBounceRecipients bounds the failed recipients of one bounce counted
+// in the suppression list; the rest are logged as a count. A forged report
+// naming thousands of recipients costs no more than this.
+const MaxBounceRecipients = 100
+
+// DefaultBounceTimeout bounds the suppression list's work on one bounce
+// when Bounces.Timeout is 0.
+const DefaultBounceTimeout = 5 * time.Second
+
 // bounceTx is a message that may be a bounce: its body so far.
 type bounceTx struct {
-	body  []byte
-	toUs  int  // recipients that are bounce addresses
-	other int  // recipients that are not
-	full  bool // the body outgrew MaxSize
+	body []byte
+	full bool // the body outgrew MaxSize
 }
 
 // isBounceAddress reports whether rcpt is one of the bounce addresses, or
@@ -47,13 +59,11 @@ func (b *Bounces) isBounceAddress(rcpt string) bool {
 	if err != nil || a.Domain == "" {
 		return false
 	}
-	d := b.Delimiter
-	if d == "" {
-		d = "+"
-	}
 	local := a.Local
-	if i := strings.Index(local, d); i > 0 {
-		local = local[:i]
+	if d := b.Delimiter; d != "" {
+		if i := strings.Index(local, d); i > 0 {
+			local = local[:i]
+		}
 	}
 	want := local + "@" + a.Domain
 	for _, x := range b.Addresses {
@@ -71,18 +81,20 @@ func (s *Session) bounceRcpt(rcpt string) {
 	if b == nil || s.tx == nil {
 		return
 	}
-	toUs := b.isBounceAddress(rcpt)
-	if !toUs && s.env.From != "" && s.tx.bounce == nil {
-		return
-	}
-	if s.tx.bounce == nil {
+	if s.tx.bounce == nil && (s.env.From == "" || b.isBounceAddress(rcpt)) {
 		s.tx.bounce = &bounceTx{}
 	}
-	if toUs {
-		s.tx.bounce.toUs++
-	} else {
-		s.tx.bounce.other++
+}
+
+// onlyBounceAddresses reports whether every accepted recipient of the
+// message is a bounce address: only then may a bounce be discarded.
+func (s *Session) onlyBounceAddresses() bool {
+	for _, r := range s.env.Rcpts {
+		if !s.rt.Bounces.isBounceAddress(r) {
+			return false
+		}
 	}
+	return len(s.env.Rcpts) > 0
 }
 
 // bounceChunk keeps a body chunk of a message that may be a bounce.
@@ -104,7 +116,7 @@ func (s *Session) bounceChunk(chunk []byte) {
 // bounceEnd reads an accepted message that may be a bounce: each failed
 // recipient is logged (a "bounce" record) and counted. It returns true
 // when the message is to be discarded: a bounce, to bounce addresses only,
-// with [bounces] discard on.
+// with [bounces] discard on, whose failed recipients were all counted.
 func (s *Session) bounceEnd() (discard bool) {
 	if s.tx == nil || s.tx.bounce == nil {
 		return false
@@ -117,6 +129,19 @@ func (s *Session) bounceEnd() (discard bool) {
 		return false
 	}
 	failed := rep.Failed()
+	all := true // every failed recipient was recorded
+	if len(failed) > MaxBounceRecipients {
+		s.log.Warn("bounce recipients not counted", zap.String("email.local_id", s.env.QueueID),
+			zap.Int("mailsift.bounce.recipients", len(failed)), zap.Int("mailsift.bounce.not_counted", len(failed)-MaxBounceRecipients))
+		failed, all = failed[:MaxBounceRecipients], false
+	}
+	timeout := b.Timeout
+	if timeout <= 0 {
+		timeout = DefaultBounceTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	batch := b.List.Batch()
 	for _, r := range failed {
 		fields := []zap.Field{
 			zap.String("event.action", "bounce"),
@@ -133,15 +158,14 @@ func (s *Session) bounceEnd() (discard bool) {
 		}
 		if r.Recipient == "" {
 			s.log.Info("bounce", fields...)
+			all = false
 			continue
 		}
-		e, newly, err := b.List.Record(s.ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
-		if e.Address == "" {
-			s.log.Error("bounce not counted", append(fields, zap.Error(err))...)
-			continue
-		}
+		e, newly, err := batch.Record(ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
 		if err != nil {
-			s.log.Error("suppression list not exported", zap.Error(err))
+			s.log.Error("bounce not counted", append(fields, zap.Error(err))...)
+			all = false
+			continue
 		}
 		fields = append(fields, zap.Int("mailsift.bounce.hard_count", e.Hard), zap.Int("mailsift.bounce.soft_count", e.Soft),
 			zap.Bool("mailsift.bounce.suppressed", e.Suppressed))
@@ -151,5 +175,9 @@ func (s *Session) bounceEnd() (discard bool) {
 				zap.Int("mailsift.bounce.count", e.Bounces), zap.String("mailsift.bounce.last", e.LastText()))
 		}
 	}
-	return b.Discard && len(failed) > 0 && bt.other == 0 && bt.toUs > 0
+	if err := batch.Flush(ctx); err != nil {
+		s.log.Error("suppression list not exported", zap.Error(err))
+	}
+	// A bounce not counted is delivered: it is all that is left of it.
+	return b.Discard && len(failed) > 0 && all && s.onlyBounceAddresses()
 }

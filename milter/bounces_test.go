@@ -3,9 +3,14 @@ package milter
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +32,7 @@ func bounceRuntime(t *testing.T, discard bool) (*Runtime, *suppress.List) {
 	rt := testRuntime(policy.Enforce)
 	rt.Outbound = &Outbound{Chain: checks.NewChain(time.Second, time.Now,
 		&checks.Suppress{List: l, Suppressed: rep("suppress", "perm"), StoreError: rep("suppress", "store")})}
-	rt.Bounces = &Bounces{Addresses: []string{"bounces@site.test"}, Discard: discard, List: l}
+	rt.Bounces = &Bounces{Addresses: []string{"bounces@site.test"}, Delimiter: "+", Discard: discard, List: l}
 	return rt, l
 }
 
@@ -56,8 +61,14 @@ func eml(t *testing.T, path string) ([]string, []byte) {
 // sendBounce sends a sample from <> to rcpts and returns End's action.
 func sendBounce(t *testing.T, s *mta, path string, rcpts ...string) *gomilter.Action {
 	t.Helper()
+	return sendBounceFrom(t, s, "", path, rcpts...)
+}
+
+// sendBounceFrom sends a sample from from to rcpts and returns End's action.
+func sendBounceFrom(t *testing.T, s *mta, from, path string, rcpts ...string) *gomilter.Action {
+	t.Helper()
 	hs, body := eml(t, path)
-	cont(t)(s.Mail(""))
+	cont(t)(s.Mail(from))
 	for _, r := range rcpts {
 		cont(t)(s.Rcpt(r))
 	}
@@ -191,6 +202,156 @@ func TestBounceDiscard(t *testing.T) {
 	rs := f.logs.waitRecords(t, 1)
 	if rs[0]["event.action"] != "discard" {
 		t.Fatalf("first message's record: %v", rs[0]["event.action"])
+	}
+}
+
+// TestBounceDiscardMixedRecipients: a bounce-shaped message to a bounce
+// address and to an ordinary recipient is delivered, whatever the sender
+// and the order of the recipients: discarding it would lose the
+// ordinary recipient's copy.
+func TestBounceDiscardMixedRecipients(t *testing.T) {
+	for _, tc := range []struct {
+		from  string
+		rcpts []string
+	}{
+		{"alice@example.com", []string{"bob@site.test", "bounces@site.test"}},
+		{"alice@example.com", []string{"bounces@site.test", "bob@site.test"}},
+		{"", []string{"bob@site.test", "bounces@site.test"}},
+		{"", []string{"bounces@site.test", "bob@site.test"}},
+	} {
+		rt, _ := bounceRuntime(t, true)
+		f := start(t, rt)
+		s := f.session(t, "198.51.100.7")
+		cont(t)(s.Helo("mx.example.com"))
+		if act := sendBounceFrom(t, s, tc.from, postfixBounce, tc.rcpts...); act.Type != gomilter.ActionAccept {
+			t.Errorf("from <%s> to %v: %v, want accept (bob's copy delivered)", tc.from, tc.rcpts, act)
+		}
+		if rs := f.logs.waitRecords(t, 1); rs[0]["event.action"] != "accept" {
+			t.Errorf("from <%s> to %v: record's event.action %v, want accept", tc.from, tc.rcpts, rs[0]["event.action"])
+		}
+	}
+	// From a sender to the bounce address only: discarded.
+	rt, _ := bounceRuntime(t, true)
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.com"))
+	if act := sendBounceFrom(t, s, "alice@example.com", postfixBounce, "bounces@site.test"); act.Type != gomilter.ActionDiscard {
+		t.Errorf("from a sender to the bounce address only: %v, want discard", act)
+	}
+}
+
+// TestBounceDiscardStoreDown: a bounce the suppression list could not
+// count (Redis down) is delivered, not discarded.
+func TestBounceDiscardStoreDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: every store call fails
+	rt, l := bounceRuntime(t, true)
+	store := suppress.NewRedis(suppress.RedisConfig{Addrs: []string{addr}, Prefix: "test:bounces:", Timeout: 200 * time.Millisecond})
+	t.Cleanup(func() { store.Close() })
+	l.Store = store
+	rt.Bounces.Timeout = 300 * time.Millisecond
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.com"))
+	if act := sendBounce(t, s, postfixBounce, "bounces@site.test"); act.Type != gomilter.ActionAccept {
+		t.Fatalf("bounce not counted, discard on: %v, want accept (delivered)", act)
+	}
+	if n := len(bounceRecords(t, f.logs, "bounce not counted")); n != 2 {
+		t.Fatalf("%d \"bounce not counted\" records, want 2", n)
+	}
+	if rs := f.logs.waitRecords(t, 1); rs[0]["event.action"] != "accept" {
+		t.Fatalf("record's event.action %v, want accept", rs[0]["event.action"])
+	}
+}
+
+// countingStore counts the listings of suppressed entries: one per
+// export written.
+type countingStore struct {
+	suppress.Store
+	mu      sync.Mutex
+	exports int
+}
+
+func (c *countingStore) Suppressed(ctx context.Context) ([]suppress.Entry, error) {
+	c.mu.Lock()
+	c.exports++
+	c.mu.Unlock()
+	return c.Store.Suppressed(ctx)
+}
+
+// manyRecipientsDSN is a delivery-status report failing n recipients.
+func manyRecipientsDSN(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\r\n")
+	b.WriteString("--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n")
+	for i := range n {
+		fmt.Fprintf(&b, "\r\nFinal-Recipient: rfc822; user%d@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n", i)
+	}
+	b.WriteString("\r\n--b--\r\n")
+	return b.Bytes()
+}
+
+// TestBounceRecipientsCapped: of a report naming 150 recipients, the first
+// MaxBounceRecipients are counted, the rest logged as a count; the export
+// is written once for the message; the bounce, not all counted, is
+// delivered.
+func TestBounceRecipientsCapped(t *testing.T) {
+	rt, l := bounceRuntime(t, true)
+	cs := &countingStore{Store: l.Store}
+	l.Store, l.Policy.HardLimit = cs, 1
+	l.Export = filepath.Join(t.TempDir(), "suppressed.json")
+	f := start(t, rt)
+	s := f.session(t, "198.51.100.7")
+	cont(t)(s.Helo("mx.example.net"))
+	cont(t)(s.Mail(""))
+	cont(t)(s.Rcpt("bounces@site.test"))
+	cont(t)(s.Header("From", "MAILER-DAEMON@mx.example.net"))
+	cont(t)(s.Header("Subject", "Undelivered Mail Returned to Sender"))
+	cont(t)(s.Header("MIME-Version", "1.0"))
+	cont(t)(s.Header("Content-Type", `multipart/report; report-type=delivery-status; boundary="b"`))
+	_, act, err := s.End(manyRecipientsDSN(150))
+	wantAccept(t, act, err)
+	if n := len(bounceRecords(t, f.logs, "bounce")); n != MaxBounceRecipients {
+		t.Errorf("%d bounce records, want %d", n, MaxBounceRecipients)
+	}
+	if n := len(bounceRecords(t, f.logs, "recipient suppressed")); n != MaxBounceRecipients {
+		t.Errorf("%d suppression records, want %d", n, MaxBounceRecipients)
+	}
+	rs := bounceRecords(t, f.logs, "bounce recipients not counted")
+	if len(rs) != 1 || rs[0]["mailsift.bounce.not_counted"] != 50.0 || rs[0]["mailsift.bounce.recipients"] != 150.0 {
+		t.Errorf("records of the recipients not counted: %v", rs)
+	}
+	if cs.exports != 1 {
+		t.Errorf("export written %d times for one message, want 1", cs.exports)
+	}
+	es, err := suppress.ReadExport(l.Export)
+	if err != nil || len(es) != MaxBounceRecipients {
+		t.Errorf("export holds %d entries (%v), want %d", len(es), err, MaxBounceRecipients)
+	}
+}
+
+// TestBounceAddressDelimiter: the VERP delimiter is [checks.recipient]'s;
+// with none, bounces+tag@ is not the bounce mailbox.
+func TestBounceAddressDelimiter(t *testing.T) {
+	for _, tc := range []struct {
+		delim, rcpt string
+		want        bool
+	}{
+		{"+", "bounces@site.test", true},
+		{"+", "bounces+news=example.net@site.test", true},
+		{"-", "bounces-news=example.net@site.test", true},
+		{"-", "bounces+news=example.net@site.test", false},
+		{"", "bounces@site.test", true},
+		{"", "bounces+news=example.net@site.test", false},
+	} {
+		b := &Bounces{Addresses: []string{"bounces@site.test"}, Delimiter: tc.delim}
+		if got := b.isBounceAddress(tc.rcpt); got != tc.want {
+			t.Errorf("delimiter %q: isBounceAddress(%q) = %v, want %v", tc.delim, tc.rcpt, got, tc.want)
+		}
 	}
 }
 

@@ -91,7 +91,8 @@ func newBounces(cfg *settings.Config, d *deps) *milter.Bounces {
 	if err := l.WriteExport(context.Background()); err != nil {
 		d.log().Error("suppression list not exported", zap.Error(err))
 	}
-	return &milter.Bounces{Addresses: cfg.Bounces.Addresses, Delimiter: cfg.Checks.Recipient.Delimiter, Discard: cfg.Bounces.Discard, List: l}
+	return &milter.Bounces{Addresses: cfg.Bounces.Addresses, Delimiter: cfg.Checks.Recipient.Delimiter, Discard: cfg.Bounces.Discard, List: l,
+		Timeout: time.Duration(cfg.Checks.Timeout)}
 }
 
 // newSuppress is the outbound check of the suppression list, nil unless

@@ -392,6 +392,7 @@ func (rep *Report) readStatus(body, note string) {
 			others = append(others, a)
 		}
 	}
+	ix := newNoteIndex(note, others)
 	for i, g := range groups {
 		if i == 0 && g["final-recipient"] == nil && g["original-recipient"] == nil {
 			rep.ReportingMTA = typed(first(g, "reporting-mta"))
@@ -423,7 +424,8 @@ func (rep *Report) readStatus(body, note string) {
 			rc.Status = m[1] + "." + m[2] + "." + m[3]
 		}
 		detail := rc.Diagnostic
-		if region := recipientRegion(note, addr, others); region != "" && (detail == "" || FindReply(detail) == "" && FindStatus(detail) == "") {
+		region := ix.recipientRegion(addr)
+		if region != "" && (detail == "" || FindReply(detail) == "" && FindStatus(detail) == "") {
 			detail = strings.TrimSpace(detail + " " + region)
 			if rc.Diagnostic == "" {
 				rc.Diagnostic = summarize(region)
@@ -435,7 +437,7 @@ func (rep *Report) readStatus(body, note string) {
 		switch rc.Action {
 		case "failed", "delayed":
 			rc.Class, rc.Hard = Classify(rc.Status, detail)
-			rc.Class = Final(rc.Action, rc.Status, rc.Class, detail+"\n"+recipientRegion(note, addr, others))
+			rc.Class = Final(rc.Action, rc.Status, rc.Class, detail+"\n"+region)
 			if expired {
 				rc.Class = Expired
 			}

@@ -203,8 +203,9 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 		return
 	}
 	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note)
+	ix := newNoteIndex(note, addrs)
 	for _, a := range addrs {
-		region := recipientRegion(note, a, addrs)
+		region := ix.recipientRegion(a)
 		if region == "" || FindReply(region) == "" && FindStatus(region) == "" && len(addrs) == 1 {
 			region = strings.TrimSpace(region + " " + note)
 		}
@@ -248,26 +249,88 @@ func headerAddrs(h message.Header, k string) []string {
 	return out
 }
 
+// noteIndex is a notification read once for the regions of all its
+// recipients: lowercased, its addresses' first offsets, the recipients'
+// addresses as a set. Each region then costs its own lines, not the
+// whole notification: a report naming thousands of recipients is read
+// in linear time.
+type noteIndex struct {
+	note, low string
+	at        map[string]int  // lowercased address -> its first offset in low
+	others    map[string]bool // lowercased recipient addresses
+	odd       []string        // lowercased recipients reAddr does not match whole
+	misses    int             // scans for odd addresses so far
+}
+
+func newNoteIndex(note string, others []string) *noteIndex {
+	ix := &noteIndex{note: note, low: strings.ToLower(note), at: map[string]int{}, others: map[string]bool{}}
+	if len(ix.low) != len(note) { // a case mapping that changes lengths: offsets differ
+		ix.low = asciiLower(note)
+	}
+	for _, loc := range reAddr.FindAllStringIndex(ix.low, -1) {
+		if _, ok := ix.at[ix.low[loc[0]:loc[1]]]; !ok {
+			ix.at[ix.low[loc[0]:loc[1]]] = loc[0]
+		}
+	}
+	for _, o := range others {
+		o = strings.ToLower(o)
+		ix.others[o] = true
+		if reAddr.FindString(o) != o {
+			ix.odd = append(ix.odd, o)
+		}
+	}
+	return ix
+}
+
+// asciiLower lowercases ASCII letters only, keeping byte offsets.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// maxOddLookups bounds the notification scans for recipients that are not
+// plain addresses (quoted local parts, non-ASCII) in one notification.
+const maxOddLookups = 32
+
+// offset returns where addr first stands in the notification, or -1.
+func (ix *noteIndex) offset(addr string) int {
+	low := strings.ToLower(addr)
+	if i, ok := ix.at[low]; ok {
+		return i
+	}
+	if reAddr.FindString(low) == low || ix.misses >= maxOddLookups {
+		return -1
+	}
+	ix.misses++
+	return strings.Index(ix.low, low)
+}
+
 // recipientRegion returns the text about addr in a notification: from the
 // line where it first stands as a recipient to the next line that names
 // another recipient, or a blank-line-separated paragraph further on.
-func recipientRegion(note, addr string, others []string) string {
-	if note == "" || addr == "" {
+func (ix *noteIndex) recipientRegion(addr string) string {
+	if ix.note == "" || addr == "" {
 		return ""
 	}
-	low := strings.ToLower(note)
-	i := strings.Index(low, strings.ToLower(addr))
+	i := ix.offset(addr)
 	if i < 0 {
 		return ""
 	}
+	note := ix.note
 	start := strings.LastIndexByte(note[:i], '\n') + 1
 	rest := note[start:]
-	lines := strings.Split(rest, "\n")
 	var out []string
 	blank := 0
-	for n, line := range lines {
+	for n := 0; rest != ""; n++ {
+		line, after, _ := strings.Cut(rest, "\n")
+		rest = after
 		t := strings.TrimSpace(line)
-		if n > 0 && (startsWithOther(t, addr, others) || reSendmailHost.MatchString(t)) {
+		if n > 0 && (ix.startsWithOther(t, addr) || reSendmailHost.MatchString(t)) {
 			break
 		}
 		if t == "" {
@@ -287,13 +350,20 @@ func recipientRegion(note, addr string, others []string) string {
 
 // startsWithOther tells whether a line starts with another recipient's
 // address: the start of that recipient's block.
-func startsWithOther(t, addr string, others []string) bool {
+func (ix *noteIndex) startsWithOther(t, addr string) bool {
 	if m := reCodePrefix.FindString(t); m != "" {
 		t = t[len(m):]
 	}
 	t = strings.ToLower(strings.TrimLeft(t, "<\"' >*-"))
-	for _, o := range others {
-		if !strings.EqualFold(o, addr) && strings.HasPrefix(t, strings.ToLower(o)) {
+	self := strings.ToLower(addr)
+	// The address t starts with (a sentence's final dot is not its).
+	if loc := reAddr.FindStringIndex(t); loc != nil && loc[0] == 0 {
+		if p := strings.TrimRight(t[:loc[1]], ".-"); p != self && ix.others[p] {
+			return true
+		}
+	}
+	for _, o := range ix.odd {
+		if o != self && strings.HasPrefix(t, o) {
 			return true
 		}
 	}

@@ -122,13 +122,24 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) ([]dns.
 		return rrs, err
 	}
 	r.observe("miss")
-	v, err, _ := r.flight.Do(k.name+"/"+dns.TypeToString[qtype], func() (any, error) {
-		return r.exchange(ctx, k)
+	// The exchange is shared by every caller asking the same question, so
+	// it runs under none of their deadlines (one session's expiring would
+	// fail the others') but under the resolver's own bound; each caller
+	// still returns when its own ctx ends.
+	ch := r.flight.DoChan(k.name+"/"+dns.TypeToString[qtype], func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(r.attempts)*r.timeout)
+		defer cancel()
+		return r.exchange(fctx, k)
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]dns.RR), nil
+	case <-ctx.Done():
+		return nil, &Error{Name: strings.TrimSuffix(k.name, "."), Type: dns.TypeToString[qtype], Class: ErrTemporary, Detail: ctx.Err().Error()}
 	}
-	return v.([]dns.RR), nil
 }
 
 func (r *Resolver) cached(k key) ([]dns.RR, error, bool) {

@@ -2,7 +2,10 @@ package resolver_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,6 +167,43 @@ func TestSingleFlight(t *testing.T) {
 	wg.Wait()
 	if n := srv.Queries("mx.mailsift.test", dns.TypeA); n != 1 {
 		t.Fatalf("10 concurrent identical questions: server saw %d queries, want 1", n)
+	}
+}
+
+// TestSingleFlightOwnDeadlines: a caller whose deadline ends first gets a
+// temporary error, and the others waiting on the same question still get
+// the answer (a session's deadline failed every session asking it, a
+// spurious 451).
+func TestSingleFlightOwnDeadlines(t *testing.T) {
+	_, srv, _ := setup(t)
+	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Delay("mx.mailsift.test", 150*time.Millisecond)
+	short, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() {
+		_, err := r.Query(short, "mx.mailsift.test", dns.TypeA)
+		first <- err
+	}()
+	for srv.Queries("mx.mailsift.test", dns.TypeA) == 0 {
+		runtime.Gosched()
+	}
+	long, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	rrs, err := r.Query(long, "mx.mailsift.test", dns.TypeA)
+	if err != nil || len(rrs) != 1 {
+		t.Fatalf("caller with 5s left: %v, %v; want the answer", rrs, err)
+	}
+	err = <-first
+	var rerr *resolver.Error
+	if !errors.As(err, &rerr) || !errors.Is(rerr.Class, resolver.ErrTemporary) || !strings.Contains(rerr.Detail, "deadline exceeded") {
+		t.Fatalf("caller with 30ms: %v, want a temporary error (its own deadline)", err)
+	}
+	if n := srv.Queries("mx.mailsift.test", dns.TypeA); n != 1 {
+		t.Fatalf("server saw %d queries, want 1 (shared)", n)
 	}
 }
 

@@ -105,6 +105,14 @@ type List struct {
 // writing the export comes with the entry (the bounce is recorded); any
 // other error comes with an empty one.
 func (l *List) Record(ctx context.Context, addr string, b Bounce) (e Entry, newly bool, err error) {
+	e, newly, err = l.record(ctx, addr, b)
+	if err == nil && newly {
+		err = l.WriteExport(ctx)
+	}
+	return e, newly, err
+}
+
+func (l *List) record(ctx context.Context, addr string, b Bounce) (e Entry, newly bool, err error) {
 	addr = Normalize(addr)
 	if addr == "" {
 		return Entry{}, false, fmt.Errorf("suppress: record: empty address")
@@ -118,11 +126,35 @@ func (l *List) Record(ctx context.Context, addr string, b Bounce) (e Entry, newl
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("suppress: record %s: %w", addr, err)
 	}
-	newly = e.Suppressed && !before.Suppressed
-	if newly {
-		err = l.WriteExport(ctx)
-	}
+	return e, e.Suppressed && !before.Suppressed, nil
+}
+
+// Batch records the bounces of one message and writes the export once,
+// at Flush, when any of them suppressed an address: a report naming many
+// recipients costs one export, not one each.
+type Batch struct {
+	l     *List
+	dirty bool
+}
+
+// Batch starts a batch of records.
+func (l *List) Batch() *Batch { return &Batch{l: l} }
+
+// Record records a bounce of addr now, as List.Record, without writing
+// the export.
+func (b *Batch) Record(ctx context.Context, addr string, bounce Bounce) (e Entry, newly bool, err error) {
+	e, newly, err = b.l.record(ctx, addr, bounce)
+	b.dirty = b.dirty || newly
 	return e, newly, err
+}
+
+// Flush writes the export when a record of the batch suppressed an address.
+func (b *Batch) Flush(ctx context.Context) error {
+	if !b.dirty {
+		return nil
+	}
+	b.dirty = false
+	return b.l.WriteExport(ctx)
 }
 
 // Lookup returns addr's entry.
