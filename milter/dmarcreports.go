@@ -190,9 +190,9 @@ func disposition(action string, dm finding, fs []finding) (disp, comment string)
 func (v verdict) accepted() string {
 	switch {
 	case v.quarantine != "":
-		return string(policy.Quarantine)
+		return string(actionQuarantine)
 	case len(v.tags) > 0:
-		return string(policy.Tag)
+		return string(actionTag)
 	}
-	return "accept"
+	return string(actionAccept)
 }
