@@ -129,9 +129,9 @@ func defaultCalloutConfig() CalloutConfig {
 		CheckConfig: CheckConfig{Actions: map[string]Action{ReasonCalloutUnverifiable: ActionLog, ReasonCalloutLimited: ActionLog}}}
 }
 
-// Validate checks the table; greylistStore is [greylist] store, whose
-// Redis the shared cache uses.
-func (co *CalloutConfig) Validate(greylistStore string) error {
+// Validate checks the table. (Whether the shared cache has the
+// greylist's Redis is checked with [greylist], in Config.Validate.)
+func (co *CalloutConfig) Validate() error {
 	if co.Port < 1 || co.Port > 65535 {
 		return config.Errorf("checks.callout.port", "want a port from 1 to 65535, got %d", co.Port)
 	}
@@ -147,9 +147,6 @@ func (co *CalloutConfig) Validate(greylistStore string) error {
 		if d.v <= 0 {
 			return config.Errorf("checks.callout."+d.key, "want a positive duration")
 		}
-	}
-	if co.Shared && greylistStore != "redis" {
-		return config.Errorf("checks.callout.shared", `the shared cache uses the greylist's Redis: set [greylist] store = "redis" and [greylist.redis] addrs`)
 	}
 	if co.Budget > co.ProbeTimeout {
 		return config.Errorf("checks.callout.budget", "want at most probe_timeout: the budget is how long a session waits for a probe")

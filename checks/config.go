@@ -65,7 +65,10 @@ type Entry struct {
 	// AtStage names the stage the check runs at when the sender and
 	// recipients are not known yet ("connect", "HELO"); "" after.
 	AtStage string
-	New     func(Deps) Check
+	// Own is the whole table (&Config.PTR, ...): its Validate, if it has
+	// one, checks the check's own keys.
+	Own any
+	New func(Deps) Check
 }
 
 // Inbound is the one ordered list of the inbound checks, as coredns's
@@ -75,25 +78,25 @@ type Entry struct {
 // [greylist] table.
 func Inbound(c *Config, g *GreylistConfig) []Entry {
 	return []Entry{
-		{PTRName, "", c.PTR.Mode != "off", &c.PTR.CheckConfig, "checks.ptr", "connect",
+		{PTRName, "", c.PTR.Mode != "off", &c.PTR.CheckConfig, "checks.ptr", "connect", &c.PTR,
 			func(d Deps) Check { return newPTR(&c.PTR, d) }},
-		{HeloName, c.Helo.Mode, c.Helo.Mode != "off", &c.Helo.CheckConfig, "checks.helo", "HELO",
+		{HeloName, c.Helo.Mode, c.Helo.Mode != "off", &c.Helo.CheckConfig, "checks.helo", "HELO", &c.Helo,
 			func(d Deps) Check { return newHelo(&c.Helo, d) }},
-		{SenderName, c.Sender.Mode, c.Sender.Mode != "off", &c.Sender.CheckConfig, "checks.sender", "",
+		{SenderName, c.Sender.Mode, c.Sender.Mode != "off", &c.Sender.CheckConfig, "checks.sender", "", &c.Sender,
 			func(d Deps) Check { return newSender(&c.Sender, d) }},
-		{RecipientName, c.Recipient.Mode, c.Recipient.Mode != "off", &c.Recipient.CheckConfig, "checks.recipient", "",
+		{RecipientName, c.Recipient.Mode, c.Recipient.Mode != "off", &c.Recipient.CheckConfig, "checks.recipient", "", &c.Recipient,
 			func(d Deps) Check { return newRecipient(&c.Recipient, d) }},
-		{CalloutName, c.Callout.Mode, c.Callout.Mode != "off", &c.Callout.CheckConfig, "checks.callout", "",
+		{CalloutName, c.Callout.Mode, c.Callout.Mode != "off", &c.Callout.CheckConfig, "checks.callout", "", &c.Callout,
 			func(d Deps) Check { return newCallout(&c.Callout, d, c.Recipient.Domains) }},
-		{SPFName, c.SPF.Mode, c.SPF.Mode != "off", &c.SPF.CheckConfig, "checks.spf", "",
+		{SPFName, c.SPF.Mode, c.SPF.Mode != "off", &c.SPF.CheckConfig, "checks.spf", "", &c.SPF,
 			func(d Deps) Check { return newSPF(&c.SPF, d) }},
-		{DKIMName, c.DKIM.Mode, c.DKIM.Mode != "off", &c.DKIM.CheckConfig, "checks.dkim", "",
+		{DKIMName, c.DKIM.Mode, c.DKIM.Mode != "off", &c.DKIM.CheckConfig, "checks.dkim", "", &c.DKIM,
 			func(d Deps) Check { return newDKIM(&c.DKIM, d) }},
-		{DMARCName, c.DMARC.Mode, c.DMARC.Mode != "off", &c.DMARC.CheckConfig, "checks.dmarc", "",
+		{DMARCName, c.DMARC.Mode, c.DMARC.Mode != "off", &c.DMARC.CheckConfig, "checks.dmarc", "", &c.DMARC,
 			func(d Deps) Check { return newDMARC(&c.DMARC, d) }},
-		{RelayName, c.Relay.Mode, c.Relay.Mode != "off", &c.Relay.CheckConfig, "checks.relay", "",
+		{RelayName, c.Relay.Mode, c.Relay.Mode != "off", &c.Relay.CheckConfig, "checks.relay", "", &c.Relay,
 			func(Deps) Check { return newRelay(&c.Relay, c.Recipient.Domains) }},
-		{GreylistName, g.Mode, g.On(), &g.CheckConfig, "greylist", "",
+		{GreylistName, g.Mode, g.On(), &g.CheckConfig, "greylist", "", g,
 			func(d Deps) Check { return newGreylist(g, d, c.Recipient.Delimiter) }},
 	}
 }
@@ -104,13 +107,15 @@ func (c *Config) Validate(g *GreylistConfig) error {
 	if c.Timeout <= 0 {
 		return config.Errorf("checks.timeout", "want a positive duration")
 	}
-	for _, v := range []interface{ Validate() error }{&c.Recipient, g, &c.DKIM, &c.DMARC} {
-		if err := v.Validate(); err != nil {
-			return err
+	for _, e := range Inbound(c, g) {
+		if v, ok := e.Own.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return err
+			}
 		}
 	}
-	if err := c.Callout.Validate(g.Store); err != nil {
-		return err
+	if c.Callout.Shared && g.Store != "redis" {
+		return config.Errorf("checks.callout.shared", `the shared cache uses the greylist's Redis: set [greylist] store = "redis" and [greylist.redis] addrs`)
 	}
 	for _, e := range Inbound(c, g) {
 		if err := e.Table.Validate(e.Prefix, e.Name, e.AtStage); err != nil {
