@@ -2,9 +2,9 @@ package checks
 
 import (
 	"context"
-	"github.com/mailsift/mailsift/internal/config"
 
 	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // Callout verifies the sender address with the sender domain's own mail

@@ -3,12 +3,13 @@ package checks
 import (
 	"context"
 	"errors"
-	"github.com/mailsift/mailsift/internal/config"
 	"io"
 	"strings"
 
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // DKIM verifies the message's DKIM signatures (RFC 6376, Ed25519 RFC 8463)

@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"github.com/mailsift/mailsift/internal/config"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/mailsift/mailsift/internal/config"
 	"github.com/mailsift/mailsift/internal/resolver"
 )
 

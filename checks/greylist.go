@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"github.com/mailsift/mailsift/internal/config"
 	"math"
 	"net/netip"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // Greylist answers an unknown (client, sender, recipient) triplet's first

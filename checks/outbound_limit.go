@@ -103,3 +103,10 @@ func defaultLimitTable() OutboundCheck {
 	return OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
 		"fail": ActionTempfail, ReasonLimitStoreError: ActionLog}}}
 }
+
+// NewLimit builds the limit check from its table: at most max messages a
+// day, counted in store; observe, if set, is told each count.
+func NewLimit(t *OutboundCheck, store greylist.Counter, max int, observe func(who string, count int)) Check {
+	return &Limit{Store: store, Max: max, Window: 24 * time.Hour, Now: time.Now, Observe: observe,
+		Reached: t.Reply(LimitName, "temp"), StoreError: t.Reply(LimitName, "store")}
+}

@@ -193,3 +193,10 @@ const (
 func loginReasons() []string {
 	return []string{ReasonLoginOwned, ReasonLoginNullSender, ReasonLoginMismatch, ReasonLoginFromMismatch, ReasonLoginTempError, ReasonLoginNotAuthenticated}
 }
+
+// NewLogin builds the login check from its table, the loaded logins map
+// and [checks.recipient] delimiter.
+func NewLogin(t *OutboundLoginCheck, m *LoginMap, delimiter string) Check {
+	return &Login{Map: m, FromHeader: t.FromHeader, Delimiter: delimiter,
+		Mismatch: t.Reply(LoginName, "mismatch"), Temp: t.Reply(LoginName, "temp")}
+}

@@ -56,3 +56,9 @@ const (
 func mailboxReasons() []string {
 	return []string{ReasonMailboxListed, ReasonMailboxNullSender, ReasonMailboxForeign, ReasonMailboxUnknown, ReasonMailboxTempError}
 }
+
+// NewMailbox builds the mailbox check from its table, our sending domains
+// and the loaded mailbox list.
+func NewMailbox(t *OutboundCheck, domains []string, list *RecipientList) Check {
+	return &Mailbox{Domains: domains, List: list, Unknown: t.Reply(MailboxName, "unknown"), Temp: t.Reply(MailboxName, "temp")}
+}

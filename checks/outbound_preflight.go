@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
+
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Preflight is the DMARC preflight of outbound mail (RFC 7489): for the
@@ -161,4 +163,11 @@ func defaultPreflightTable() OutboundCheck {
 	return OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
 		ReasonPreflightReject: ActionReject, ReasonPreflightQuarantine: ActionReject, ReasonPreflightNone: ActionTag,
 		"temperror": ActionTempfail}}}
+}
+
+// NewPreflight builds the preflight check from its table: our outbound
+// addresses, our HELO name, and the signer (nil when nothing is signed).
+func NewPreflight(t *OutboundCheck, dns *resolver.Resolver, addrs []netip.Addr, hostname string, signer interface{ SigningDomain(from string) string }) *Preflight {
+	return &Preflight{DNS: NetResolver{R: dns}, SPF: &SPF{DNS: NetResolver{R: dns}}, Addresses: addrs, Hostname: hostname, Signer: signer,
+		Reject: t.Reply(PreflightName, "reject"), Quarantine: t.Reply(PreflightName, "quarantine"), Temp: t.Reply(PreflightName, "temp")}
 }

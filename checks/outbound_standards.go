@@ -160,3 +160,8 @@ const (
 func standardsReasons() []string {
 	return []string{ReasonStandardsOK, ReasonStandardsViolation}
 }
+
+// NewStandards builds the standards check from its table.
+func NewStandards(t *OutboundCheck) Check {
+	return &Standards{Violation: t.Reply(StandardsName, "perm")}
+}

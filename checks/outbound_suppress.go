@@ -64,3 +64,9 @@ func defaultSuppressTable() OutboundCheck {
 	return OutboundCheck{Mode: "off", CheckConfig: CheckConfig{Actions: map[string]Action{
 		"fail": ActionReject, ReasonSuppressStoreError: ActionLog}}}
 }
+
+// NewSuppress builds the suppress check from its table and the
+// suppression list.
+func NewSuppress(t *OutboundCheck, list SuppressionList) Check {
+	return &Suppress{List: list, Suppressed: t.Reply(SuppressName, "perm"), StoreError: t.Reply(SuppressName, "store")}
+}

@@ -5,12 +5,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/mailsift/mailsift/internal/config"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // Recipient checks each RCPT TO address, as Postfix's

@@ -10,11 +10,11 @@ package checks
 
 import (
 	"fmt"
-
-	"github.com/emersion/go-msgauth/authres"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-msgauth/authres"
 )
 
 // Status is a check's verdict, spelled as the RFCs spell it (RFC 8601 §2.7).

@@ -107,5 +107,5 @@ func newSuppress(cfg *settings.Config, d *deps, log *zap.Logger) checks.Check {
 		log.Warn("outbound.suppress is on but [bounces] addresses is empty: no bounce is read, no address suppressed")
 		return nil
 	}
-	return &checks.Suppress{List: l, Suppressed: s.Reply(checks.SuppressName, "perm"), StoreError: s.Reply(checks.SuppressName, "store")}
+	return checks.NewSuppress(s, l)
 }

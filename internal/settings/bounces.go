@@ -2,11 +2,11 @@ package settings
 
 import (
 	"fmt"
-	"github.com/mailsift/mailsift/internal/config"
 	"strings"
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // BouncesConfig is [bounces]: the bounces that come back are read, logged

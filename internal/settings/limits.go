@@ -2,8 +2,9 @@ package settings
 
 import (
 	"fmt"
-	"github.com/mailsift/mailsift/internal/config"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // LimitsConfig is [limits]: what one MTA may hold of mailsift.

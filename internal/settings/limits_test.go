@@ -1,10 +1,11 @@
 package settings
 
 import (
-	"github.com/mailsift/mailsift/internal/config"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 func TestLimits(t *testing.T) {

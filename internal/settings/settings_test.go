@@ -1,16 +1,16 @@
 package settings
 
 import (
-	"github.com/mailsift/mailsift/internal/config"
 	"os"
-
-	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/internal/policy"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 func TestContribConfigIsTheDefault(t *testing.T) {
