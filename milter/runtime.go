@@ -27,6 +27,8 @@ type Runtime struct {
 	// tells the MTA that it is still at work, and how often it repeats
 	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.
 	ProgressInterval time.Duration
+
+	keys logKeys // the log record's per-check keys, built once (record.go)
 }
 
 func (rt *Runtime) trustedIP(ip netip.Addr) bool {
