@@ -42,7 +42,11 @@ func TestMetricsWithoutInfoRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	t.Cleanup(func() { // after the session's own cleanup closed it
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
 	f := &fixture{srv: srv, addr: ln.Addr().String(), logs: logs}
 	s := f.session(t, "198.51.100.7", "{client_name}", "unknown")
 	cont(t)(s.Helo("bad..helo"))
