@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"fmt"
 	"github.com/mailsift/mailsift/checks"
 	"net/netip"
 	"path/filepath"
@@ -31,12 +32,60 @@ func BenchmarkMessageInfoLog(b *testing.B) {
 // version 2 only: every stage answered.
 func BenchmarkMessageV2MTA(b *testing.B) { benchMessage(b, narrowClient) }
 
+// BenchmarkMessageNineChecks is BenchmarkMessage with nine local checks
+// that pass, as many findings as the full chain has: connect and HELO one
+// each, MAIL two, RCPT three, end of message two.
+func BenchmarkMessageNineChecks(b *testing.B) {
+	var cs []checks.Check
+	for i, st := range []checks.Stage{checks.StageConnect, checks.StageHelo, checks.StageMail, checks.StageMail,
+		checks.StageRcpt, checks.StageRcpt, checks.StageRcpt, checks.StageData, checks.StageData} {
+		cs = append(cs, passCheck{name: fmt.Sprintf("check%d", i), stage: st})
+	}
+	benchRuntime(b, testRuntime(policy.Enforce, cs...), zapcore.WarnLevel,
+		func(network, addr string) *gomilter.Client { return newClient(network, addr) })
+}
+
+// passCheck passes at one stage, with two details, and never waits.
+type passCheck struct {
+	name  string
+	stage checks.Stage
+}
+
+func (c passCheck) Name() string { return c.name }
+func (c passCheck) Local() bool  { return true }
+func (c passCheck) result(s checks.Stage) checks.Result {
+	if s != c.stage {
+		return checks.Result{}
+	}
+	return checks.Result{Status: checks.Pass, Reason: c.name + "-pass", Text: "passed",
+		Details: map[string]string{"domain": "sender.test", "server": "127.0.0.1:53"}}
+}
+func (c passCheck) CheckConnect(context.Context, *checks.Envelope) checks.Result {
+	return c.result(checks.StageConnect)
+}
+func (c passCheck) CheckHelo(context.Context, *checks.Envelope) checks.Result {
+	return c.result(checks.StageHelo)
+}
+func (c passCheck) CheckMail(context.Context, *checks.Envelope) checks.Result {
+	return c.result(checks.StageMail)
+}
+func (c passCheck) CheckRcpt(context.Context, *checks.Envelope) checks.Result {
+	return c.result(checks.StageRcpt)
+}
+func (c passCheck) CheckData(context.Context, *checks.Envelope) checks.Result {
+	return c.result(checks.StageData)
+}
+
 func benchMessage(b *testing.B, client func(network, addr string) *gomilter.Client) {
 	benchMessageAt(b, zapcore.WarnLevel, client)
 }
 
 func benchMessageAt(b *testing.B, level zapcore.Level, client func(network, addr string) *gomilter.Client) {
-	srv := NewServer(testRuntime(policy.Enforce), NewLogger(&discard{}, level), time.Now)
+	benchRuntime(b, testRuntime(policy.Enforce), level, client)
+}
+
+func benchRuntime(b *testing.B, rt *Runtime, level zapcore.Level, client func(network, addr string) *gomilter.Client) {
+	srv := NewServer(rt, NewLogger(&discard{}, level), time.Now)
 	sock := filepath.Join(b.TempDir(), "bench.sock")
 	ln, err := Listen("unix", sock)
 	if err != nil {

@@ -145,14 +145,15 @@ func sortedKeys(m map[string]string) []string {
 // lastPerCheck keeps each check's last finding, in the order the checks
 // first appear: a check that runs at two stages has one set of log fields.
 func lastPerCheck(fs []finding) []finding {
-	idx := map[string]int{}
-	var out []finding
+	out := make([]finding, 0, len(fs))
+next:
 	for _, f := range fs {
-		if i, ok := idx[f.r.Check]; ok {
-			out[i] = f
-			continue
+		for i := range out { // a handful of checks: no map
+			if out[i].r.Check == f.r.Check {
+				out[i] = f
+				continue next
+			}
 		}
-		idx[f.r.Check] = len(out)
 		out = append(out, f)
 	}
 	return out

@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"iter"
 	"net/netip"
 	"strings"
 	"sync"
@@ -191,8 +192,11 @@ func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.
 		ctx, cancel = context.WithTimeout(ctx, s.rt.StageTimeout)
 		defer cancel()
 	}
-	s.env.Results = map[string]checks.Result{}
-	for _, f := range s.findings() {
+	if s.env.Results == nil {
+		s.env.Results = map[string]checks.Result{}
+	}
+	clear(s.env.Results) // the checks read it only while they run
+	for f := range s.all() {
 		s.env.Results[f.r.Check] = f.r
 	}
 	defer s.progress(stage)()
@@ -480,7 +484,7 @@ func (s *Session) verdict() verdict {
 	if d, ok := strongestRefusal(s.tx.data); ok {
 		v.refusal = &d
 	}
-	for _, f := range s.findings() {
+	for f := range s.all() {
 		switch f.d.Action {
 		case policy.Quarantine:
 			if v.quarantine == "" {
@@ -510,11 +514,34 @@ func (s *Session) decide(rs []checks.Result) []finding {
 // findings lists the connection's and the current message's findings in
 // stage order.
 func (s *Session) findings() []finding {
-	all := append([]finding{}, s.conn...)
-	if s.tx != nil {
-		all = append(append(append(all, s.tx.mail...), s.tx.rcpt...), s.tx.data...)
+	g := s.groups()
+	all := make([]finding, 0, len(g[0])+len(g[1])+len(g[2])+len(g[3]))
+	for _, fs := range g {
+		all = append(all, fs...)
 	}
 	return all
+}
+
+// all yields the findings in stage order, without a copy of the list.
+func (s *Session) all() iter.Seq[finding] {
+	return func(yield func(finding) bool) {
+		for _, fs := range s.groups() {
+			for _, f := range fs {
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// groups are the findings by stage, in stage order.
+func (s *Session) groups() [4][]finding {
+	g := [4][]finding{s.conn}
+	if s.tx != nil {
+		g[1], g[2], g[3] = s.tx.mail, s.tx.rcpt, s.tx.data
+	}
+	return g
 }
 
 // strongestRefusal returns the strongest refusing decision, if any.
