@@ -15,12 +15,12 @@ import (
 // Header values and bodies never go here.
 func (s *Session) logRecord(action string) {
 	tx := s.tx
-	fs := s.findings()
-	defer s.observe(action, fs) // metrics, whether or not the record is written
+	defer s.observe(action) // metrics, whether or not the record is written
 	ce := s.log.Check(zapcore.InfoLevel, "message")
 	if ce == nil {
 		return // no fields built for a record that is not written
 	}
+	fs := s.findings()
 	outcome := "success"
 	switch action {
 	case "reject", "tempfail":
@@ -84,10 +84,11 @@ func (s *Session) logRecord(action string) {
 }
 
 // observe gives the message's results to the metrics.
-func (s *Session) observe(action string, fs []finding) {
-	results := make([]checks.Result, len(fs))
-	for i, f := range fs {
-		results[i] = f.r
+func (s *Session) observe(action string) {
+	g := s.groups()
+	results := make([]checks.Result, 0, len(g[0])+len(g[1])+len(g[2])+len(g[3]))
+	for f := range s.all() {
+		results = append(results, f.r)
 	}
 	s.obs.Message(action, results, s.tx.reply)
 }
