@@ -2,6 +2,8 @@ package milter
 
 import (
 	"context"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,5 +70,50 @@ func TestMetricsWithoutInfoRecord(t *testing.T) {
 	}
 	if rs := logs.records(t); len(rs) != 0 {
 		t.Errorf("log at warn has %d records, want none: %v", len(rs), rs)
+	}
+}
+
+// seesResults is a check that, at RCPT TO, notes which earlier results the
+// chain showed it; it passes at MAIL and at the end of the message.
+type seesResults struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (*seesResults) Name() string { return "sees" }
+func (*seesResults) Local() bool  { return true }
+func (*seesResults) CheckMail(context.Context, *checks.Envelope) checks.Result {
+	return checks.Result{Status: checks.Pass, Reason: "mail"}
+}
+func (c *seesResults) CheckRcpt(_ context.Context, env *checks.Envelope) checks.Result {
+	var ks []string
+	for k, r := range env.Results {
+		ks = append(ks, k+"="+r.Reason)
+	}
+	sort.Strings(ks)
+	c.mu.Lock()
+	c.seen = append(c.seen, strings.Join(ks, ","))
+	c.mu.Unlock()
+	return checks.Result{}
+}
+
+// The results a check sees are those of the connection and of its own
+// message: the previous message's end-of-message result is gone.
+func TestResultsSeenAreThisMessagesOnly(t *testing.T) {
+	c := &seesResults{}
+	f := start(t, testRuntime(policy.Enforce, c, passCheck{name: "datacheck", stage: checks.StageData}))
+	s := f.session(t, "198.51.100.9", "{client_name}", "mail.sender.test")
+	cont(t)(s.Helo("mail.sender.test"))
+	for _, from := range []string{"one@sender.test", "two@sender.test"} {
+		cont(t)(s.Mail(from))
+		cont(t)(s.Rcpt("bob@example.test"))
+		_, act, err := s.End(nil)
+		wantAccept(t, act, err)
+	}
+	want := "helo=helo-valid,sees=mail"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.seen) != 2 || c.seen[0] != want || c.seen[1] != want {
+		t.Errorf("results seen at RCPT TO = %q, want %q twice", c.seen, want)
 	}
 }

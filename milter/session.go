@@ -195,9 +195,16 @@ func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.
 	if s.env.Results == nil {
 		s.env.Results = map[string]checks.Result{}
 	}
-	clear(s.env.Results) // the checks read it only while they run
+	// The checks read it only while they run. Each stage's entries are
+	// written over the last stage's (no new allocation per entry); those
+	// of checks with no finding any more go.
 	for f := range s.all() {
 		s.env.Results[f.r.Check] = f.r
+	}
+	for k := range s.env.Results {
+		if !s.hasFinding(k) {
+			delete(s.env.Results, k)
+		}
 	}
 	defer s.progress(stage)()
 	return run(ctx, stage, &s.env)
@@ -533,6 +540,17 @@ func (s *Session) all() iter.Seq[finding] {
 			}
 		}
 	}
+}
+
+func (s *Session) hasFinding(check string) bool {
+	for _, fs := range s.groups() {
+		for i := range fs {
+			if fs[i].r.Check == check {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // groups are the findings by stage, in stage order.
