@@ -173,7 +173,7 @@ func (s *Session) outboundVerdict() verdict {
 	if s.trusted == "local" { // MAIL FROM's refusals were not given at RCPT TO
 		refusable = append(append([]finding{}, s.tx.mail...), s.tx.data...)
 	}
-	return verdictOf(outboundOnly(refusable), outboundOnly(s.findings()))
+	return verdictOf(outboundOnly(refusable), slices.Values(outboundOnly(s.findings())))
 }
 
 // outboundOnly keeps the outbound checks' findings.

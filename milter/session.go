@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"iter"
 	"net/netip"
 	"strings"
 	"sync"
@@ -204,9 +205,19 @@ func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.
 		ctx, cancel = context.WithTimeout(ctx, s.rt.StageTimeout)
 		defer cancel()
 	}
-	s.env.Results = map[string]checks.Result{}
-	for _, f := range s.findings() {
+	if s.env.Results == nil {
+		s.env.Results = map[string]checks.Result{}
+	}
+	// The checks read it only while they run. Each stage's entries are
+	// written over the last stage's (no new allocation per entry); those
+	// of checks with no finding any more go.
+	for f := range s.all() {
 		s.env.Results[f.r.Check] = f.r
+	}
+	for k := range s.env.Results {
+		if !s.hasFinding(k) {
+			delete(s.env.Results, k)
+		}
 	}
 	defer s.progress(stage)()
 	return run(ctx, stage, &s.env)
@@ -563,17 +574,17 @@ func (s *Session) verdict() verdict {
 	}
 	// Only end-of-message refusals are still to be given; earlier ones were
 	// given at RCPT TO.
-	return verdictOf(s.tx.data, s.findings())
+	return verdictOf(s.tx.data, s.all())
 }
 
 // verdictOf is the verdict of a message: the strongest of the refusals
 // still to be given, else a quarantine or tags from all its findings.
-func verdictOf(refusable, all []finding) verdict {
+func verdictOf(refusable []finding, all iter.Seq[finding]) verdict {
 	var v verdict
 	if d, ok := strongestRefusal(refusable); ok {
 		v.refusal = &d
 	}
-	for _, f := range all {
+	for f := range all {
 		switch f.d.Action {
 		case policy.Quarantine:
 			if v.quarantine == "" {
@@ -603,16 +614,50 @@ func (s *Session) decide(rs []checks.Result) []finding {
 // findings lists the connection's and the current message's findings in
 // stage order.
 func (s *Session) findings() []finding {
-	all := append([]finding{}, s.conn...)
+	g := s.groups()
+	all := make([]finding, 0, len(g[0])+len(g[1])+len(g[2])+len(g[3]))
+	for _, fs := range g {
+		all = append(all, fs...)
+	}
+	return all
+}
+
+// all yields the findings in stage order, without a copy of the list.
+func (s *Session) all() iter.Seq[finding] {
+	return func(yield func(finding) bool) {
+		for _, fs := range s.groups() {
+			for _, f := range fs {
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Session) hasFinding(check string) bool {
+	for _, fs := range s.groups() {
+		for i := range fs {
+			if fs[i].r.Check == check {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groups are the findings by stage, in stage order.
+func (s *Session) groups() [4][]finding {
+	g := [4][]finding{s.conn}
 	if s.tx != nil {
 		rcpt := s.tx.rcpt
 		if rcpt == nil {
 			// No recipient was accepted: the last refused one tells why.
 			rcpt = s.tx.rcptLast
 		}
-		all = append(append(append(all, s.tx.mail...), rcpt...), s.tx.data...)
+		g[1], g[2], g[3] = s.tx.mail, rcpt, s.tx.data
 	}
-	return all
+	return g
 }
 
 // strongestRefusal returns the strongest refusing decision, if any.
