@@ -271,7 +271,7 @@ func (s *Server) handle(c net.Conn, rt *Runtime) {
 	one := newOneConn(c, br)
 	opts := []gomilter.Option{
 		gomilter.WithMilter(func() gomilter.Milter { return sess }),
-		gomilter.WithActions(Actions),
+		gomilter.WithActions(rt.actions()),
 		gomilter.WithProtocols(rt.protocol()),
 		gomilter.WithNegotiationCallback(negotiate),
 		// An MTA connection silent this long is closed.

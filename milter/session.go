@@ -57,6 +57,7 @@ type transaction struct {
 	action      policy.Action
 	dmarc       dmarcTx   // DMARC reports: a message to our rua address (dmarcreports.go)
 	bounce      *bounceTx // a message that may be a bounce, kept to be read (bounces.go)
+	removals    []removal // a local submission's recipients to remove at the end (outbound.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -307,8 +308,12 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d, nil), nil
 	}
-	if d, ok := s.outboundRcpt(rcpt); ok {
-		return s.refuse(rcpt, d, nil), nil
+	if d, fs, ok := s.outboundRcpt(rcpt); ok {
+		if s.trusted == "local" {
+			s.removeAtEnd(rcpt, d, fs)
+			return gomilter.RespContinue, nil
+		}
+		return s.refuse(rcpt, d, fs), nil
 	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
@@ -530,11 +535,14 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(v.refusal.Reply), nil
 	}
 	err := applyEdits(m, append(s.edits(v), s.outboundEdits()...))
+	if err == nil {
+		err = s.outboundRemove(m)
+	}
 	if err == nil && v.quarantine != "" {
 		err = m.Quarantine(v.quarantine)
 	}
 	if err != nil {
-		s.log.Warn("header edits failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
+		s.log.Warn("message edits failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
 		s.endTx("tempfail")
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
