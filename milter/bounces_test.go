@@ -400,3 +400,132 @@ func TestSuppressLocalSubmission(t *testing.T) {
 		t.Errorf("record = %v", r)
 	}
 }
+
+// localSession opens a session as Postfix's non_smtpd_milters does
+// (the sendmail command): localhost, 127.0.0.1, port 0.
+func localSession(t *testing.T, f *fixture, opts ...gomilter.Option) *mta {
+	t.Helper()
+	s := dial(t, newClient("tcp", f.addr, opts...))
+	t.Cleanup(func() { s.Close() })
+	cont(t)(s.Conn("localhost", gomilter.FamilyInet, 0, "127.0.0.1"))
+	cont(t)(s.Helo("localhost"))
+	return s
+}
+
+const deadReply = "550 5.1.1 <dead@example.co.jp>: recipient suppressed after 3 bounces (last: 5.1.1 user unknown, 2026-11-29)"
+
+// suppressDead puts dead@example.co.jp on the suppression list.
+func suppressDead(t *testing.T, l *suppress.List) {
+	t.Helper()
+	for range 3 {
+		if _, _, err := l.Record(t.Context(), "dead@example.co.jp", suppress.Bounce{Status: "5.1.1", Class: "user-unknown", Hard: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSuppressLocalRemovesRecipient: a local submission's suppressed
+// recipient is removed at the end of the message (SMFIR_DELRCPT), and the
+// message accepted for the others; the record says why.
+func TestSuppressLocalRemovesRecipient(t *testing.T) {
+	rt, l := bounceRuntime(t, false)
+	suppressDead(t, l)
+	f := start(t, rt)
+	s := localSession(t, f)
+	if !s.s.ActionOption(gomilter.OptRemoveRcpt) {
+		t.Fatal("actions: SMFIF_DELRCPT not negotiated with a suppression check")
+	}
+	cont(t)(s.Mail("www@site.test"))
+	cont(t)(s.Rcpt("<alive@example.co.jp>"))
+	cont(t)(s.Rcpt("<dead@example.co.jp>"))
+	cont(t)(s.Rcpt("<other@example.org>"))
+	cont(t)(s.Header("From", "www@site.test"))
+	mods, act, err := s.End([]byte("hi\r\n"), "i", "QIDL1")
+	wantAccept(t, act, err)
+	var dels []string
+	for _, m := range mods {
+		if m.Type == gomilter.ActionDelRcpt {
+			dels = append(dels, m.Rcpt)
+		}
+	}
+	if len(dels) != 1 || dels[0] != "<dead@example.co.jp>" {
+		t.Fatalf("recipients removed: %q, want exactly <dead@example.co.jp>; all: %v", dels, fmtMods(mods))
+	}
+	r := f.logs.waitRecords(t, 1)[0]
+	for k, want := range map[string]any{"event.action": "accept", "mailsift.trusted": "local", "email.local_id": "QIDL1",
+		"mailsift.refused_count": 1.0, "mailsift.checks.suppress.status": "pass"} {
+		if r[k] != want {
+			t.Errorf("record[%q] = %v, want %v", k, r[k], want)
+		}
+	}
+	if _, ok := r["mailsift.reply"]; ok {
+		t.Errorf("record has a reply for an accepted message: %v", r)
+	}
+	got, _ := json.Marshal(r["mailsift.recipients"])
+	want := strings.NewReplacer("<", `\u003c`, ">", `\u003e`).Replace(`[{"action":"accept","address":"<alive@example.co.jp>"},` +
+		`{"action":"delete","address":"<dead@example.co.jp>","check":"suppress","reason":"suppress-listed","reply":"` + deadReply + `"},` +
+		`{"action":"accept","address":"<other@example.org>"}]`)
+	if string(got) != want {
+		t.Errorf("mailsift.recipients =\n%s\nwant\n%s", got, want)
+	}
+	if rt, _ := json.Marshal(r["mailsift.refused_to"]); string(rt) != `["\u003cdead@example.co.jp\u003e"]` {
+		t.Errorf("mailsift.refused_to = %s", rt)
+	}
+}
+
+// TestSuppressLocalAllSuppressed: when every recipient of a local
+// submission is suppressed, none is removed: the message is refused at
+// its end with the suppression's 550.
+func TestSuppressLocalAllSuppressed(t *testing.T) {
+	rt, l := bounceRuntime(t, false)
+	suppressDead(t, l)
+	for range 3 {
+		l.Record(t.Context(), "gone@example.co.jp", suppress.Bounce{Status: "5.1.1", Class: "user-unknown", Hard: true})
+	}
+	f := start(t, rt)
+	s := localSession(t, f)
+	cont(t)(s.Mail("www@site.test"))
+	cont(t)(s.Rcpt("dead@example.co.jp"))
+	cont(t)(s.Rcpt("gone@example.co.jp"))
+	cont(t)(s.Header("From", "www@site.test"))
+	mods, act, err := s.End([]byte("hi\r\n"))
+	wantReply(t, act, err, deadReply)
+	if len(mods) != 0 {
+		t.Errorf("modifications for a refused message: %v", fmtMods(mods))
+	}
+	r := f.logs.waitRecords(t, 1)[0]
+	if r["event.action"] != "reject" || r["mailsift.reply"] != deadReply || r["mailsift.checks.suppress.reason"] != "suppress-listed" {
+		t.Errorf("record = %v", r)
+	}
+	got, _ := json.Marshal(r["mailsift.recipients"])
+	if strings.Contains(string(got), `"delete"`) || strings.Count(string(got), `"action":"reject"`) != 2 {
+		t.Errorf("mailsift.recipients = %s, want both refused", got)
+	}
+}
+
+// TestSuppressLocalNoRemoval: an MTA that does not let mailsift remove
+// recipients gets the whole local submission refused, as before.
+func TestSuppressLocalNoRemoval(t *testing.T) {
+	rt, l := bounceRuntime(t, false)
+	suppressDead(t, l)
+	f := start(t, rt)
+	s := localSession(t, f, gomilter.WithActions(postfixActions&^gomilter.OptRemoveRcpt))
+	cont(t)(s.Mail("www@site.test"))
+	cont(t)(s.Rcpt("alive@example.co.jp"))
+	cont(t)(s.Rcpt("dead@example.co.jp"))
+	cont(t)(s.Header("From", "www@site.test"))
+	_, act, err := s.End([]byte("hi\r\n"))
+	wantReply(t, act, err, deadReply)
+}
+
+// Without a check of submissions' recipients, mailsift does not ask to
+// remove recipients.
+func TestActionsRemoveRcptOnlyIfNeeded(t *testing.T) {
+	rt, _ := outboundRuntime(t)
+	f := start(t, rt)
+	c := dial(t, newClient("tcp", f.addr))
+	defer c.Close()
+	if c.s.ActionOption(gomilter.OptRemoveRcpt) {
+		t.Error("SMFIF_DELRCPT negotiated without a suppression check")
+	}
+}

@@ -44,6 +44,17 @@ func (rt *Runtime) protocol() gomilter.OptProtocol {
 	return rt.dmarcProtocol(p)
 }
 
+// actions are the modifications mailsift asks of the MTA: Actions, and
+// the removal of recipients when submissions' recipients are checked (a
+// local submission's suppressed recipient is removed, see removable).
+func (rt *Runtime) actions() gomilter.OptAction {
+	a := Actions
+	if rt.Outbound != nil && rt.Outbound.Chain.Has(checks.StageRcpt) {
+		a |= gomilter.OptRemoveRcpt
+	}
+	return a
+}
+
 // trustLocal marks a session without a real SMTP client as a local
 // submission: Postfix's non_smtpd_milters (the sendmail command) connect
 // as "localhost" with 127.0.0.1 and port 0, or with no address at all. It
@@ -77,21 +88,88 @@ func (s *Session) outboundHeld() (policy.Decision, bool) {
 }
 
 // outboundRcpt runs the outbound checks of RCPT TO (the suppression list)
-// for a submission, and returns the refusal for this recipient, if any. A
-// local submission's refusal waits for the end of the message (see
-// outboundHeld).
-func (s *Session) outboundRcpt(rcpt string) (policy.Decision, bool) {
+// for a submission, and returns the refusal for this recipient, if any,
+// with the recipient's findings. A local submission gets a refusal here
+// only when it can be given by removing the recipient at the end of the
+// message (see removable); its other refusals wait for the end of the
+// message (see outboundHeld).
+func (s *Session) outboundRcpt(rcpt string) (policy.Decision, []finding, bool) {
 	if s.trusted == "" || s.rt.Outbound == nil || !s.rt.Outbound.Chain.Has(checks.StageRcpt) {
-		return policy.Decision{}, false
+		return policy.Decision{}, nil, false
 	}
 	s.env.Rcpt = rcpt
-	s.tx.rcpt = s.decide(s.runPhase(checks.StageRcpt, s.rt.Outbound.Chain.Run))
+	fs := s.decide(s.runPhase(checks.StageRcpt, s.rt.Outbound.Chain.Run))
 	s.env.Rcpt = ""
+	d, refused := strongestRefusal(fs)
 	if s.trusted == "local" {
-		s.tx.data = append(s.tx.data, s.tx.rcpt...)
-		return policy.Decision{}, false
+		if refused && s.removable(fs) {
+			return d, fs, true
+		}
+		s.tx.rcpt = fs
+		s.tx.data = append(s.tx.data, fs...)
+		return policy.Decision{}, nil, false
 	}
-	return strongestRefusal(s.tx.rcpt)
+	if !refused {
+		s.tx.rcpt = fs
+	}
+	return d, fs, refused
+}
+
+// removable reports whether a local submission's recipient refused by fs
+// is removed from the message (SMFIR_DELRCPT) instead of refusing the
+// whole message: when the only refusal is the suppression list's, a
+// permanent one, and the MTA lets mailsift remove recipients. A website
+// mailer's message to 50 recipients, one of them suppressed, then reaches
+// the other 49. A temporary refusal (the list's store down) never
+// removes a recipient: the message is tempfailed whole.
+func (s *Session) removable(fs []finding) bool {
+	if s.mod == nil || s.mod.Actions()&gomilter.OptRemoveRcpt == 0 {
+		return false
+	}
+	for _, f := range fs {
+		if f.d.Action.Refuses() && (f.d.Action != policy.Reject || f.d.Check != checks.SuppressName) {
+			return false
+		}
+	}
+	return true
+}
+
+// removal is a local submission's recipient to be removed at the end of
+// the message.
+type removal struct {
+	rcpt    string
+	d       policy.Decision
+	outcome int // its entry in transaction.rcpts
+}
+
+// removeAtEnd takes a local submission's recipient refused by d (fs its
+// findings) out of the message at its end: it is logged as "delete" in
+// mailsift.recipients with the refusal's line, and counted as refused.
+func (s *Session) removeAtEnd(rcpt string, d policy.Decision, fs []finding) {
+	s.tx.rcptLast = fs
+	s.tx.refusedTo = append(s.tx.refusedTo, rcpt)
+	o := rcptOutcome{address: rcpt, action: "delete", reply: d.Reply.String(), check: d.Check}
+	for _, f := range fs {
+		if f.r.Check == d.Check {
+			o.reason = f.r.Reason
+		}
+	}
+	s.tx.removals = append(s.tx.removals, removal{rcpt: rcpt, d: d, outcome: len(s.tx.rcpts)})
+	s.tx.rcpts = append(s.tx.rcpts, o)
+}
+
+// outboundRemove removes a local submission's refused recipients from an
+// accepted message.
+func (s *Session) outboundRemove(m gomilter.Modifier) error {
+	if s.tx == nil {
+		return nil
+	}
+	for _, r := range s.tx.removals {
+		if err := m.DeleteRecipient(r.rcpt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // outboundStreams starts a submission's streams: the outbound checks that
@@ -171,9 +249,24 @@ func (s *Session) outboundVerdict() verdict {
 	}
 	refusable := s.tx.data
 	if s.trusted == "local" { // MAIL FROM's refusals were not given at RCPT TO
-		refusable = append(append([]finding{}, s.tx.mail...), s.tx.data...)
+		refusable = append([]finding{}, s.tx.mail...)
+		if len(s.env.Rcpts) == 0 {
+			// Every recipient was to be removed: the message is refused
+			// with the first one's refusal.
+			for _, r := range s.tx.removals {
+				refusable = append(refusable, finding{r: checks.Result{Check: r.d.Check}, d: r.d})
+			}
+		}
+		refusable = append(refusable, s.tx.data...)
 	}
-	return verdictOf(outboundOnly(refusable), outboundOnly(s.findings()))
+	v := verdictOf(outboundOnly(refusable), slices.Values(outboundOnly(s.findings())))
+	if v.refusal != nil {
+		// Refused whole: no recipient is removed, each shares the refusal.
+		for _, r := range s.tx.removals {
+			s.tx.rcpts[r.outcome].action = string(v.refusal.Action)
+		}
+	}
+	return v
 }
 
 // outboundOnly keeps the outbound checks' findings.

@@ -3,6 +3,7 @@ package milter
 import (
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/mailsift/mailsift/checks"
@@ -42,6 +43,12 @@ const (
 // Header values and bodies never go here.
 func (s *Session) logRecord(action eventAction) {
 	tx := s.tx
+	defer s.observe(action) // metrics, whether or not the record is written
+	ce := s.log.Check(zapcore.InfoLevel, "message")
+	if ce == nil {
+		return // no fields built for a record that is not written
+	}
+	fs := s.findings()
 	outcome := outcomeSuccess
 	switch action {
 	case actionReject, actionTempfail:
@@ -90,33 +97,72 @@ func (s *Session) logRecord(action eventAction) {
 	if s.env.AuthUser != "" {
 		fields = append(fields, zap.String("user.name", capString(s.env.AuthUser)))
 	}
-	for _, f := range lastPerCheck(s.findings()) {
-		p := "mailsift.checks." + f.r.Check + "."
+	for _, f := range lastPerCheck(fs) {
+		key := func(field string) string { return s.rt.logKey(f.r.Check, field) }
 		fields = append(fields,
-			zap.String(p+"status", string(f.r.Status)),
-			zap.String(p+"reason", f.r.Reason),
-			zap.Int64(p+"duration", int64(f.r.Duration)),
-			zap.String(p+"action", string(f.d.Action)),
+			zap.String(key("status"), string(f.r.Status)),
+			zap.String(key("reason"), f.r.Reason),
+			zap.Int64(key("duration"), int64(f.r.Duration)),
+			zap.String(key("action"), string(f.d.Action)),
 		)
 		for _, k := range sortedKeys(f.r.Details) {
 			if v := f.r.Details[k]; v != "" {
-				fields = append(fields, zap.String(p+k, capString(v)))
+				fields = append(fields, zap.String(key(k), capString(v)))
 			}
 		}
 	}
-	s.log.Info("message", fields...)
-	results := make([]checks.Result, 0, len(s.findings()))
-	for _, f := range s.findings() {
-		results = append(results, f.r)
-	}
-	s.obs.Message(string(action), results, tx.reply)
+	ce.Write(fields...)
 	if ce := s.log.Check(zapcore.DebugLevel, "message details"); ce != nil {
 		var details []zap.Field
-		for _, f := range s.findings() {
-			details = append(details, zap.String("mailsift.checks."+f.r.Check+".text", capString(f.r.Text)))
+		for _, f := range fs {
+			details = append(details, zap.String(s.rt.logKey(f.r.Check, "text"), capString(f.r.Text)))
 		}
 		ce.Write(append(details, zap.String("email.local_id", s.env.QueueID))...)
 	}
+}
+
+// observe gives the message's results to the metrics.
+func (s *Session) observe(action eventAction) {
+	g := s.groups()
+	results := make([]checks.Result, 0, len(g[0])+len(g[1])+len(g[2])+len(g[3]))
+	for f := range s.all() {
+		results = append(results, f.r)
+	}
+	s.obs.Message(string(action), results, s.tx.reply)
+}
+
+// logKeys holds the log record's per-check keys ("mailsift.checks.<check>.<field>"),
+// built once per runtime rather than for every message.
+type logKeys struct {
+	mu sync.RWMutex
+	m  map[string]map[string]string // check → field → key
+	n  int
+}
+
+// maxLogKeys bounds the cache; past it a key is built each time.
+const maxLogKeys = 4096
+
+func (rt *Runtime) logKey(check, field string) string {
+	rt.keys.mu.RLock()
+	k, ok := rt.keys.m[check][field]
+	rt.keys.mu.RUnlock()
+	if ok {
+		return k
+	}
+	k = "mailsift.checks." + check + "." + field
+	rt.keys.mu.Lock()
+	defer rt.keys.mu.Unlock()
+	if rt.keys.n < maxLogKeys {
+		if rt.keys.m == nil {
+			rt.keys.m = map[string]map[string]string{}
+		}
+		if rt.keys.m[check] == nil {
+			rt.keys.m[check] = map[string]string{}
+		}
+		rt.keys.m[check][field] = k
+		rt.keys.n++
+	}
+	return k
 }
 
 func addrString(s *Session) string {
@@ -138,14 +184,15 @@ func sortedKeys(m map[string]string) []string {
 // lastPerCheck keeps each check's last finding, in the order the checks
 // first appear: a check that runs at two stages has one set of log fields.
 func lastPerCheck(fs []finding) []finding {
-	idx := map[string]int{}
-	var out []finding
+	out := make([]finding, 0, len(fs))
+next:
 	for _, f := range fs {
-		if i, ok := idx[f.r.Check]; ok {
-			out[i] = f
-			continue
+		for i := range out { // a handful of checks: no map
+			if out[i].r.Check == f.r.Check {
+				out[i] = f
+				continue next
+			}
 		}
-		idx[f.r.Check] = len(out)
 		out = append(out, f)
 	}
 	return out

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/policy"
+	"go.uber.org/zap/zapcore"
 )
 
 // The record of an accepted message reflects its accepted recipients, not
@@ -118,5 +121,118 @@ func TestSourceDomainNotUnverified(t *testing.T) {
 	}
 	if r["mailsift.mta_client_name"] != "forged.example.test" {
 		t.Errorf("mailsift.mta_client_name = %v", r["mailsift.mta_client_name"])
+	}
+}
+
+// seen records what the metrics are told.
+type seen struct {
+	mu   sync.Mutex
+	msgs []string // "action reply check=status ..."
+}
+
+func (o *seen) SessionOpen()    {}
+func (o *seen) SessionClose()   {}
+func (o *seen) SessionRefused() {}
+func (o *seen) Message(action string, rs []checks.Result, reply string) {
+	line := action + " " + reply
+	for _, r := range rs {
+		line += " " + r.Check + "=" + string(r.Status)
+	}
+	o.mu.Lock()
+	o.msgs = append(o.msgs, line)
+	o.mu.Unlock()
+}
+
+// With the log at level warn no message record is written, and the
+// metrics still get every message's action, reply and results.
+func TestMetricsWithoutInfoRecord(t *testing.T) {
+	logs := &logBuf{}
+	srv := NewServer(testRuntime(policy.Enforce), NewLogger(logs, zapcore.WarnLevel), time.Now)
+	obs := &seen{}
+	srv.Observe(obs)
+	ln, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { // after the session's own cleanup closed it
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	f := &fixture{srv: srv, addr: ln.Addr().String(), logs: logs}
+	s := f.session(t, "198.51.100.7", "{client_name}", "unknown")
+	cont(t)(s.Helo("bad..helo"))
+	cont(t)(s.Mail("alice@sender.test"))
+	replyIs(t, badHeloReply)(s.Rcpt("bob@example.test"))
+	must(t, s.Abort())
+	want := "reject " + badHeloReply + " helo=fail"
+	for i := 0; ; i++ {
+		obs.mu.Lock()
+		got := append([]string(nil), obs.msgs...)
+		obs.mu.Unlock()
+		if len(got) == 1 && got[0] == want {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("metrics got %q, want [%q]", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rs := logs.records(t); len(rs) != 0 {
+		t.Errorf("log at warn has %d records, want none: %v", len(rs), rs)
+	}
+}
+
+// seesResults is a check that hands on an SPF outcome at MAIL FROM and a
+// DKIM one at the end of the message, and notes at RCPT TO which hand-offs
+// the session gave it.
+type seesResults struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (*seesResults) Name() string { return "sees" }
+func (*seesResults) Local() bool  { return true }
+func (*seesResults) CheckMail(_ context.Context, env *checks.Envelope) checks.Result {
+	d := env.From[strings.IndexByte(env.From, '@')+1:]
+	return checks.Result{Status: checks.Pass, Reason: "mail", SPF: &checks.SPFOutcome{Status: checks.Pass, Domain: d}}
+}
+func (c *seesResults) CheckRcpt(_ context.Context, env *checks.Envelope) checks.Result {
+	seen := "spf=none"
+	if env.SPF != nil {
+		seen = "spf=" + env.SPF.Domain
+	}
+	if env.DKIM != nil {
+		seen += " dkim=" + string(env.DKIM.Status)
+	} else {
+		seen += " dkim=none"
+	}
+	c.mu.Lock()
+	c.seen = append(c.seen, seen)
+	c.mu.Unlock()
+	return checks.Result{}
+}
+func (*seesResults) CheckData(context.Context, *checks.Envelope) checks.Result {
+	return checks.Result{Status: checks.Pass, Reason: "data", DKIM: &checks.DKIMOutcome{Status: checks.Pass}}
+}
+
+// The hand-offs a check sees are those of the connection and of its own
+// message: the previous message's end-of-message outcome is gone.
+func TestResultsSeenAreThisMessagesOnly(t *testing.T) {
+	c := &seesResults{}
+	f := start(t, testRuntime(policy.Enforce, c))
+	s := f.session(t, "198.51.100.9", "{client_name}", "mail.sender.test")
+	cont(t)(s.Helo("mail.sender.test"))
+	for _, from := range []string{"a@one.test", "b@two.test"} {
+		cont(t)(s.Mail(from))
+		cont(t)(s.Rcpt("bob@example.test"))
+		_, act, err := s.End(nil)
+		wantAccept(t, act, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if want := []string{"spf=one.test dkim=none", "spf=two.test dkim=none"}; fmt.Sprint(c.seen) != fmt.Sprint(want) {
+		t.Errorf("hand-offs seen at RCPT TO = %q, want %q", c.seen, want)
 	}
 }

@@ -30,6 +30,9 @@ type Runtime struct {
 	// DMARC records evaluations for aggregate reports and reads reports
 	// mailed to our rua addresses; nil: off.
 	DMARC *DMARCReports
+
+	keys logKeys // the log record's per-check keys, built once (record.go)
+
 	// Limits bound what one MTA connection may hold; zero values are
 	// the Default* constants.
 	Limits Limits

@@ -50,6 +50,8 @@ type Server struct {
 	conns   map[net.Conn]struct{}
 	closing bool
 	wg      sync.WaitGroup
+
+	bufs sync.Pool // *bufio.Reader: a session's read buffer, kept for the next one
 }
 
 // NewServer returns a server that runs sessions with rt until SetRuntime.
@@ -268,10 +270,16 @@ func (s *Server) handle(c net.Conn, rt *Runtime) {
 	defer s.obs.SessionClose()
 	sess := newSession(s.ctx, rt, s.log, s.now)
 	sess.obs = s.obs
-	one := newOneConn(c)
+	br, _ := s.bufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(c, 4096)
+	} else {
+		br.Reset(c)
+	}
+	one := newOneConn(c, br)
 	opts := []gomilter.Option{
 		gomilter.WithMilter(func() gomilter.Milter { return sess }),
-		gomilter.WithActions(Actions),
+		gomilter.WithActions(rt.actions()),
 		gomilter.WithProtocols(rt.protocol()),
 		gomilter.WithNegotiationCallback(negotiate),
 		// An MTA connection silent this long is closed.
@@ -286,6 +294,8 @@ func (s *Server) handle(c net.Conn, rt *Runtime) {
 	// The session's goroutine ends right after it closed the connection:
 	// wait for it, so that no goroutine outlives the session.
 	ms.Shutdown(context.Background())
+	br.Reset(nil) // nothing reads it any more
+	s.bufs.Put(br)
 	sess.closed()
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -330,9 +340,9 @@ type oneConn struct {
 	once   sync.Once
 }
 
-func newOneConn(c net.Conn) *oneConn {
+func newOneConn(c net.Conn, r *bufio.Reader) *oneConn {
 	o := &oneConn{closed: make(chan struct{})}
-	o.c = &trackedConn{Conn: c, r: bufio.NewReaderSize(c, 4096), onClose: func() { o.once.Do(func() { close(o.closed) }) }}
+	o.c = &trackedConn{Conn: c, r: r, onClose: func() { o.once.Do(func() { close(o.closed) }) }}
 	return o
 }
 

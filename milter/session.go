@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"iter"
 	"net/netip"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ type transaction struct {
 	action      policy.Action
 	dmarc       dmarcTx   // DMARC reports: a message to our rua address (dmarcreports.go)
 	bounce      *bounceTx // a message that may be a bounce, kept to be read (bounces.go)
+	removals    []removal // a local submission's recipients to remove at the end (outbound.go)
 }
 
 func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() time.Time) *Session {
@@ -281,8 +283,12 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 	if d, ok := s.held(); ok {
 		return s.refuse(rcpt, d, nil), nil
 	}
-	if d, ok := s.outboundRcpt(rcpt); ok {
-		return s.refuse(rcpt, d, nil), nil
+	if d, fs, ok := s.outboundRcpt(rcpt); ok {
+		if s.trusted == "local" {
+			s.removeAtEnd(rcpt, d, fs)
+			return gomilter.RespContinue, nil
+		}
+		return s.refuse(rcpt, d, fs), nil
 	}
 	if s.trusted == "" {
 		s.env.Rcpt = rcpt
@@ -504,11 +510,14 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(v.refusal.Reply), nil
 	}
 	err := applyEdits(m, append(s.edits(v), s.outboundEdits()...))
+	if err == nil {
+		err = s.outboundRemove(m)
+	}
 	if err == nil && v.quarantine != "" {
 		err = m.Quarantine(v.quarantine)
 	}
 	if err != nil {
-		s.log.Warn("header edits failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
+		s.log.Warn("message edits failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
 		s.endTx(actionTempfail)
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
@@ -548,17 +557,17 @@ func (s *Session) verdict() verdict {
 	}
 	// Only end-of-message refusals are still to be given; earlier ones were
 	// given at RCPT TO.
-	return verdictOf(s.tx.data, s.findings())
+	return verdictOf(s.tx.data, s.all())
 }
 
 // verdictOf is the verdict of a message: the strongest of the refusals
 // still to be given, else a quarantine or tags from all its findings.
-func verdictOf(refusable, all []finding) verdict {
+func verdictOf(refusable []finding, all iter.Seq[finding]) verdict {
 	var v verdict
 	if d, ok := strongestRefusal(refusable); ok {
 		v.refusal = &d
 	}
-	for _, f := range all {
+	for f := range all {
 		switch f.d.Action {
 		case policy.Quarantine:
 			if v.quarantine == "" {
@@ -588,16 +597,39 @@ func (s *Session) decide(rs []checks.Result) []finding {
 // findings lists the connection's and the current message's findings in
 // stage order.
 func (s *Session) findings() []finding {
-	all := append([]finding{}, s.conn...)
+	g := s.groups()
+	all := make([]finding, 0, len(g[0])+len(g[1])+len(g[2])+len(g[3]))
+	for _, fs := range g {
+		all = append(all, fs...)
+	}
+	return all
+}
+
+// all yields the findings in stage order, without a copy of the list.
+func (s *Session) all() iter.Seq[finding] {
+	return func(yield func(finding) bool) {
+		for _, fs := range s.groups() {
+			for _, f := range fs {
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// groups are the findings by stage, in stage order.
+func (s *Session) groups() [4][]finding {
+	g := [4][]finding{s.conn}
 	if s.tx != nil {
 		rcpt := s.tx.rcpt
 		if rcpt == nil {
 			// No recipient was accepted: the last refused one tells why.
 			rcpt = s.tx.rcptLast
 		}
-		all = append(append(append(all, s.tx.mail...), rcpt...), s.tx.data...)
+		g[1], g[2], g[3] = s.tx.mail, rcpt, s.tx.data
 	}
-	return all
+	return g
 }
 
 // strongestRefusal returns the strongest refusing decision, if any.
