@@ -14,8 +14,8 @@
 #
 # Defaults: 2000 messages a repeat, 3 repeats, 8 sessions. Needs root
 # (a private Postfix instance, cgroups, namespaces). Bounded: each repeat
-# gives up after 300 s. The Postfix instance follows
-# /work/shared/postfix-recipe.md §2; its only delivery is smtp-sink on
+# gives up after 300 s. The Postfix instance is built as e2e/postfix_test.go
+# builds its own; its only delivery is smtp-sink on
 # 127.0.0.1, everything else bounces locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."

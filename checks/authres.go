@@ -7,7 +7,7 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // FormatAuthRes writes the value of an Authentication-Results header field

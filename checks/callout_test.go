@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/callout/callouttest"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/callout/callouttest"
 )
 
 func TestCallout(t *testing.T) {

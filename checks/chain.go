@@ -15,9 +15,12 @@ type Chain struct {
 	except  map[string]*Exceptions
 	timeout time.Duration
 	now     func() time.Time
-	// plan holds, per stage and for the Late checks apart, what runs:
-	// built when the chain changes, so that a stage costs no lookups.
+	// plan holds, per stage and for the checks that run after the others
+	// (Follower, Recorder) apart, what runs: built when the chain changes,
+	// so that a stage costs no lookups.
 	plan [numStages][2][]job
+	// amenders complete an SPF result before the policy sees it.
+	amenders []SPFAmender
 }
 
 // job is one check's function at one stage.
@@ -60,11 +63,17 @@ func (c *Chain) Except(name string, x *Exceptions) *Chain {
 }
 
 func (c *Chain) replan() {
+	c.amenders = nil
+	for _, ch := range c.checks {
+		if a, ok := ch.(SPFAmender); ok {
+			c.amenders = append(c.amenders, a)
+		}
+	}
 	for s := range c.plan {
 		for late := range c.plan[s] {
 			var js []job
 			for _, ch := range c.checks {
-				_, isLate := ch.(Late)
+				isLate := runsAfter(ch)
 				fn := runFunc(ch, Stage(s))
 				if fn == nil || isLate != (late == 1) {
 					continue
@@ -128,15 +137,29 @@ func (c *Chain) Run(ctx context.Context, s Stage, env *Envelope) []Result {
 	return c.run(ctx, s, env, false)
 }
 
-// RunLate runs the stage's Late checks: those that record state (the
-// greylist) and so must run only when the others did not refuse.
-func (c *Chain) RunLate(ctx context.Context, s Stage, env *Envelope) []Result {
+// RunAfter runs the stage's Follower and Recorder checks, once the
+// session has handed the others' results on (Envelope.Take) and only when
+// they let the mail through.
+func (c *Chain) RunAfter(ctx context.Context, s Stage, env *Envelope) []Result {
 	return c.run(ctx, s, env, true)
 }
 
-// Late marks a check that runs after the others of its stage, and only
-// when they let the mail through.
-type Late interface{ Late() }
+// Follower marks a check that judges from what other checks of its stage
+// found (dmarc reads the dkim check's outcome at the end of the message):
+// it runs after them.
+type Follower interface{ Follows() }
+
+// Recorder marks a check that records state (the greylist records a
+// triplet): it runs after the others of its stage, and only when they let
+// the mail through, so that refused mail leaves no state.
+type Recorder interface{ Records() }
+
+// runsAfter reports whether ch runs in the second round of its stage.
+func runsAfter(ch Check) bool {
+	_, f := ch.(Follower)
+	_, r := ch.(Recorder)
+	return f || r
+}
 
 func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Result {
 	if s < 0 || int(s) >= numStages {
@@ -196,17 +219,23 @@ func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Re
 func (c *Chain) runOne(ctx context.Context, j *job, env *Envelope) (r Result) {
 	if j.except != nil {
 		if why := j.except.Match(env); why != "" {
-			return Result{Check: j.name, Status: Skipped, Reason: "exception", Text: why}
+			return Result{Check: j.name, Status: Skipped, Reason: ReasonException, Text: why}
 		}
 	}
 	start := c.now()
 	defer func() {
 		if v := recover(); v != nil {
-			r = Result{Status: TempError, Reason: "internal-error", Text: fmt.Sprintf("check panicked: %v", v),
+			r = Result{Status: TempError, Reason: ReasonInternalError, Text: fmt.Sprintf("check panicked: %v", v),
 				Reply: Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}}
 		}
 		r.Check = j.name
 		r.Duration = c.now().Sub(start)
 	}()
-	return j.fn(ctx, env)
+	r = j.fn(ctx, env)
+	if r.SPF != nil && r.SPF.Status == Fail {
+		for _, a := range c.amenders {
+			a.AmendSPF(ctx, &r)
+		}
+	}
+	return r
 }

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -203,7 +203,7 @@ func benchChain(b *testing.B) (*Chain, func() *Envelope) {
 		&Helo{RequireFQDN: true, RequireDNS: true, DNS: r},
 		&Sender{RequireFQDN: true, RequireDomain: true, DNS: r},
 		&Recipient{RequireFQDN: true, Domains: []string{"example.test"}},
-		&SPF{DNS: net, DMARC: true},
+		&SPF{DNS: net},
 		&DKIM{DNS: net, Max: 5},
 		&DMARC{DNS: net, Rand: func(int) int { return 0 }},
 		&Relay{Domains: []string{"example.test"}},
@@ -213,7 +213,7 @@ func benchChain(b *testing.B) (*Chain, func() *Envelope) {
 	env := func() *Envelope {
 		return &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), Helo: "mail.checks.test",
 			From: "alice@checks.test", Rcpt: "bob@example.test", Rcpts: []string{"bob@example.test"},
-			Headers: []Header{{"From", "<alice@checks.test>"}, {"Subject", "bench"}}, Results: map[string]Result{}}
+			Headers: []Header{{"From", "<alice@checks.test>"}, {"Subject", "bench"}}}
 	}
 	return c, env
 }
@@ -224,11 +224,11 @@ func runMessage(c *Chain, e *Envelope) int {
 	n := 0
 	for _, s := range []Stage{StageConnect, StageHelo, StageMail, StageRcpt, StageData} {
 		for _, r := range c.Run(ctx, s, e) {
-			e.Results[r.Check] = r
+			e.Take(r)
 			n++
 		}
-		for _, r := range c.RunLate(ctx, s, e) {
-			e.Results[r.Check] = r
+		for _, r := range c.RunAfter(ctx, s, e) {
+			e.Take(r)
 			n++
 		}
 	}

@@ -64,15 +64,6 @@ const (
 	numStages = iota
 )
 
-var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "data"}
-
-func (s Stage) String() string {
-	if int(s) < len(stageNames) {
-		return stageNames[s]
-	}
-	return "unknown"
-}
-
 // Envelope is what is known of a connection and its current message when a
 // check runs. Checks read it and never change it: the checks of one stage
 // run concurrently on the same Envelope.
@@ -80,7 +71,9 @@ type Envelope struct {
 	// Connection.
 	ClientIP   netip.Addr // unmapped; invalid when the MTA gave none
 	ClientPort int
-	ClientName string     // a verified (forward-confirmed) client hostname, "" when none
+	ClientName string     // the client hostname the MTA verified ({client_name}), "" when none
+	PTRName    string     // the client hostname the ptr check forward-confirmed, "" when none; see VerifiedName
+	PTRRefuted bool       // the ptr check found that the client's reverse DNS does not hold: ClientName is not taken
 	ClientPTR  string     // the MTA's PTR name, unverified
 	DaemonAddr netip.Addr // the MTA's own address the client connected to ({daemon_addr}, {if_addr})
 	MTAName    string     // the MTA's own hostname (macro j)
@@ -95,8 +88,10 @@ type Envelope struct {
 	Headers []Header
 	QueueID string
 
-	// Results of the checks that already ran for this message, by check name.
-	Results map[string]Result
+	// The hand-offs of the checks that already ran (see Take): the spf
+	// check's outcome for this message, the dkim check's; nil until then.
+	SPF  *SPFOutcome
+	DKIM *DKIMOutcome
 	// Streams are the message streams of the Streamer checks, by name.
 	Streams map[string]MessageStream
 }

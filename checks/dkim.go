@@ -8,6 +8,8 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // DKIM verifies the message's DKIM signatures (RFC 6376, Ed25519 RFC 8463)
@@ -20,7 +22,7 @@ type DKIM struct {
 }
 
 // Name implements Check.
-func (*DKIM) Name() string { return "dkim" }
+func (*DKIM) Name() string { return DKIMName }
 
 // ReadsBody implements BodyReader.
 func (*DKIM) ReadsBody() {}
@@ -86,7 +88,8 @@ func (s *dkimStream) Finish(ctx context.Context) Result {
 	case <-s.done:
 	case <-ctx.Done():
 		s.Abort()
-		return Result{Status: TempError, Reason: "dkim-temperror", Text: "verification did not finish in time"}
+		text := "verification did not finish in time"
+		return Result{Status: TempError, Reason: ReasonDKIMTempError, Text: text, DKIM: &DKIMOutcome{Status: TempError, Text: text}}
 	}
 	return dkimResult(s.vs, s.err)
 }
@@ -95,21 +98,23 @@ func (s *dkimStream) Finish(ctx context.Context) Result {
 func (d *DKIM) CheckData(ctx context.Context, env *Envelope) Result {
 	s, ok := env.Streams[d.Name()]
 	if !ok {
-		return Result{Status: None, Reason: "dkim-no-message"}
+		return Result{Status: None, Reason: ReasonDKIMNoMessage, DKIM: &DKIMOutcome{Status: None}}
 	}
 	return s.Finish(ctx)
 }
 
 func dkimResult(vs []*dkim.Verification, err error) Result {
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) && len(vs) == 0 {
-		return Result{Status: PermError, Reason: "dkim-unreadable", Text: err.Error(),
-			AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPermError, Reason: err.Error()}}}
+		return Result{Status: PermError, Reason: ReasonDKIMUnreadable, Text: err.Error(),
+			AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPermError, Reason: err.Error()}},
+			DKIM:    &DKIMOutcome{Status: PermError, Text: err.Error(), Signatures: []DKIMSignature{{Status: PermError}}}}
 	}
 	if len(vs) == 0 {
-		return Result{Status: None, Reason: "dkim-none", Text: "no signature",
-			AuthRes: []authres.Result{&authres.GenericResult{Method: "dkim", Value: authres.ResultNone}}}
+		return Result{Status: None, Reason: ReasonDKIMNone, Text: "no signature",
+			AuthRes: []authres.Result{&authres.GenericResult{Method: "dkim", Value: authres.ResultNone}},
+			DKIM:    &DKIMOutcome{Status: None, Text: "no signature"}}
 	}
-	var r Result
+	r := Result{DKIM: &DKIMOutcome{}}
 	rank := map[Status]int{Pass: 4, TempError: 3, Fail: 2, PermError: 1}
 	var texts []string
 	for _, v := range vs {
@@ -131,18 +136,53 @@ func dkimResult(vs []*dkim.Verification, err error) Result {
 		}
 		texts = append(texts, text)
 		r.AuthRes = append(r.AuthRes, ar)
+		r.DKIM.Signatures = append(r.DKIM.Signatures, DKIMSignature{Status: st, Domain: v.Domain})
 		if rank[st] > rank[r.Status] {
 			r.Status, r.Reason = st, "dkim-"+string(st)
 		}
 	}
-	if r.Status == Pass {
-		for _, a := range r.AuthRes {
-			if k := a.(*authres.DKIMResult); k.Value == authres.ResultPass {
-				r.Domain = k.Domain
-				break
-			}
-		}
-	}
 	r.Text = strings.Join(texts, ", ")
+	r.DKIM.Status, r.DKIM.Text = r.Status, r.Text
 	return r
+}
+
+// The dkim check's name and reasons (its log's mailsift.checks.dkim.reason, and keys of its actions).
+const (
+	DKIMName             = "dkim"
+	ReasonDKIMPass       = "dkim-pass"
+	ReasonDKIMFail       = "dkim-fail"
+	ReasonDKIMTempError  = "dkim-temperror"
+	ReasonDKIMPermError  = "dkim-permerror"
+	ReasonDKIMNone       = "dkim-none"
+	ReasonDKIMUnreadable = "dkim-unreadable"
+	ReasonDKIMNoMessage  = "dkim-no-message"
+)
+
+func dkimReasons() []string {
+	return []string{ReasonDKIMPass, ReasonDKIMFail, ReasonDKIMTempError, ReasonDKIMPermError, ReasonDKIMNone, ReasonDKIMUnreadable, ReasonDKIMNoMessage}
+}
+
+// DKIMConfig is [checks.dkim].
+type DKIMConfig struct {
+	Mode          CheckMode `toml:"mode"`
+	MaxSignatures int       `toml:"max_signatures"`
+	CheckConfig
+}
+
+func defaultDKIMConfig() DKIMConfig {
+	return DKIMConfig{MaxSignatures: 5, CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionLog, "temperror": ActionLog, "permerror": ActionLog}}}
+}
+
+// Validate checks the table.
+func (t *DKIMConfig) Validate() error {
+	if t.MaxSignatures < 1 || t.MaxSignatures > 50 {
+		return config.Errorf("checks.dkim.max_signatures", "want 1 to 50, got %d", t.MaxSignatures)
+	}
+	return nil
+}
+
+// newDKIM builds the dkim check from its table.
+func newDKIM(t *DKIMConfig, d Deps) Check {
+	return &DKIM{DNS: NetResolver{R: d.DNS}, Max: t.MaxSignatures}
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // DMARC evaluates the RFC5322.From domain's DMARC policy (RFC 7489) from
@@ -34,10 +35,11 @@ type DMARC struct {
 }
 
 // Name implements Check.
-func (*DMARC) Name() string { return "dmarc" }
+func (*DMARC) Name() string { return DMARCName }
 
-// Late implements Late: DMARC reads the dkim check's result.
-func (*DMARC) Late() {}
+// Follows implements Follower: DMARC judges from the spf and dkim checks'
+// outcomes (Envelope.SPF, Envelope.DKIM), the dkim one of its own stage.
+func (*DMARC) Follows() {}
 
 // CheckData implements DataChecker.
 func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
@@ -45,7 +47,7 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 	if why != "" {
 		// RFC 7489 §6.6.1: without exactly one author domain there is
 		// nothing to align with.
-		return Result{Status: PermError, Reason: "dmarc-from-invalid", Text: why, Reply: d.FromInvalid,
+		return Result{Status: PermError, Reason: ReasonDMARCFromInvalid, Text: why, Reply: d.FromInvalid,
 			AuthRes: []authres.Result{&authres.DMARCResult{Value: authres.ResultPermError, Reason: why}}}
 	}
 	rec, policyDomain, sub, err := lookupDMARC(ctx, d.DNS, from)
@@ -58,16 +60,16 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		// any mode, so whatever the record says, the message cannot be
 		// refused for DMARC: say temperror, enforce nothing.
 		ar.Value = authres.ResultTempError
-		r := Result{Status: TempError, Reason: "dmarc-temperror", Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
+		r := Result{Status: TempError, Reason: ReasonDMARCTempError, Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
 		if al := d.aligned(env, from, &dmarc.Record{SPFAlignment: dmarc.AlignmentStrict, DKIMAlignment: dmarc.AlignmentStrict}); al.spf || al.dkim {
-			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; an identifier passed for "+from+" itself"
+			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; an identifier passed for "+from+" itself"
 		} else if why := d.override(env); why != "" {
-			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; not enforced: "+why
+			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; not enforced: "+why
 		}
 		return r
 	case rec == nil:
 		ar.Value = authres.ResultNone
-		return Result{Status: None, Reason: "dmarc-none", Text: from + " publishes no DMARC policy", AuthRes: []authres.Result{ar}}
+		return Result{Status: None, Reason: ReasonDMARCNone, Text: from + " publishes no DMARC policy", AuthRes: []authres.Result{ar}}
 	}
 	policy := rec.Policy
 	if sub && rec.SubdomainPolicy != "" {
@@ -83,7 +85,7 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		if al.dkim {
 			how = "dkim"
 		}
-		return Result{Status: Pass, Reason: "dmarc-pass", Text: "aligned " + how, Details: details, AuthRes: []authres.Result{ar}}
+		return Result{Status: Pass, Reason: ReasonDMARCPass, Text: "aligned " + how, Details: details, AuthRes: []authres.Result{ar}}
 	}
 	override := d.override(env)
 	if al.temp != "" {
@@ -91,13 +93,13 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		// verified now might pass later; the result is temperror, and a
 		// transient fault never becomes a refusal for good.
 		ar.Value = authres.ResultTempError
-		r := Result{Status: TempError, Reason: "dmarc-temperror", Details: details, AuthRes: []authres.Result{ar},
+		r := Result{Status: TempError, Reason: ReasonDMARCTempError, Details: details, AuthRes: []authres.Result{ar},
 			Text: fmt.Sprintf("%s: no aligned pass; %s", from, al.temp), Reply: d.Temp.Expand(vars)}
 		switch {
 		case policy == dmarc.PolicyNone:
-			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; policy none"
+			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; policy none"
 		case override != "":
-			r.Reason, r.Text = "dmarc-temperror-unenforced", r.Text+"; not enforced: "+override
+			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; not enforced: "+override
 		}
 		return r
 	}
@@ -117,7 +119,7 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		r.Reply = d.Reject.Expand(vars)
 	}
 	if override != "" {
-		r.Reason, r.Text = "dmarc-override", r.Text+"; not enforced: "+override
+		r.Reason, r.Text = ReasonDMARCOverride, r.Text+"; not enforced: "+override
 	}
 	return r
 }
@@ -147,62 +149,33 @@ type alignment struct {
 // domain is not known) had a temporary error.
 func (d *DMARC) aligned(env *Envelope, from string, rec *dmarc.Record) alignment {
 	var al alignment
-	if r, ok := env.Results["spf"]; ok {
-		domain := spfDomain(env, r)
-		switch r.Status {
+	if o := env.SPF; o != nil {
+		switch o.Status {
 		case Pass:
-			al.spf = domain != "" && alignedDomains(domain, from, rec.SPFAlignment)
+			al.spf = o.Domain != "" && alignedDomains(o.Domain, from, rec.SPFAlignment)
 		case TempError:
-			if domain == "" || alignedDomains(domain, from, rec.SPFAlignment) {
-				al.temp = "SPF temperror for " + domain
+			if o.Domain == "" || alignedDomains(o.Domain, from, rec.SPFAlignment) {
+				al.temp = "SPF temperror for " + o.Domain
 			}
 		}
 	}
-	if r, ok := env.Results["dkim"]; ok {
-		found := false
-		for _, a := range r.AuthRes {
-			k, ok := a.(*authres.DKIMResult)
-			if !ok {
-				continue
-			}
-			found = true
+	if k := env.DKIM; k != nil {
+		for _, sig := range k.Signatures {
 			switch {
-			case k.Value == authres.ResultPass && alignedDomains(k.Domain, from, rec.DKIMAlignment):
+			case sig.Status == Pass && alignedDomains(sig.Domain, from, rec.DKIMAlignment):
 				al.dkim = true
-			case k.Value == authres.ResultTempError && (k.Domain == "" || alignedDomains(k.Domain, from, rec.DKIMAlignment)):
+			case sig.Status == TempError && (sig.Domain == "" || alignedDomains(sig.Domain, from, rec.DKIMAlignment)):
 				if al.temp == "" {
-					al.temp = "DKIM temperror for d=" + k.Domain
+					al.temp = "DKIM temperror for d=" + sig.Domain
 				}
 			}
 		}
-		if !found && r.Status == TempError && al.temp == "" {
+		if len(k.Signatures) == 0 && k.Status == TempError && al.temp == "" {
 			// The verifier did not finish: any signature might have passed.
-			al.temp = "DKIM temperror: " + r.Text
+			al.temp = "DKIM temperror: " + k.Text
 		}
 	}
 	return al
-}
-
-// spfDomain is the domain SPF checked: the MAIL FROM domain, or the HELO
-// name for the null sender (RFC 7208 §2.4).
-func spfDomain(env *Envelope, r Result) string {
-	if r.Domain != "" {
-		return r.Domain
-	}
-	for _, a := range r.AuthRes {
-		if s, ok := a.(*authres.SPFResult); ok {
-			if s.From != "" {
-				return s.From[strings.LastIndexByte(s.From, '@')+1:]
-			}
-			if s.Helo != "" {
-				return s.Helo
-			}
-		}
-	}
-	if env.From != "" {
-		return env.From[strings.LastIndexByte(env.From, '@')+1:]
-	}
-	return env.Helo
 }
 
 // alignedDomains reports whether a and b align in mode (RFC 7489 §3.1):
@@ -273,7 +246,7 @@ func (d *DMARC) override(env *Envelope) string {
 		}
 	}
 	for _, n := range d.ForwarderNames {
-		if env.ClientName != "" && domainMatch(env.ClientName, n) {
+		if name := env.VerifiedName(); name != "" && domainMatch(name, n) {
 			return "trusted forwarder " + n
 		}
 	}
@@ -318,6 +291,19 @@ func lookupDMARC(ctx context.Context, dns NetResolver, domain string) (rec *dmar
 	return nil, domain, false, nil
 }
 
+// AmendSPF implements SPFAmender: an SPF fail for a domain whose DMARC
+// policy is quarantine or reject, or cannot be known now (a temporary DNS
+// error; this check then answers temperror for the message, so SPF must not
+// refuse it for good), is left to DMARC: ReasonSPFFailDMARCDecides.
+func (d *DMARC) AmendSPF(ctx context.Context, r *Result) {
+	if r.SPF == nil || r.SPF.Status != Fail || r.Reason != ReasonSPFFail {
+		return
+	}
+	if enforcingDMARC(ctx, d.DNS, r.SPF.Domain) {
+		r.Reason = ReasonSPFFailDMARCDecides
+	}
+}
+
 // enforcingDMARC reports whether DMARC, not SPF alone, decides about
 // domain's mail: its policy is quarantine or reject, or cannot be known now
 // (a temporary DNS error; the dmarc check then answers temperror for the
@@ -339,4 +325,91 @@ func enforcingDMARC(ctx context.Context, dns NetResolver, domain string) bool {
 		p = rec.SubdomainPolicy
 	}
 	return p == dmarc.PolicyReject || p == dmarc.PolicyQuarantine
+}
+
+// The dmarc check's name and reasons (its log's mailsift.checks.dmarc.reason, and keys of its actions).
+const (
+	DMARCName                      = "dmarc"
+	ReasonDMARCPass                = "dmarc-pass"
+	ReasonDMARCNone                = "dmarc-none"
+	ReasonDMARCFailReject          = "dmarc-fail-reject"
+	ReasonDMARCFailQuarantine      = "dmarc-fail-quarantine"
+	ReasonDMARCFailNone            = "dmarc-fail-none"
+	ReasonDMARCOverride            = "dmarc-override"
+	ReasonDMARCTempError           = "dmarc-temperror"
+	ReasonDMARCTempErrorUnenforced = "dmarc-temperror-unenforced"
+	ReasonDMARCFromInvalid         = "dmarc-from-invalid"
+)
+
+func dmarcReasons() []string {
+	return []string{ReasonDMARCPass, ReasonDMARCNone, ReasonDMARCFailReject, ReasonDMARCFailQuarantine, ReasonDMARCFailNone, ReasonDMARCOverride, ReasonDMARCTempError, ReasonDMARCTempErrorUnenforced, ReasonDMARCFromInvalid}
+}
+
+// dmarcRows are the dmarc check's default replies (keys of [checks.dmarc.replies]).
+func dmarcRows() []Row {
+	return []Row{
+		{DMARCName, "temp", Reply{451, "4.7.1", "Temporary DNS failure evaluating DMARC for {domain}, try again later"}},
+		{DMARCName, "perm", Reply{550, "5.7.1", "Email rejected per DMARC policy for {domain}"}},
+		{DMARCName, "from", Reply{550, "5.7.1", "Message must have exactly one From address"}},
+	}
+}
+
+// DMARCConfig is [checks.dmarc].
+type DMARCConfig struct {
+	Mode       CheckMode `toml:"mode"`
+	ListHosts  []string  `toml:"list_hosts"`
+	Forwarders []string  `toml:"forwarders"`
+	CheckConfig
+}
+
+func defaultDMARCConfig() DMARCConfig {
+	return DMARCConfig{ListHosts: []string{}, Forwarders: []string{}, CheckConfig: CheckConfig{Actions: map[string]Action{
+		ReasonDMARCFailReject: ActionReject, ReasonDMARCFailQuarantine: ActionTag, "fail": ActionLog,
+		"temperror": ActionTempfail, ReasonDMARCTempErrorUnenforced: ActionLog, "permerror": ActionReject}}}
+}
+
+// Validate checks the table and lowercases its list hosts.
+func (t *DMARCConfig) Validate() error {
+	for i, h := range t.ListHosts {
+		h = strings.ToLower(strings.Trim(h, "."))
+		if HostnameSyntaxError(h) != "" {
+			return config.Errorf("checks.dmarc.list_hosts", "want list host domains such as \"lists.example.org\", got %q", t.ListHosts[i])
+		}
+		t.ListHosts[i] = h
+	}
+	for _, f := range t.Forwarders {
+		if _, _, ok := ParseForwarder(f); !ok {
+			return config.Errorf("checks.dmarc.forwarders", "want a network (192.0.2.0/24) or a hostname suffix (forwarder.example.net), got %q", f)
+		}
+	}
+	return nil
+}
+
+// ParseForwarder reads a trusted forwarder: a network or an address, or a
+// hostname suffix.
+func ParseForwarder(s string) (netip.Prefix, string, bool) {
+	var p config.Prefix
+	if err := p.UnmarshalText([]byte(s)); err == nil {
+		return p.Prefix, "", true
+	}
+	h := strings.ToLower(strings.Trim(s, "."))
+	if HostnameSyntaxError(h) == "" {
+		return netip.Prefix{}, h, true
+	}
+	return netip.Prefix{}, "", false
+}
+
+// newDMARC builds the dmarc check from its table.
+func newDMARC(t *DMARCConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(DMARCName, key) }
+	c := &DMARC{DNS: NetResolver{R: d.DNS}, ListHosts: t.ListHosts, Reject: r("perm"), Temp: r("temp"), FromInvalid: r("from")}
+	for _, f := range t.Forwarders {
+		p, name, _ := ParseForwarder(f)
+		if name != "" {
+			c.ForwarderNames = append(c.ForwarderNames, name)
+		} else {
+			c.ForwarderNets = append(c.ForwarderNets, p)
+		}
+	}
+	return c
 }

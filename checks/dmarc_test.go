@@ -15,15 +15,20 @@ func TestDMARC(t *testing.T) {
 	d := &DMARC{DNS: NetResolver{R: r}, Rand: func(int) int { return roll }, ListHosts: []string{"lists.example.org"},
 		ForwarderNets: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
 		Reject:        reply(t, "dmarc", "perm"), Temp: reply(t, "dmarc", "temp"), FromInvalid: reply(t, "dmarc", "from")}
-	spfPass := func(domain string) Result { return Result{Check: "spf", Status: Pass, Domain: domain} }
+	spfPass := func(domain string) Result {
+		return Result{Check: "spf", Status: Pass, SPF: &SPFOutcome{Status: Pass, Identity: "mailfrom", Domain: domain}}
+	}
 	dkimPass := func(domain string) Result {
-		return Result{Check: "dkim", Status: Pass, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: domain}}}
+		return Result{Check: "dkim", Status: Pass, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultPass, Domain: domain}},
+			DKIM: &DKIMOutcome{Status: Pass, Signatures: []DKIMSignature{{Status: Pass, Domain: domain}}}}
 	}
 	dkimTemp := func(domain string) Result {
-		return Result{Check: "dkim", Status: TempError, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultTempError, Domain: domain}}}
+		return Result{Check: "dkim", Status: TempError, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultTempError, Domain: domain}},
+			DKIM: &DKIMOutcome{Status: TempError, Signatures: []DKIMSignature{{Status: TempError, Domain: domain}}}}
 	}
 	spfTemp := func(sender string) Result {
-		return Result{Check: "spf", Status: TempError, AuthRes: []authres.Result{&authres.SPFResult{Value: authres.ResultTempError, From: sender}}}
+		return Result{Check: "spf", Status: TempError, AuthRes: []authres.Result{&authres.SPFResult{Value: authres.ResultTempError, From: sender}},
+			SPF: &SPFOutcome{Status: TempError, Identity: "mailfrom", Domain: afterAt(sender)}}
 	}
 	from := func(v ...string) []Header {
 		var hs []Header
@@ -90,7 +95,8 @@ func TestDMARC(t *testing.T) {
 		{"strict: unaligned dkim temperror", from("a@strict.test"), []Result{dkimTemp("k.strict.test")}, 0, "", Fail, "dmarc-fail-reject",
 			"550 5.7.1 Email rejected per DMARC policy for strict.test", ""},
 		{"dkim temperror but an aligned pass", from("a@reject.test"), []Result{dkimTemp("reject.test"), spfPass("reject.test")}, 0, "", Pass, "dmarc-pass", "", ""},
-		{"dkim did not finish", from("a@reject.test"), []Result{{Check: "dkim", Status: TempError, Text: "verification did not finish in time"}}, 0, "",
+		{"dkim did not finish", from("a@reject.test"), []Result{{Check: "dkim", Status: TempError, Text: "verification did not finish in time",
+			DKIM: &DKIMOutcome{Status: TempError, Text: "verification did not finish in time"}}}, 0, "",
 			TempError, "dmarc-temperror", "451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
 		{"aligned spf temperror", from("a@reject.test"), []Result{spfTemp("b@bounce.reject.test")}, 0, "", TempError, "dmarc-temperror",
 			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
@@ -112,12 +118,12 @@ func TestDMARC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			roll = tt.roll
-			env := &Envelope{Headers: tt.headers, Results: map[string]Result{}}
+			env := &Envelope{Headers: tt.headers}
 			if tt.client != "" {
 				env.ClientIP = netip.MustParseAddr(tt.client)
 			}
 			for _, r := range tt.results {
-				env.Results[r.Check] = r
+				env.Take(r)
 			}
 			res := d.CheckData(context.Background(), env)
 			if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
@@ -133,7 +139,7 @@ func TestDMARC(t *testing.T) {
 	}
 }
 
-// TestEnforcingDMARC: SPF leaves a failing sender to DMARC when its domain
+// TestEnforcingDMARC: DMARC takes a failing sender from SPF when its domain
 // enforces, and when the policy cannot be known now: a temporary error
 // must not let SPF refuse for good what DMARC would defer.
 func TestEnforcingDMARC(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 // testDNS serves testdata/zones and returns a resolver asking it, with a

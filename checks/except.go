@@ -29,8 +29,8 @@ func (x *Exceptions) match(env *Envelope, rcpt string) string {
 	// An unverified PTR is chosen by whoever controls the client's reverse
 	// zone: only a forward-confirmed name may match.
 	for _, h := range x.Hostnames {
-		if env.ClientName != "" && domainMatch(env.ClientName, h) {
-			return "client hostname " + env.ClientName + " under " + h
+		if name := env.VerifiedName(); name != "" && domainMatch(name, h) {
+			return "client hostname " + name + " under " + h
 		}
 	}
 	if env.From != "" && len(x.Senders) > 0 {

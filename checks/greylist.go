@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // Greylist answers an unknown (client, sender, recipient) triplet's first
@@ -36,7 +37,7 @@ type Greylist struct {
 }
 
 // Name implements Check.
-func (*Greylist) Name() string { return "greylist" }
+func (*Greylist) Name() string { return GreylistName }
 
 // Local implements Local: the memory store answers in memory; any other
 // store (Redis) waits on the network.
@@ -48,14 +49,14 @@ func (g *Greylist) Local() bool {
 	return false
 }
 
-// Late implements Late: a triplet is recorded only for a recipient the
-// other checks accept, so that refused mail leaves no greylist state.
-func (*Greylist) Late() {}
+// Records implements Recorder: a triplet is recorded only for a recipient
+// the other checks accept, so that refused mail leaves no greylist state.
+func (*Greylist) Records() {}
 
 // CheckRcpt implements RcptChecker.
 func (g *Greylist) CheckRcpt(ctx context.Context, env *Envelope) Result {
 	if env.From == "" {
-		return Result{Status: None, Reason: "greylist-at-data", Text: "the null sender is greylisted at the end of DATA"}
+		return Result{Status: None, Reason: ReasonGreylistAtData, Text: "the null sender is greylisted at the end of DATA"}
 	}
 	return g.check(ctx, env, env.Rcpt)
 }
@@ -65,7 +66,7 @@ func (g *Greylist) CheckData(ctx context.Context, env *Envelope) Result {
 	if env.From != "" {
 		return Result{} // judged at RCPT TO
 	}
-	r := Result{Status: Pass, Reason: "greylist-known"}
+	r := Result{Status: Pass, Reason: ReasonGreylistKnown}
 	for _, rcpt := range env.Rcpts {
 		if r = g.check(ctx, env, rcpt); r.Status != Pass {
 			return r
@@ -76,30 +77,30 @@ func (g *Greylist) CheckData(ctx context.Context, env *Envelope) Result {
 
 func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result {
 	if why := g.Whitelist.Match(env, rcpt); why != "" {
-		return Result{Status: Pass, Reason: "greylist-whitelist", Text: why}
+		return Result{Status: Pass, Reason: ReasonGreylistWhitelist, Text: why}
 	}
 	// A domain whose SPF passed by naming the client's address (ip4, ip6,
 	// a, mx) vouches for the client. A pass by +all, exists or ptr holds
 	// for any address its owner likes: keyed by it, any client could
 	// complete another's retry, so the client is keyed by its network.
-	spf := env.Results["spf"]
+	spf := env.SPF
 	spfDomain := ""
-	if spf.SPFMatchedIP() {
+	if spf.MatchedIP() {
 		spfDomain = spf.Domain
 	}
 	if g.SPFSkip && spfDomain != "" {
-		return Result{Status: Pass, Reason: "greylist-spf-pass", Text: "SPF passed for " + spfDomain + " by " + spf.SPFMechanism}
+		return Result{Status: Pass, Reason: ReasonGreylistSPFPass, Text: "SPF passed for " + spfDomain + " by " + spf.Mechanism}
 	}
 	// Without a forward-confirmed hostname, a domain that passed SPF for
 	// this message stands for the client's pool as well.
-	name := env.ClientName
+	name := env.VerifiedName()
 	if name == "" {
 		name = spfDomain
 	}
 	client := greylist.Client(env.ClientIP, name, g.OrgDomain, g.IPv4, g.IPv6)
 	details := map[string]string{"client_key": client.Key, "client_key_kind": client.Kind}
-	if spf.Status == Pass && spf.SPFMechanism != "" {
-		details["spf_mechanism"] = spf.SPFMechanism
+	if spf != nil && spf.Status == Pass && spf.Mechanism != "" {
+		details["spf_mechanism"] = spf.Mechanism
 	}
 	to := rcpt
 	if a, err := ParseAddress(rcpt); err == nil {
@@ -108,21 +109,21 @@ func (g *Greylist) check(ctx context.Context, env *Envelope, rcpt string) Result
 	triplet := greylist.TripletKey(client.Key, greylist.NormalizeSender(env.From, g.Delimiter), to)
 	res, err := g.Store.Check(ctx, greylist.ClientKey(client.Key), triplet, g.Now(), g.Timing)
 	if err != nil {
-		return Result{Status: TempError, Reason: "greylist-store-error", Text: err.Error(), Details: details,
+		return Result{Status: TempError, Reason: ReasonGreylistStoreError, Text: err.Error(), Details: details,
 			Reply: g.StoreError.Expand(map[string]string{"rcpt": rcpt})}
 	}
 	switch res.Verdict {
 	case greylist.Greylisted:
 		secs := int(math.Ceil(res.RetryIn.Seconds()))
-		return Result{Status: Fail, Reason: "greylist-greylisted", Details: details,
+		return Result{Status: Fail, Reason: ReasonGreylistGreylisted, Details: details,
 			Text:  fmt.Sprintf("new triplet; a retry in %d s passes", secs),
 			Reply: g.Greylisted.Expand(map[string]string{"rcpt": rcpt, "retry": fmt.Sprint(secs)})}
 	case greylist.FirstPass:
-		return Result{Status: Pass, Reason: "greylist-retry-passed", Text: "retried after the delay", Details: details}
+		return Result{Status: Pass, Reason: ReasonGreylistRetryPassed, Text: "retried after the delay", Details: details}
 	case greylist.Whitelisted:
-		return Result{Status: Pass, Reason: "greylist-auto-whitelisted", Text: fmt.Sprintf("client passed %d times", res.Passes), Details: details}
+		return Result{Status: Pass, Reason: ReasonGreylistAutoWhitelisted, Text: fmt.Sprintf("client passed %d times", res.Passes), Details: details}
 	}
-	return Result{Status: Pass, Reason: "greylist-known", Text: "triplet passed before", Details: details}
+	return Result{Status: Pass, Reason: ReasonGreylistKnown, Text: "triplet passed before", Details: details}
 }
 
 // GreyWhitelist says who is never greylisted: client networks, suffixes
@@ -213,4 +214,192 @@ func (w *Exceptions) add(line string) bool {
 	}
 	w.Hostnames = append(w.Hostnames, h)
 	return true
+}
+
+// The greylist check's name and reasons (its log's mailsift.checks.greylist.reason, and keys of its actions).
+const (
+	GreylistName                  = "greylist"
+	ReasonGreylistGreylisted      = "greylist-greylisted"
+	ReasonGreylistRetryPassed     = "greylist-retry-passed"
+	ReasonGreylistKnown           = "greylist-known"
+	ReasonGreylistAutoWhitelisted = "greylist-auto-whitelisted"
+	ReasonGreylistWhitelist       = "greylist-whitelist"
+	ReasonGreylistAtData          = "greylist-at-data"
+	ReasonGreylistStoreError      = "greylist-store-error"
+	ReasonGreylistSPFPass         = "greylist-spf-pass"
+)
+
+func greylistReasons() []string {
+	return []string{ReasonGreylistGreylisted, ReasonGreylistRetryPassed, ReasonGreylistKnown, ReasonGreylistAutoWhitelisted, ReasonGreylistWhitelist, ReasonGreylistAtData, ReasonGreylistStoreError, ReasonGreylistSPFPass}
+}
+
+// greylistRows are the greylist check's default replies (keys of [greylist.replies]).
+func greylistRows() []Row {
+	return []Row{
+		{GreylistName, "temp", Reply{450, "4.7.1", "<{rcpt}>: Recipient address rejected: Greylisted, retry in {retry} seconds"}},
+		{GreylistName, "store", Reply{451, "4.3.0", "<{rcpt}>: Temporary lookup failure"}},
+	}
+}
+
+// GreylistConfig is [greylist]: the greylist check and its store.
+type GreylistConfig struct {
+	Enabled          bool            `toml:"enabled"`
+	Mode             CheckMode       `toml:"mode"`
+	Delay            config.Duration `toml:"delay"`
+	RetryWindow      config.Duration `toml:"retry_window"`
+	MaxAge           config.Duration `toml:"max_age"`
+	AutoWhitelist    int             `toml:"auto_whitelist"`
+	IPv4Prefix       int             `toml:"ipv4_prefix"`
+	IPv6Prefix       int             `toml:"ipv6_prefix"`
+	OrgDomain        bool            `toml:"org_domain"`
+	SPFSkip          bool            `toml:"spf_skip"`
+	Store            string          `toml:"store"`
+	MaxEntries       int             `toml:"max_entries"`
+	Snapshot         string          `toml:"snapshot"`
+	SnapshotInterval config.Duration `toml:"snapshot_interval"`
+	Whitelist        WhitelistConfig `toml:"whitelist"`
+	Redis            RedisConfig     `toml:"redis"`
+	CheckConfig
+}
+
+// WhitelistConfig is [greylist.whitelist].
+type WhitelistConfig struct {
+	Networks   []config.Prefix `toml:"networks"`
+	Hostnames  []string        `toml:"hostnames"`
+	Senders    []string        `toml:"senders"`
+	Recipients []string        `toml:"recipients"`
+	Files      []string        `toml:"files"`
+}
+
+// RedisConfig is [greylist.redis].
+type RedisConfig struct {
+	Addrs      []string `toml:"addrs"`
+	MasterName string   `toml:"master_name"`
+	Username   string   `toml:"username"`
+	Password   string   `toml:"password"`
+	// PasswordFile holds the password (its first line), so that the secret
+	// need not sit in the config file; not with password.
+	PasswordFile string          `toml:"password_file"`
+	DB           int             `toml:"db"`
+	Prefix       string          `toml:"prefix"`
+	Timeout      config.Duration `toml:"timeout"`
+}
+
+// RedisPassword returns the password: password, or the first line of
+// password_file (read now, so that a reload picks up a new one).
+func (r *RedisConfig) RedisPassword() (string, error) {
+	if r.PasswordFile == "" {
+		return r.Password, nil
+	}
+	return config.ReadSecret(r.PasswordFile)
+}
+
+// DefaultGreylistConfig is [greylist] as it is when the file says nothing.
+func DefaultGreylistConfig() GreylistConfig {
+	return GreylistConfig{
+		Enabled: true, Delay: config.Duration(5 * time.Minute), RetryWindow: config.Duration(48 * time.Hour), MaxAge: config.Duration(35 * 24 * time.Hour),
+		AutoWhitelist: 5, IPv4Prefix: 24, IPv6Prefix: 64, OrgDomain: true, Store: "memory", MaxEntries: 1000000,
+		Snapshot: "/var/lib/mailsift/greylist.snapshot", SnapshotInterval: config.Duration(5 * time.Minute),
+		Whitelist: WhitelistConfig{Recipients: []string{"postmaster@", "abuse@"}},
+		Redis:     RedisConfig{Prefix: "mailsift:greylist:", Timeout: config.Duration(time.Second)},
+		// A greylisted triplet tempfails; a store that cannot answer
+		// lets mail through (fail open), and says so in the log.
+		CheckConfig: CheckConfig{Actions: map[string]Action{"fail": ActionTempfail, ReasonGreylistStoreError: ActionLog}},
+	}
+}
+
+// Validate checks the table and lowercases the whitelist's names. The
+// whitelist files are loaded by whoever uses them, once.
+func (g *GreylistConfig) Validate() error {
+	for _, d := range []struct {
+		key string
+		v   config.Duration
+	}{{"retry_window", g.RetryWindow}, {"max_age", g.MaxAge}, {"snapshot_interval", g.SnapshotInterval}} {
+		if d.v <= 0 {
+			return config.Errorf("greylist."+d.key, "want a positive duration")
+		}
+	}
+	if g.Delay >= g.RetryWindow {
+		return config.Errorf("greylist.delay", "want less than retry_window (%s): a retry must be able to pass", time.Duration(g.RetryWindow))
+	}
+	if g.AutoWhitelist < 0 || g.AutoWhitelist > 65535 {
+		return config.Errorf("greylist.auto_whitelist", "want 0 (off) to 65535 passes, got %d", g.AutoWhitelist)
+	}
+	if g.IPv4Prefix < 8 || g.IPv4Prefix > 32 {
+		return config.Errorf("greylist.ipv4_prefix", "want 8 to 32, got %d", g.IPv4Prefix)
+	}
+	if g.IPv6Prefix < 16 || g.IPv6Prefix > 128 {
+		return config.Errorf("greylist.ipv6_prefix", "want 16 to 128, got %d", g.IPv6Prefix)
+	}
+	switch g.Store {
+	case "memory":
+		if g.MaxEntries < 1000 {
+			return config.Errorf("greylist.max_entries", "want 1000 or more, got %d", g.MaxEntries)
+		}
+		if g.Snapshot != "" && !strings.HasPrefix(g.Snapshot, "/") {
+			return config.Errorf("greylist.snapshot", "want an absolute path, or \"\" for no snapshot, got %q", g.Snapshot)
+		}
+	case "redis":
+		if len(g.Redis.Addrs) == 0 {
+			return config.Errorf("greylist.store", "\"redis\" needs the server(s) in [greylist.redis] addrs = [\"HOST:PORT\", ...]")
+		}
+		for _, a := range g.Redis.Addrs {
+			if !config.ValidHostPort(a) {
+				return config.Errorf("greylist.redis.addrs", "want \"HOST:PORT\", got %q", a)
+			}
+		}
+		if g.Redis.Timeout <= 0 {
+			return config.Errorf("greylist.redis.timeout", "want a positive duration")
+		}
+		if f := g.Redis.PasswordFile; f != "" {
+			if g.Redis.Password != "" {
+				return config.Errorf("greylist.redis.password_file", "set password or password_file, not both")
+			}
+			if _, err := config.ReadSecret(f); err != nil {
+				return config.Errorf("greylist.redis.password_file", "%s", err)
+			}
+		}
+	default:
+		return config.Errorf("greylist.store", "want \"memory\" or \"redis\", got %q", g.Store)
+	}
+	w := &g.Whitelist
+	for i, h := range w.Hostnames {
+		h = strings.ToLower(strings.Trim(h, "."))
+		if HostnameSyntaxError(h) != "" {
+			return config.Errorf("greylist.whitelist.hostnames", "want hostname suffixes, got %q", w.Hostnames[i])
+		}
+		w.Hostnames[i] = h
+	}
+	for i, d := range w.Senders {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if HostnameSyntaxError(d) != "" {
+			return config.Errorf("greylist.whitelist.senders", "want sender domains, got %q", w.Senders[i])
+		}
+		w.Senders[i] = d
+	}
+	for _, r := range w.Recipients {
+		if !strings.Contains(r, "@") || ParseWhitelistEntry(r) != nil {
+			return config.Errorf("greylist.whitelist.recipients", "want \"postmaster@\" (any domain) or an address, got %q", r)
+		}
+	}
+	return nil
+}
+
+// On reports whether the greylist check runs.
+func (g *GreylistConfig) On() bool { return g.Enabled && g.Mode != "off" }
+
+// newGreylist builds the greylist check from its table; delimiter is
+// [checks.recipient]'s.
+func newGreylist(g *GreylistConfig, d Deps, delimiter string) Check {
+	wl := &GreyWhitelist{Exceptions: Exceptions{Hostnames: g.Whitelist.Hostnames, Senders: g.Whitelist.Senders, Recipients: g.Whitelist.Recipients},
+		Files: d.Whitelist}
+	for _, p := range g.Whitelist.Networks {
+		wl.Networks = append(wl.Networks, p.Prefix)
+	}
+	return &Greylist{Store: d.Store(), Now: time.Now,
+		Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
+			MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
+		OrgDomain: g.OrgDomain, SPFSkip: g.SPFSkip, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: delimiter,
+		Whitelist:  wl,
+		Greylisted: g.Reply(GreylistName, "temp"), StoreError: g.Reply(GreylistName, "store")}
 }

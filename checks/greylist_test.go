@@ -85,7 +85,7 @@ func TestGreylistSPF(t *testing.T) {
 		Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour},
 		Greylisted: reply(t, "greylist", "temp")}
 	env := &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), From: "a@bounces.example.com", Rcpt: "bob@example.org",
-		Results: map[string]Result{"spf": {Check: "spf", Status: Pass, Domain: "bounces.example.com", SPFMechanism: "ip4"}}}
+		SPF: &SPFOutcome{Status: Pass, Identity: "mailfrom", Domain: "bounces.example.com", Mechanism: "ip4"}}
 	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "org:example.com" {
 		t.Fatalf("SPF-keyed: %+v", r)
 	}
@@ -93,7 +93,7 @@ func TestGreylistSPF(t *testing.T) {
 	if r := g.CheckRcpt(context.Background(), env); r.Status != Pass || r.Reason != "greylist-spf-pass" {
 		t.Fatalf("SPF skip: %+v", r)
 	}
-	env.Results["spf"] = Result{Check: "spf", Status: SoftFail}
+	env.SPF = &SPFOutcome{Status: SoftFail, Identity: "mailfrom", Domain: "bounces.example.com"}
 	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "net:192.0.2.0/24" {
 		t.Fatalf("no SPF pass: %+v", r)
 	}
@@ -126,7 +126,7 @@ func TestGreylistKeySPFMechanism(t *testing.T) {
 			if sr.Status != Pass {
 				t.Fatalf("spf: %+v, want a pass", sr)
 			}
-			env.Results = map[string]Result{"spf": sr}
+			env.Take(sr)
 			g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64,
 				Timing:     greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: 35 * 24 * time.Hour},
 				Greylisted: reply(t, "greylist", "temp")}
@@ -144,7 +144,7 @@ func TestGreylistKeySPFMechanism(t *testing.T) {
 	}
 	// A pass whose mechanism is not known keys by network.
 	env := &Envelope{ClientIP: netip.MustParseAddr("192.0.2.10"), From: "a@example.com", Rcpt: "bob@example.org",
-		Results: map[string]Result{"spf": {Check: "spf", Status: Pass, Domain: "example.com"}}}
+		SPF: &SPFOutcome{Status: Pass, Identity: "mailfrom", Domain: "example.com"}}
 	g := &Greylist{Store: greylist.NewMemory(1000), Now: clk.Now, OrgDomain: true, IPv4: 24, IPv6: 64, SPFSkip: true,
 		Timing: greylist.Timing{Delay: 5 * time.Minute, RetryWindow: 48 * time.Hour, MaxAge: time.Hour}, Greylisted: reply(t, "greylist", "temp")}
 	if r := g.CheckRcpt(context.Background(), env); r.Reason != "greylist-greylisted" || r.Details["client_key"] != "net:192.0.2.0/24" {

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Helo checks the HELO/EHLO argument, as Postfix's
@@ -32,7 +32,7 @@ type Helo struct {
 }
 
 // Name implements Check.
-func (*Helo) Name() string { return "helo" }
+func (*Helo) Name() string { return HeloName }
 
 // Local implements Local: only the unknown-name test asks DNS.
 func (h *Helo) Local() bool { return !h.RequireDNS }
@@ -45,29 +45,29 @@ func (h *Helo) CheckHelo(ctx context.Context, env *Envelope) Result {
 		return Result{Status: Fail, Reason: reason, Text: text, Reply: r.Expand(vars)}
 	}
 	if name == "" {
-		return fail("helo-missing", "no HELO/EHLO name was given", h.Syntax)
+		return fail(ReasonHeloMissing, "no HELO/EHLO name was given", h.Syntax)
 	}
 	if why := heloSyntaxError(name); why != "" {
-		return fail("helo-invalid-syntax", "HELO name "+quote(name)+": "+why, h.Syntax)
+		return fail(ReasonHeloInvalidSyntax, "HELO name "+quote(name)+": "+why, h.Syntax)
 	}
 	if strings.HasPrefix(name, "[") {
 		lit := netip.MustParseAddr(strings.TrimPrefix(name[1:len(name)-1], "IPv6:")).Unmap()
 		switch {
 		case !env.ClientIP.IsValid() || lit == env.ClientIP:
-			return Result{Status: Pass, Reason: "helo-literal", Text: "address literal of the client"}
+			return Result{Status: Pass, Reason: ReasonHeloLiteral, Text: "address literal of the client"}
 		case lit == env.DaemonAddr:
-			return fail("helo-ours", "HELO with our own address "+lit.String(), h.Ours)
+			return fail(ReasonHeloOurs, "HELO with our own address "+lit.String(), h.Ours)
 		}
-		return fail("helo-literal-mismatch", "address literal "+lit.String()+" is not the client's "+env.ClientIP.String(), h.Literal)
+		return fail(ReasonHeloLiteralMismatch, "address literal "+lit.String()+" is not the client's "+env.ClientIP.String(), h.Literal)
 	}
 	host := strings.ToLower(strings.TrimSuffix(name, "."))
 	for _, ours := range append([]string{env.MTAName}, h.OurNames...) {
 		if ours != "" && host == strings.ToLower(strings.TrimSuffix(ours, ".")) {
-			return fail("helo-ours", "HELO with our own name "+host, h.Ours)
+			return fail(ReasonHeloOurs, "HELO with our own name "+host, h.Ours)
 		}
 	}
 	if h.RequireFQDN && !IsFQDN(host) {
-		return fail("helo-not-fqdn", "HELO name "+quote(name)+" is not fully qualified", h.NonFQDN)
+		return fail(ReasonHeloNotFQDN, "HELO name "+quote(name)+" is not fully qualified", h.NonFQDN)
 	}
 	if h.RequireDNS {
 		_, err := h.DNS.LookupIP(ctx, host)
@@ -76,12 +76,12 @@ func (h *Helo) CheckHelo(ctx context.Context, env *Envelope) Result {
 		}
 		switch {
 		case resolver.IsTemporary(err):
-			return Result{Status: TempError, Reason: "helo-temperror", Text: err.Error(), Reply: h.Temp.Expand(vars)}
+			return Result{Status: TempError, Reason: ReasonHeloTempError, Text: err.Error(), Reply: h.Temp.Expand(vars)}
 		case err != nil:
-			return fail("helo-unknown", "HELO name "+host+" has no A, AAAA or MX record", h.Unknown)
+			return fail(ReasonHeloUnknown, "HELO name "+host+" has no A, AAAA or MX record", h.Unknown)
 		}
 	}
-	return Result{Status: Pass, Reason: "helo-valid", Text: "HELO name is valid"}
+	return Result{Status: Pass, Reason: ReasonHeloValid, Text: "HELO name is valid"}
 }
 
 // heloSyntaxError says what is wrong with a HELO argument, or "" if nothing.
@@ -146,3 +146,50 @@ func HostnameSyntaxError(name string) string {
 }
 
 func quote(s string) string { return "\"" + Sanitize(s) + "\"" }
+
+// The helo check's name and reasons (its log's mailsift.checks.helo.reason, and keys of its actions).
+const (
+	HeloName                  = "helo"
+	ReasonHeloValid           = "helo-valid"
+	ReasonHeloLiteral         = "helo-literal"
+	ReasonHeloMissing         = "helo-missing"
+	ReasonHeloInvalidSyntax   = "helo-invalid-syntax"
+	ReasonHeloLiteralMismatch = "helo-literal-mismatch"
+	ReasonHeloOurs            = "helo-ours"
+	ReasonHeloNotFQDN         = "helo-not-fqdn"
+	ReasonHeloUnknown         = "helo-unknown"
+	ReasonHeloTempError       = "helo-temperror"
+)
+
+func heloReasons() []string {
+	return []string{ReasonHeloValid, ReasonHeloLiteral, ReasonHeloMissing, ReasonHeloInvalidSyntax, ReasonHeloLiteralMismatch, ReasonHeloOurs, ReasonHeloNotFQDN, ReasonHeloUnknown, ReasonHeloTempError}
+}
+
+// heloRows are the helo check's default replies (keys of [checks.helo.replies]).
+func heloRows() []Row {
+	return []Row{
+		{HeloName, "temp", Reply{450, "4.7.1", "<{helo}>: Helo command rejected: Host not found"}},
+		{HeloName, "unknown", Reply{550, "5.7.1", "<{helo}>: Helo command rejected: Host not found"}},
+		{HeloName, "syntax", Reply{501, "5.5.2", "<{helo}>: Helo command rejected: Invalid name"}},
+		{HeloName, "non_fqdn", Reply{504, "5.5.2", "<{helo}>: Helo command rejected: need fully-qualified hostname"}},
+		{HeloName, "literal", Reply{550, "5.7.1", "<{helo}>: Helo command rejected: not your address"}},
+		{HeloName, "ours", Reply{550, "5.7.1", "<{helo}>: Helo command rejected: You are not me"}},
+	}
+}
+
+// HeloConfig is [checks.helo].
+type HeloConfig struct {
+	Mode    CheckMode `toml:"mode"`
+	NonFQDN bool      `toml:"non_fqdn"`
+	Unknown bool      `toml:"unknown"`
+	CheckConfig
+}
+
+func defaultHeloConfig() HeloConfig { return HeloConfig{NonFQDN: true, Unknown: true} }
+
+// newHelo builds the helo check from its table.
+func newHelo(t *HeloConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(HeloName, key) }
+	return &Helo{RequireFQDN: t.NonFQDN, RequireDNS: t.Unknown, OurNames: []string{d.Hostname}, DNS: d.DNS,
+		Syntax: r("syntax"), NonFQDN: r("non_fqdn"), Literal: r("literal"), Ours: r("ours"), Unknown: r("unknown"), Temp: r("temp")}
+}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dmarc"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // TestPublicSuffixListVectors runs the PSL project's own test cases

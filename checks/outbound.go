@@ -38,25 +38,6 @@ func IsOutbound(name string) bool {
 	return false
 }
 
-func outboundReasons(check string) []string {
-	switch check {
-	case PreflightName:
-		return []string{"preflight-aligned", "preflight-no-policy", "preflight-no-from", "preflight-reject", "preflight-quarantine",
-			"preflight-none", "preflight-temperror"}
-	case LoginName:
-		return []string{"login-owned", "login-null-sender", "login-mismatch", "login-from-mismatch", "login-temperror", "login-not-authenticated"}
-	case MailboxName:
-		return []string{"mailbox-listed", "mailbox-null-sender", "mailbox-foreign", "mailbox-unknown", "mailbox-temperror"}
-	case LimitName:
-		return []string{"limit-under", "limit-reached", "limit-null-sender", "limit-store-error"}
-	case StandardsName:
-		return []string{"standards-ok", "standards-violation"}
-	case SuppressName:
-		return []string{"suppress-ok", "suppress-listed", "suppress-store-error"}
-	}
-	return nil
-}
-
 func outboundRows() []Row {
 	const ways = "send from an address at your own domain, or through {domain}'s own mail server with SMTP authentication"
 	return []Row{
@@ -127,4 +108,51 @@ func alignedWith(a, b string, strict bool) bool {
 		return false
 	}
 	return oa == ob
+}
+
+// OutboundCheck is the table of one outbound check, [outbound.NAME].
+type OutboundCheck struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// OutboundLoginCheck is [outbound.login].
+type OutboundLoginCheck struct {
+	Mode       CheckMode `toml:"mode"`
+	FromHeader bool      `toml:"from_header"` // the From header's addresses must be the login's too
+	CheckConfig
+}
+
+// OutboundTables are the outbound checks' tables, [outbound.NAME]; they
+// sit in [outbound] beside its own keys.
+type OutboundTables struct {
+	Preflight OutboundCheck      `toml:"preflight"`
+	Login     OutboundLoginCheck `toml:"login"`
+	Mailbox   OutboundCheck      `toml:"mailbox"`
+	Limit     OutboundCheck      `toml:"limit"`
+	Standards OutboundCheck      `toml:"standards"`
+	Suppress  OutboundCheck      `toml:"suppress"`
+}
+
+// DefaultOutboundTables are the outbound checks' tables when the file says
+// nothing.
+func DefaultOutboundTables() OutboundTables {
+	return OutboundTables{Preflight: defaultPreflightTable(), Limit: defaultLimitTable(), Suppress: defaultSuppressTable()}
+}
+
+// List is the one ordered list of the outbound checks' tables: their
+// validation and policy rules follow from it. (The checks themselves are
+// built by cmd/mailsift, in the same order.)
+func (t *OutboundTables) List() []Entry {
+	e := func(name string, mode CheckMode, cc *CheckConfig) Entry {
+		return Entry{Name: name, Mode: mode, Table: cc, Prefix: "outbound." + name}
+	}
+	return []Entry{
+		e(LoginName, t.Login.Mode, &t.Login.CheckConfig),
+		e(MailboxName, t.Mailbox.Mode, &t.Mailbox.CheckConfig),
+		e(LimitName, t.Limit.Mode, &t.Limit.CheckConfig),
+		e(PreflightName, t.Preflight.Mode, &t.Preflight.CheckConfig),
+		e(StandardsName, t.Standards.Mode, &t.Standards.CheckConfig),
+		e(SuppressName, t.Suppress.Mode, &t.Suppress.CheckConfig),
+	}
 }

@@ -50,19 +50,19 @@ func limitKey(env *Envelope) (key, shown string) {
 func (l *Limit) CheckMail(ctx context.Context, env *Envelope) Result {
 	key, shown := limitKey(env)
 	if key == "" {
-		return Result{Status: None, Reason: "limit-null-sender", Text: "bounces without a login are not counted"}
+		return Result{Status: None, Reason: ReasonLimitNullSender, Text: "bounces without a login are not counted"}
 	}
 	n, err := l.Store.Count(ctx, greylist.CountKey(key), l.Now(), l.Window)
 	if err != nil {
-		return Result{Status: TempError, Reason: "limit-store-error", Text: err.Error(), Reply: l.StoreError}
+		return Result{Status: TempError, Reason: ReasonLimitStoreError, Text: err.Error(), Reply: l.StoreError}
 	}
 	details := map[string]string{"count": strconv.Itoa(n), "key": key}
 	if n >= l.Max {
 		vars := map[string]string{"login": shown, "limit": strconv.Itoa(l.Max)}
-		return Result{Status: Fail, Reason: "limit-reached", Details: details, Reply: l.Reached.Expand(vars),
+		return Result{Status: Fail, Reason: ReasonLimitReached, Details: details, Reply: l.Reached.Expand(vars),
 			Text: fmt.Sprintf("%s sent %d messages in the last %s, the limit is %d", strings.TrimPrefix(key, "login:"), n, l.Window, l.Max)}
 	}
-	return Result{Status: Pass, Reason: "limit-under", Details: details, Text: fmt.Sprintf("%d of %d", n, l.Max)}
+	return Result{Status: Pass, Reason: ReasonLimitUnder, Details: details, Text: fmt.Sprintf("%d of %d", n, l.Max)}
 }
 
 // Accepted counts an accepted message and returns the count with it; r,
@@ -83,4 +83,30 @@ func (l *Limit) Accepted(ctx context.Context, env *Envelope, r *Result) (int, er
 		l.Observe(key, n)
 	}
 	return n, nil
+}
+
+// The limit check's reasons (its log's mailsift.checks.limit.reason, and keys of its actions).
+const (
+	ReasonLimitUnder      = "limit-under"
+	ReasonLimitReached    = "limit-reached"
+	ReasonLimitNullSender = "limit-null-sender"
+	ReasonLimitStoreError = "limit-store-error"
+)
+
+func limitReasons() []string {
+	return []string{ReasonLimitUnder, ReasonLimitReached, ReasonLimitNullSender, ReasonLimitStoreError}
+}
+
+// The daily limit tempfails, and a store that cannot answer lets mail
+// through.
+func defaultLimitTable() OutboundCheck {
+	return OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionTempfail, ReasonLimitStoreError: ActionLog}}}
+}
+
+// NewLimit builds the limit check from its table: at most max messages a
+// day, counted in store; observe, if set, is told each count.
+func NewLimit(t *OutboundCheck, store greylist.Counter, max int, observe func(who string, count int)) Check {
+	return &Limit{Store: store, Max: max, Window: 24 * time.Hour, Now: time.Now, Observe: observe,
+		Reached: t.Reply(LimitName, "temp"), StoreError: t.Reply(LimitName, "store")}
 }

@@ -27,12 +27,12 @@ func (*Login) Name() string { return LoginName }
 // CheckMail implements MailChecker.
 func (l *Login) CheckMail(_ context.Context, env *Envelope) Result {
 	if env.AuthUser == "" {
-		return Result{Status: None, Reason: "login-not-authenticated", Text: "no SMTP login"}
+		return Result{Status: None, Reason: ReasonLoginNotAuthenticated, Text: "no SMTP login"}
 	}
 	if env.From == "" {
-		return Result{Status: Pass, Reason: "login-null-sender", Text: "the null sender is no one's"}
+		return Result{Status: Pass, Reason: ReasonLoginNullSender, Text: "the null sender is no one's"}
 	}
-	return l.judge(env, env.From, "login-mismatch")
+	return l.judge(env, env.From, ReasonLoginMismatch)
 }
 
 // CheckData implements DataChecker: the From header, when configured.
@@ -50,10 +50,10 @@ func (l *Login) CheckData(_ context.Context, env *Envelope) Result {
 		addrs, err := parseMailboxList(h.Value)
 		if err != nil {
 			vars := map[string]string{"sender": strings.TrimSpace(h.Value), "login": env.AuthUser}
-			return Result{Status: Fail, Reason: "login-from-mismatch", Text: "From header does not parse: " + err.Error(), Reply: l.Mismatch.Expand(vars)}
+			return Result{Status: Fail, Reason: ReasonLoginFromMismatch, Text: "From header does not parse: " + err.Error(), Reply: l.Mismatch.Expand(vars)}
 		}
 		for _, a := range addrs {
-			if r := l.judge(env, quoteLocal(a.Local)+"@"+a.Domain, "login-from-mismatch"); r.Status != Pass {
+			if r := l.judge(env, quoteLocal(a.Local)+"@"+a.Domain, ReasonLoginFromMismatch); r.Status != Pass {
 				return r
 			}
 		}
@@ -85,12 +85,12 @@ func (l *Login) judge(env *Envelope, addr, reason string) Result {
 	ok, err := l.Map.Owns(env.AuthUser, a, l.Delimiter)
 	switch {
 	case err != nil:
-		return Result{Status: TempError, Reason: "login-temperror", Text: err.Error(), Reply: l.Temp.Expand(vars)}
+		return Result{Status: TempError, Reason: ReasonLoginTempError, Text: err.Error(), Reply: l.Temp.Expand(vars)}
 	case !ok:
 		return Result{Status: Fail, Reason: reason, Text: fmt.Sprintf("%s is not among the addresses of login %s", a, env.AuthUser),
 			Reply: l.Mismatch.Expand(vars)}
 	}
-	return Result{Status: Pass, Reason: "login-owned", Text: a.String() + " belongs to " + env.AuthUser}
+	return Result{Status: Pass, Reason: ReasonLoginOwned, Text: a.String() + " belongs to " + env.AuthUser}
 }
 
 // LoginMap is the logins file, in the manner of Postfix's
@@ -178,4 +178,25 @@ func (m *LoginMap) Owns(login string, a Address, delimiter string) (bool, error)
 		}
 	}
 	return false, nil
+}
+
+// The login check's reasons (its log's mailsift.checks.login.reason, and keys of its actions).
+const (
+	ReasonLoginOwned            = "login-owned"
+	ReasonLoginNullSender       = "login-null-sender"
+	ReasonLoginMismatch         = "login-mismatch"
+	ReasonLoginFromMismatch     = "login-from-mismatch"
+	ReasonLoginTempError        = "login-temperror"
+	ReasonLoginNotAuthenticated = "login-not-authenticated"
+)
+
+func loginReasons() []string {
+	return []string{ReasonLoginOwned, ReasonLoginNullSender, ReasonLoginMismatch, ReasonLoginFromMismatch, ReasonLoginTempError, ReasonLoginNotAuthenticated}
+}
+
+// NewLogin builds the login check from its table, the loaded logins map
+// and [checks.recipient] delimiter.
+func NewLogin(t *OutboundLoginCheck, m *LoginMap, delimiter string) Check {
+	return &Login{Map: m, FromHeader: t.FromHeader, Delimiter: delimiter,
+		Mismatch: t.Reply(LoginName, "mismatch"), Temp: t.Reply(LoginName, "temp")}
 }

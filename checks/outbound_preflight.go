@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
+
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Preflight is the DMARC preflight of outbound mail (RFC 7489): for the
@@ -45,7 +47,7 @@ func (p *Preflight) CheckData(ctx context.Context, env *Envelope) Result {
 	from, why := AuthorDomain(env.Headers)
 	if why != "" {
 		// The standards check refuses a message without one From.
-		return Result{Status: None, Reason: "preflight-no-from", Text: why}
+		return Result{Status: None, Reason: ReasonPreflightNoFrom, Text: why}
 	}
 	vars := map[string]string{"domain": from}
 	signDomain := ""
@@ -55,22 +57,22 @@ func (p *Preflight) CheckData(ctx context.Context, env *Envelope) Result {
 	if signDomain == from {
 		// Aligned in strict and relaxed mode alike: whatever the policy,
 		// it is met, and a DNS failure need not delay the mail.
-		return Result{Status: Pass, Reason: "preflight-aligned", Text: "DKIM: we sign for " + from,
+		return Result{Status: Pass, Reason: ReasonPreflightAligned, Text: "DKIM: we sign for " + from,
 			Details: map[string]string{"from_domain": from, "dkim_domain": from}}
 	}
 	pol, err := lookupPolicy(ctx, p.DNS, from)
 	switch {
 	case err != nil:
-		return Result{Status: TempError, Reason: "preflight-temperror", Text: err.Error(), Reply: p.Temp.Expand(vars)}
+		return Result{Status: TempError, Reason: ReasonPreflightTempError, Text: err.Error(), Reply: p.Temp.Expand(vars)}
 	case pol.policy == "":
-		return Result{Status: None, Reason: "preflight-no-policy", Text: from + " publishes no DMARC policy"}
+		return Result{Status: None, Reason: ReasonPreflightNoPolicy, Text: from + " publishes no DMARC policy"}
 	}
 	details := map[string]string{"policy": pol.policy, "policy_domain": pol.at, "from_domain": from}
 
 	if signDomain != "" {
 		details["dkim_domain"] = signDomain
 		if alignedWith(signDomain, from, pol.adkimStrict) {
-			return Result{Status: Pass, Reason: "preflight-aligned", Text: "DKIM: we sign for " + signDomain, Details: details}
+			return Result{Status: Pass, Reason: ReasonPreflightAligned, Text: "DKIM: we sign for " + signDomain, Details: details}
 		}
 	}
 	spfDomain := domainOf(env.From)
@@ -88,7 +90,7 @@ func (p *Preflight) CheckData(ctx context.Context, env *Envelope) Result {
 		for _, a := range p.Addresses {
 			r := p.SPF.CheckMail(ctx, &Envelope{ClientIP: a, Helo: p.Hostname, From: env.From})
 			if r.Status == TempError {
-				return Result{Status: TempError, Reason: "preflight-temperror", Details: details, Reply: p.Temp.Expand(vars),
+				return Result{Status: TempError, Reason: ReasonPreflightTempError, Details: details, Reply: p.Temp.Expand(vars),
 					Text: fmt.Sprintf("SPF of %s for %s: %s", spfDomain, a, r.Text)}
 			}
 			if r.Status != Pass {
@@ -98,7 +100,7 @@ func (p *Preflight) CheckData(ctx context.Context, env *Envelope) Result {
 		}
 	}
 	if spfWhy == "" {
-		return Result{Status: Pass, Reason: "preflight-aligned", Text: "SPF: " + spfDomain + " authorizes our addresses", Details: details}
+		return Result{Status: Pass, Reason: ReasonPreflightAligned, Text: "SPF: " + spfDomain + " authorizes our addresses", Details: details}
 	}
 	dkimWhy := "no DKIM key for " + from
 	if signDomain != "" {
@@ -139,4 +141,33 @@ func lookupPolicy(ctx context.Context, dns NetResolver, domain string) (dmarcPol
 	}
 	return dmarcPolicy{policy: string(p), at: at,
 		aspfStrict: rec.SPFAlignment == dmarc.AlignmentStrict, adkimStrict: rec.DKIMAlignment == dmarc.AlignmentStrict}, nil
+}
+
+// The preflight check's reasons (its log's mailsift.checks.preflight.reason, and keys of its actions).
+const (
+	ReasonPreflightAligned    = "preflight-aligned"
+	ReasonPreflightNoPolicy   = "preflight-no-policy"
+	ReasonPreflightNoFrom     = "preflight-no-from"
+	ReasonPreflightReject     = "preflight-reject"
+	ReasonPreflightQuarantine = "preflight-quarantine"
+	ReasonPreflightNone       = "preflight-none"
+	ReasonPreflightTempError  = "preflight-temperror"
+)
+
+func preflightReasons() []string {
+	return []string{ReasonPreflightAligned, ReasonPreflightNoPolicy, ReasonPreflightNoFrom, ReasonPreflightReject, ReasonPreflightQuarantine, ReasonPreflightNone, ReasonPreflightTempError}
+}
+
+// A p=none domain's mail is tagged and logged.
+func defaultPreflightTable() OutboundCheck {
+	return OutboundCheck{CheckConfig: CheckConfig{Actions: map[string]Action{
+		ReasonPreflightReject: ActionReject, ReasonPreflightQuarantine: ActionReject, ReasonPreflightNone: ActionTag,
+		"temperror": ActionTempfail}}}
+}
+
+// NewPreflight builds the preflight check from its table: our outbound
+// addresses, our HELO name, and the signer (nil when nothing is signed).
+func NewPreflight(t *OutboundCheck, dns *resolver.Resolver, addrs []netip.Addr, hostname string, signer interface{ SigningDomain(from string) string }) *Preflight {
+	return &Preflight{DNS: NetResolver{R: dns}, SPF: &SPF{DNS: NetResolver{R: dns}}, Addresses: addrs, Hostname: hostname, Signer: signer,
+		Reject: t.Reply(PreflightName, "reject"), Quarantine: t.Reply(PreflightName, "quarantine"), Temp: t.Reply(PreflightName, "temp")}
 }

@@ -39,9 +39,9 @@ func (s *Standards) CheckData(ctx context.Context, env *Envelope) Result {
 		}
 	}
 	if what == "" {
-		return Result{Status: Pass, Reason: "standards-ok", Text: "RFC 5322"}
+		return Result{Status: Pass, Reason: ReasonStandardsOK, Text: "RFC 5322"}
 	}
-	return Result{Status: Fail, Reason: "standards-violation", Text: what, Reply: s.Violation.Expand(map[string]string{"what": what})}
+	return Result{Status: Fail, Reason: ReasonStandardsViolation, Text: what, Reply: s.Violation.Expand(map[string]string{"what": what})}
 }
 
 // HeaderViolation returns the first violation of the header rules in hs,
@@ -150,3 +150,18 @@ func (b *BodyLines) Finish(context.Context) Result {
 
 // Abort implements MessageStream.
 func (b *BodyLines) Abort() {}
+
+// The standards check's reasons (its log's mailsift.checks.standards.reason, and keys of its actions).
+const (
+	ReasonStandardsOK        = "standards-ok"
+	ReasonStandardsViolation = "standards-violation"
+)
+
+func standardsReasons() []string {
+	return []string{ReasonStandardsOK, ReasonStandardsViolation}
+}
+
+// NewStandards builds the standards check from its table.
+func NewStandards(t *OutboundCheck) Check {
+	return &Standards{Violation: t.Reply(StandardsName, "perm")}
+}

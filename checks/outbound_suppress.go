@@ -36,14 +36,37 @@ func (s *Suppress) CheckRcpt(ctx context.Context, env *Envelope) Result {
 	}
 	e, ok, err := s.List.Suppressed(ctx, addr)
 	if err != nil {
-		return Result{Status: TempError, Reason: "suppress-store-error", Text: err.Error(), Reply: s.StoreError}
+		return Result{Status: TempError, Reason: ReasonSuppressStoreError, Text: err.Error(), Reply: s.StoreError}
 	}
 	if !ok {
-		return Result{Status: Pass, Reason: "suppress-ok"}
+		return Result{Status: Pass, Reason: ReasonSuppressOK}
 	}
 	details := map[string]string{"bounces": strconv.Itoa(e.Bounces), "since": e.Since.UTC().Format("2006-01-02T15:04:05Z"),
 		"last_status": e.Last.Status, "last_class": e.Last.Class}
-	return Result{Status: Fail, Reason: "suppress-listed", Details: details,
+	return Result{Status: Fail, Reason: ReasonSuppressListed, Details: details,
 		Reply: s.Suppressed.Expand(map[string]string{"rcpt": addr, "bounces": strconv.Itoa(e.Bounces), "last": e.LastText()}),
 		Text:  fmt.Sprintf("%s is suppressed since %s after %d bounces", addr, e.Since.UTC().Format("2006-01-02"), e.Bounces)}
+}
+
+// The suppress check's reasons (its log's mailsift.checks.suppress.reason, and keys of its actions).
+const (
+	ReasonSuppressOK         = "suppress-ok"
+	ReasonSuppressListed     = "suppress-listed"
+	ReasonSuppressStoreError = "suppress-store-error"
+)
+
+func suppressReasons() []string {
+	return []string{ReasonSuppressOK, ReasonSuppressListed, ReasonSuppressStoreError}
+}
+
+// Off unless enabled; a store that cannot answer lets mail through.
+func defaultSuppressTable() OutboundCheck {
+	return OutboundCheck{Mode: "off", CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionReject, ReasonSuppressStoreError: ActionLog}}}
+}
+
+// NewSuppress builds the suppress check from its table and the
+// suppression list.
+func NewSuppress(t *OutboundCheck, list SuppressionList) Check {
+	return &Suppress{List: list, Suppressed: t.Reply(SuppressName, "perm"), StoreError: t.Reply(SuppressName, "store")}
 }

@@ -37,8 +37,8 @@ func TestPTR(t *testing.T) {
 		t.Run(string(tt.mode)+"/"+tt.ip, func(t *testing.T) {
 			p := &PTR{Mode: tt.mode, DNS: r, Temp: reply(t, "ptr", "temp"), Perm: reply(t, "ptr", "perm")}
 			res := p.CheckConnect(context.Background(), &Envelope{ClientIP: netip.MustParseAddr(tt.ip)})
-			if res.Status != tt.status || res.Reason != tt.reason || res.Domain != tt.domain {
-				t.Fatalf("= %s/%s/%q (%s), want %s/%s/%q", res.Status, res.Reason, res.Domain, res.Text, tt.status, tt.reason, tt.domain)
+			if res.Status != tt.status || res.Reason != tt.reason || res.ClientName != tt.domain {
+				t.Fatalf("= %s/%s/%q (%s), want %s/%s/%q", res.Status, res.Reason, res.ClientName, res.Text, tt.status, tt.reason, tt.domain)
 			}
 			if got := replyString(res.Reply); got != tt.reply {
 				t.Fatalf("reply = %q, want %q", got, tt.reply)

@@ -1,32 +1,39 @@
 package checks
 
-// Reasons lists the reasons each check may give, by check name, so that
-// the config can name a reason in a check's actions and be checked.
-func Reasons(check string) []string {
-	switch check {
-	case "ptr":
-		return []string{"ptr-fcrdns", "ptr-exists", "ptr-missing", "ptr-unresolvable", "ptr-mismatch", "ptr-temperror", "ptr-no-client-address"}
-	case "helo":
-		return []string{"helo-valid", "helo-literal", "helo-missing", "helo-invalid-syntax", "helo-literal-mismatch", "helo-ours", "helo-not-fqdn", "helo-unknown", "helo-temperror"}
-	case "sender":
-		return []string{"sender-null", "sender-valid", "sender-domain-mx", "sender-domain-address", "sender-malformed", "sender-not-fqdn", "sender-null-mx", "sender-domain-unknown", "sender-temperror"}
-	case "recipient":
-		return []string{"rcpt-listed", "rcpt-local", "rcpt-foreign", "rcpt-postmaster", "rcpt-malformed", "rcpt-not-fqdn", "rcpt-unlisted", "rcpt-temperror"}
-	case "callout":
-		return []string{"callout-deliverable", "callout-accept-all", "callout-undeliverable", "callout-not-probed", "callout-null-sender",
-			"callout-own-domain", "callout-in-progress", "callout-unverifiable", "callout-limited", "callout-temperror"}
-	case "greylist":
-		return []string{"greylist-greylisted", "greylist-retry-passed", "greylist-known", "greylist-auto-whitelisted", "greylist-whitelist",
-			"greylist-at-data", "greylist-store-error", "greylist-spf-pass"}
-	case "spf":
-		return []string{"spf-pass", "spf-fail", "spf-fail-dmarc-decides", "spf-softfail", "spf-neutral", "spf-none", "spf-temperror", "spf-permerror", "spf-no-client-address"}
-	case "dkim":
-		return []string{"dkim-pass", "dkim-fail", "dkim-temperror", "dkim-permerror", "dkim-none", "dkim-unreadable", "dkim-no-message"}
-	case "dmarc":
-		return []string{"dmarc-pass", "dmarc-none", "dmarc-fail-reject", "dmarc-fail-quarantine", "dmarc-fail-none", "dmarc-override",
-			"dmarc-temperror", "dmarc-temperror-unenforced", "dmarc-from-invalid"}
-	case "relay":
-		return []string{"relay-local", "relay-denied", "relay-routing", "relay-mta-decides", "relay-malformed"}
+// reasons lists the reasons each check may give, by check name, so that the
+// config can name a reason in a check's actions and be checked. Each list
+// is kept beside its check, with the check's reason constants.
+func reasons() map[string]func() []string {
+	return map[string]func() []string{
+		PTRName:       ptrReasons,
+		HeloName:      heloReasons,
+		SenderName:    senderReasons,
+		RecipientName: recipientReasons,
+		CalloutName:   calloutReasons,
+		GreylistName:  greylistReasons,
+		SPFName:       spfReasons,
+		DKIMName:      dkimReasons,
+		DMARCName:     dmarcReasons,
+		RelayName:     relayReasons,
+		PreflightName: preflightReasons,
+		LoginName:     loginReasons,
+		MailboxName:   mailboxReasons,
+		LimitName:     limitReasons,
+		StandardsName: standardsReasons,
+		SuppressName:  suppressReasons,
 	}
-	return outboundReasons(check)
 }
+
+// Reasons lists the reasons the check named check may give.
+func Reasons(check string) []string {
+	if f, ok := reasons()[check]; ok {
+		return f()
+	}
+	return nil
+}
+
+// The reasons the chain gives for any check.
+const (
+	ReasonException     = "exception"      // an exception matched: the check did not run (status skipped)
+	ReasonInternalError = "internal-error" // the check panicked (temperror)
+)

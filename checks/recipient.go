@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // Recipient checks each RCPT TO address, as Postfix's
@@ -24,7 +26,7 @@ type Recipient struct {
 }
 
 // Name implements Check.
-func (*Recipient) Name() string { return "recipient" }
+func (*Recipient) Name() string { return RecipientName }
 
 // Local implements Local: the domains and the list are in memory (the
 // list file is reread when it changes).
@@ -38,32 +40,32 @@ func (r *Recipient) CheckRcpt(_ context.Context, env *Envelope) Result {
 	}
 	a, err := ParseAddress(env.Rcpt)
 	if err != nil {
-		return fail("rcpt-malformed", err.Error(), r.Syntax)
+		return fail(ReasonRcptMalformed, err.Error(), r.Syntax)
 	}
 	// RFC 5321 §4.5.1: "postmaster" without a domain must be accepted.
 	if a.Domain == "" && strings.EqualFold(a.Local, "postmaster") {
-		return Result{Status: Pass, Reason: "rcpt-postmaster", Text: "unqualified postmaster"}
+		return Result{Status: Pass, Reason: ReasonRcptPostmaster, Text: "unqualified postmaster"}
 	}
 	if r.RequireFQDN && !IsFQDN(a.Domain) {
-		return fail("rcpt-not-fqdn", "recipient domain "+quote(a.Domain)+" is not fully qualified", r.NonFQDN)
+		return fail(ReasonRcptNotFQDN, "recipient domain "+quote(a.Domain)+" is not fully qualified", r.NonFQDN)
 	}
 	if !slices.Contains(r.Domains, a.Domain) {
-		return Result{Status: Pass, Reason: "rcpt-foreign", Text: "not one of our domains"}
+		return Result{Status: Pass, Reason: ReasonRcptForeign, Text: "not one of our domains"}
 	}
 	if r.List == nil {
-		return Result{Status: Pass, Reason: "rcpt-local", Text: "one of our domains"}
+		return Result{Status: Pass, Reason: ReasonRcptLocal, Text: "one of our domains"}
 	}
 	ok, err := r.List.Has(a)
 	if err != nil {
 		// Unreadable, or changed into something broken: a recipient the
 		// last good list lacks may be one just added, so it is not
 		// refused for good (as Postfix answers a broken map with 451).
-		return Result{Status: TempError, Reason: "rcpt-temperror", Text: a.String() + " is not in the last good list: " + err.Error(), Reply: r.Temp.Expand(vars)}
+		return Result{Status: TempError, Reason: ReasonRcptTempError, Text: a.String() + " is not in the last good list: " + err.Error(), Reply: r.Temp.Expand(vars)}
 	}
 	if !ok {
-		return fail("rcpt-unlisted", a.String()+" is not in "+r.List.path, r.Unlisted)
+		return fail(ReasonRcptUnlisted, a.String()+" is not in "+r.List.path, r.Unlisted)
 	}
-	return Result{Status: Pass, Reason: "rcpt-listed", Text: "listed"}
+	return Result{Status: Pass, Reason: ReasonRcptListed, Text: "listed"}
 }
 
 // RecipientList is a file of valid recipients: one address per line,
@@ -191,4 +193,71 @@ func (l *RecipientList) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
+}
+
+// The recipient check's name and reasons (its log's mailsift.checks.recipient.reason, and keys of its actions).
+const (
+	RecipientName        = "recipient"
+	ReasonRcptListed     = "rcpt-listed"
+	ReasonRcptLocal      = "rcpt-local"
+	ReasonRcptForeign    = "rcpt-foreign"
+	ReasonRcptPostmaster = "rcpt-postmaster"
+	ReasonRcptMalformed  = "rcpt-malformed"
+	ReasonRcptNotFQDN    = "rcpt-not-fqdn"
+	ReasonRcptUnlisted   = "rcpt-unlisted"
+	ReasonRcptTempError  = "rcpt-temperror"
+)
+
+func recipientReasons() []string {
+	return []string{ReasonRcptListed, ReasonRcptLocal, ReasonRcptForeign, ReasonRcptPostmaster, ReasonRcptMalformed, ReasonRcptNotFQDN, ReasonRcptUnlisted, ReasonRcptTempError}
+}
+
+// recipientRows are the recipient check's default replies (keys of [checks.recipient.replies]).
+func recipientRows() []Row {
+	return []Row{
+		{RecipientName, "temp", Reply{451, "4.3.0", "<{rcpt}>: Recipient address rejected: temporary lookup failure"}},
+		{RecipientName, "unlisted", Reply{550, "5.1.1", "<{rcpt}>: Recipient address rejected: User unknown"}},
+		{RecipientName, "syntax", Reply{501, "5.1.3", "<{rcpt}>: Recipient address rejected: malformed address"}},
+		{RecipientName, "non_fqdn", Reply{504, "5.5.2", "<{rcpt}>: Recipient address rejected: need fully-qualified address"}},
+	}
+}
+
+// RecipientConfig is [checks.recipient]; its domains are "ours" for the
+// relay, callout and greylist checks too, and its delimiter the greylist's.
+type RecipientConfig struct {
+	Mode      CheckMode `toml:"mode"`
+	Domains   []string  `toml:"domains"`
+	List      string    `toml:"list"`
+	Delimiter string    `toml:"delimiter"`
+	NonFQDN   bool      `toml:"non_fqdn"`
+	CheckConfig
+}
+
+func defaultRecipientConfig() RecipientConfig {
+	return RecipientConfig{NonFQDN: true, Delimiter: "+", Domains: []string{}}
+}
+
+// Validate checks the table and lowercases its domains. The list file is
+// loaded by whoever uses it, once.
+func (t *RecipientConfig) Validate() error {
+	for i, d := range t.Domains {
+		if !IsFQDN(d) || strings.HasPrefix(d, "[") {
+			return config.Errorf("checks.recipient.domains", "want domain names such as \"example.org\", got %q", d)
+		}
+		t.Domains[i] = strings.ToLower(strings.TrimSuffix(d, "."))
+	}
+	if t.List != "" && len(t.Domains) == 0 {
+		return config.Errorf("checks.recipient.list", "a recipient list needs checks.recipient.domains: the domains it lists")
+	}
+	if strings.ContainsAny(t.Delimiter, "@\" \t") || len(t.Delimiter) > 1 {
+		return config.Errorf("checks.recipient.delimiter", "want one character such as \"+\" or \"\" for none, got %q", t.Delimiter)
+	}
+	return nil
+}
+
+// newRecipient builds the recipient check from its table.
+func newRecipient(t *RecipientConfig, d Deps) Check {
+	r := func(key string) Reply { return t.Reply(RecipientName, key) }
+	return &Recipient{RequireFQDN: t.NonFQDN, Domains: t.Domains, List: d.Recipients,
+		Syntax: r("syntax"), NonFQDN: r("non_fqdn"), Unlisted: r("unlisted"), Temp: r("temp")}
 }

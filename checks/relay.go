@@ -26,7 +26,7 @@ type Relay struct {
 }
 
 // Name implements Check.
-func (*Relay) Name() string { return "relay" }
+func (*Relay) Name() string { return RelayName }
 
 // Local implements Local.
 func (*Relay) Local() bool { return true }
@@ -37,22 +37,22 @@ func (r *Relay) CheckRcpt(_ context.Context, env *Envelope) Result {
 		return Result{Status: Fail, Reason: reason, Text: text, Reply: r.Denied.Expand(map[string]string{"rcpt": env.Rcpt})}
 	}
 	if why := routing(env.Rcpt); why != "" {
-		return deny("relay-routing", why)
+		return deny(ReasonRelayRouting, why)
 	}
 	a, err := ParseAddress(env.Rcpt)
 	if err != nil {
-		return Result{Status: None, Reason: "relay-malformed", Text: "left to the recipient check"}
+		return Result{Status: None, Reason: ReasonRelayMalformed, Text: "left to the recipient check"}
 	}
 	if why := routingLocal(a.Local); why != "" {
-		return deny("relay-routing", why)
+		return deny(ReasonRelayRouting, why)
 	}
 	if len(r.Domains) == 0 {
-		return Result{Status: None, Reason: "relay-mta-decides", Text: "checks.recipient.domains is empty: the MTA decides"}
+		return Result{Status: None, Reason: ReasonRelayMTADecides, Text: "checks.recipient.domains is empty: the MTA decides"}
 	}
 	if a.Domain == "" || slices.Contains(r.Domains, a.Domain) {
-		return Result{Status: Pass, Reason: "relay-local", Text: "one of our domains"}
+		return Result{Status: Pass, Reason: ReasonRelayLocal, Text: "one of our domains"}
 	}
-	return deny("relay-denied", a.Domain+" is not one of our domains")
+	return deny(ReasonRelayDenied, a.Domain+" is not one of our domains")
 }
 
 // routing says why a raw recipient carries a source route, or "".
@@ -77,4 +77,37 @@ func routingLocal(local string) string {
 		return "'!' in the local part (sender-specified routing)"
 	}
 	return ""
+}
+
+// The relay check's name and reasons (its log's mailsift.checks.relay.reason, and keys of its actions).
+const (
+	RelayName             = "relay"
+	ReasonRelayLocal      = "relay-local"
+	ReasonRelayDenied     = "relay-denied"
+	ReasonRelayRouting    = "relay-routing"
+	ReasonRelayMTADecides = "relay-mta-decides"
+	ReasonRelayMalformed  = "relay-malformed"
+)
+
+func relayReasons() []string {
+	return []string{ReasonRelayLocal, ReasonRelayDenied, ReasonRelayRouting, ReasonRelayMTADecides, ReasonRelayMalformed}
+}
+
+// relayRows are the relay check's default replies (keys of [checks.relay.replies]).
+func relayRows() []Row {
+	return []Row{
+		{RelayName, "perm", Reply{554, "5.7.1", "<{rcpt}>: Relay access denied"}},
+	}
+}
+
+// RelayConfig is [checks.relay]. Its domains are [checks.recipient]'s.
+type RelayConfig struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// newRelay builds the relay check; without domains it refuses
+// sender-specified routing only.
+func newRelay(t *RelayConfig, domains []string) Check {
+	return &Relay{Domains: domains, Denied: t.Reply(RelayName, "perm")}
 }

@@ -10,11 +10,11 @@ package checks
 
 import (
 	"fmt"
-
-	"github.com/emersion/go-msgauth/authres"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-msgauth/authres"
 )
 
 // Status is a check's verdict, spelled as the RFCs spell it (RFC 8601 §2.7).
@@ -55,14 +55,13 @@ type Result struct {
 	Reason string // short machine reason, e.g. "helo-invalid-syntax"
 	Text   string // a human sentence for the log; may name details
 	Reply  Reply  // what the check would answer if the policy refuses
-	// Domain is the identity the check verified, for later checks and the
-	// log: for ptr, the forward-confirmed client hostname.
-	Domain string
-	// SPFMechanism is set by the spf check on a pass: the mechanism that
-	// matched the client (RFC 7208 §5: "ip4", "ip6", "a", "mx", "ptr",
-	// "exists", "all"), the innermost one through include and redirect;
-	// "" when not known. See SPFMatchedIP.
-	SPFMechanism string
+	// The typed hand-offs to later checks (see Envelope.Take): the client
+	// hostname the ptr check forward-confirmed, or that it found the
+	// client's reverse DNS does not hold; the spf and dkim checks' outcomes.
+	ClientName        string
+	RefutesClientName bool
+	SPF               *SPFOutcome
+	DKIM              *DKIMOutcome
 	// Details are more log fields, mailsift.checks.<name>.<key>: facts
 	// such as the server asked, never header values or bodies.
 	Details map[string]string
@@ -70,18 +69,6 @@ type Result struct {
 	// (RFC 8601), in the order they are to appear.
 	AuthRes  []authres.Result
 	Duration time.Duration // how long the check took, set by the Chain
-}
-
-// SPFMatchedIP reports whether an SPF pass names the client's address
-// itself: the mechanism that matched was ip4, ip6, a or mx. A pass by all,
-// exists or ptr holds for any address the domain's owner likes, so it says
-// nothing about which client this is.
-func (r Result) SPFMatchedIP() bool {
-	switch r.SPFMechanism {
-	case "ip4", "ip6", "a", "mx":
-		return r.Status == Pass
-	}
-	return false
 }
 
 // Reply is an SMTP reply: a code (RFC 5321 §4.2), an enhanced status code

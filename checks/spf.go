@@ -16,14 +16,13 @@ import (
 // mailsift's resolver with the RFC's lookup and void-lookup limits (see
 // internal/spf). Its findings annotate by default; a fail may be refused
 // when configured, and then the reply carries the domain's explanation
-// (exp=, §6.2), as pyspf-milter and Postfix's policy-spf do. A fail is
-// left to DMARC when the domain publishes an enforcing DMARC policy, so
-// that forwarded mail with a good DKIM signature is not lost (as maddy
-// does), and when its DMARC record cannot be looked up now: DMARC will
-// tempfail, and a temporary error never becomes a permanent refusal.
+// (exp=, §6.2), as pyspf-milter and Postfix's policy-spf do. Its outcome
+// (Result.SPF) is handed to dmarc and the greylist. A fail is left to
+// DMARC when the domain publishes an enforcing DMARC policy, or when that
+// policy cannot be looked up now: the dmarc check marks it so (see
+// SPFAmender), not this one.
 type SPF struct {
 	DNS        NetResolver
-	DMARC      bool // the dmarc check runs: a fail under an enforcing policy is left to it
 	Fail, Temp Reply
 	// Receiver is %{r} in explanations: this host's name; "" is "unknown".
 	Receiver string
@@ -32,12 +31,13 @@ type SPF struct {
 }
 
 // Name implements Check.
-func (*SPF) Name() string { return "spf" }
+func (*SPF) Name() string { return SPFName }
 
 // CheckMail implements MailChecker.
 func (s *SPF) CheckMail(ctx context.Context, env *Envelope) Result {
 	if !env.ClientIP.IsValid() {
-		return Result{Status: None, Reason: "spf-no-client-address", Text: "the MTA gave no client address"}
+		return Result{Status: None, Reason: ReasonSPFNoClientAddress, Text: "the MTA gave no client address",
+			SPF: &SPFOutcome{Status: None, Identity: "mailfrom", Domain: spfFallbackDomain(env)}}
 	}
 	res := spf.Check(ctx, s.DNS.R, spf.Args{IP: env.ClientIP, Sender: env.From, Helo: env.Helo, Receiver: s.Receiver, Now: s.Now})
 	ident := authres.SPFResult{}
@@ -55,32 +55,53 @@ func (s *SPF) CheckMail(ctx context.Context, env *Envelope) Result {
 		r.Text = res.Err.Error()
 	}
 	vars := map[string]string{"sender": env.From, "domain": res.Domain}
+	out := &SPFOutcome{Identity: res.Identity}
 	switch res.Status {
 	case spf.Pass:
-		r.Status, r.Reason, r.Domain = Pass, "spf-pass", strings.ToLower(res.Domain)
-		r.SPFMechanism = res.Matched
+		r.Status, r.Reason = Pass, ReasonSPFPass
+		out.Domain, out.Mechanism = strings.ToLower(res.Domain), res.Matched
 	case spf.Fail:
-		r.Status, r.Reason, r.Reply = Fail, "spf-fail", withExplanation(s.Fail.Expand(vars), res.Explanation)
+		r.Status, r.Reason, r.Reply = Fail, ReasonSPFFail, withExplanation(s.Fail.Expand(vars), res.Explanation)
 		if res.Explanation != "" {
 			r.Details["explanation"] = res.Explanation
 		}
-		if s.DMARC && enforcingDMARC(ctx, s.DNS, res.Domain) {
-			r.Reason = "spf-fail-dmarc-decides"
-		}
+		out.Domain = res.Domain // as looked up: the dmarc check's AmendSPF looks up its policy
 	case spf.SoftFail:
-		r.Status, r.Reason = SoftFail, "spf-softfail"
+		r.Status, r.Reason = SoftFail, ReasonSPFSoftFail
 	case spf.Neutral:
-		r.Status, r.Reason = Neutral, "spf-neutral"
+		r.Status, r.Reason = Neutral, ReasonSPFNeutral
 	case spf.TempError:
-		r.Status, r.Reason, r.Reply = TempError, "spf-temperror", s.Temp.Expand(vars)
+		r.Status, r.Reason, r.Reply = TempError, ReasonSPFTempError, s.Temp.Expand(vars)
 	case spf.PermError:
-		r.Status, r.Reason = PermError, "spf-permerror"
+		r.Status, r.Reason = PermError, ReasonSPFPermError
 	default:
-		r.Status, r.Reason = None, "spf-none"
+		r.Status, r.Reason = None, ReasonSPFNone
 	}
 	ident.Value = authres.ResultValue(r.Status)
 	r.AuthRes = []authres.Result{&ident}
+	out.Status = r.Status
+	if out.Domain == "" {
+		// The identity's domain, as it stands in Authentication-Results.
+		switch {
+		case ident.From != "":
+			out.Domain = afterAt(ident.From)
+		case ident.Helo != "":
+			out.Domain = ident.Helo
+		default:
+			out.Domain = spfFallbackDomain(env)
+		}
+	}
+	r.SPF = out
 	return r
+}
+
+// spfFallbackDomain is the domain SPF is about when it could not say: the
+// MAIL FROM domain, or the HELO name for the null sender.
+func spfFallbackDomain(env *Envelope) string {
+	if env.From != "" {
+		return afterAt(env.From)
+	}
+	return env.Helo
 }
 
 // maxExplanation bounds the explanation quoted in a reply, so that the
@@ -109,4 +130,48 @@ func withExplanation(r Reply, exp string) Reply {
 	}
 	r.Text += ": " + b.String()
 	return r
+}
+
+// The spf check's name and reasons (its log's mailsift.checks.spf.reason, and keys of its actions).
+const (
+	SPFName                   = "spf"
+	ReasonSPFPass             = "spf-pass"
+	ReasonSPFFail             = "spf-fail"
+	ReasonSPFFailDMARCDecides = "spf-fail-dmarc-decides"
+	ReasonSPFSoftFail         = "spf-softfail"
+	ReasonSPFNeutral          = "spf-neutral"
+	ReasonSPFNone             = "spf-none"
+	ReasonSPFTempError        = "spf-temperror"
+	ReasonSPFPermError        = "spf-permerror"
+	ReasonSPFNoClientAddress  = "spf-no-client-address"
+)
+
+func spfReasons() []string {
+	return []string{ReasonSPFPass, ReasonSPFFail, ReasonSPFFailDMARCDecides, ReasonSPFSoftFail, ReasonSPFNeutral, ReasonSPFNone, ReasonSPFTempError, ReasonSPFPermError, ReasonSPFNoClientAddress}
+}
+
+// spfRows are the spf check's default replies (keys of [checks.spf.replies]).
+func spfRows() []Row {
+	return []Row{
+		{SPFName, "temp", Reply{451, "4.7.24", "SPF temporary error for <{sender}>, try again later"}},
+		{SPFName, "perm", Reply{550, "5.7.23", "SPF validation failed for <{sender}>"}},
+	}
+}
+
+// SPFConfig is [checks.spf].
+type SPFConfig struct {
+	Mode CheckMode `toml:"mode"`
+	CheckConfig
+}
+
+// SPF and DKIM annotate; DMARC decides (RFC 7489 §10.1: SPF alone breaks
+// on forwarding, DKIM alone on mailing lists).
+func defaultSPFConfig() SPFConfig {
+	return SPFConfig{CheckConfig: CheckConfig{Actions: map[string]Action{
+		"fail": ActionLog, "temperror": ActionLog, "permerror": ActionLog, ReasonSPFFailDMARCDecides: ActionLog}}}
+}
+
+// newSPF builds the spf check from its table.
+func newSPF(t *SPFConfig, d Deps) Check {
+	return &SPF{DNS: NetResolver{R: d.DNS}, Receiver: d.Hostname, Fail: t.Reply(SPFName, "perm"), Temp: t.Reply(SPFName, "temp")}
 }

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
-	"github.com/mailsift/mailsift/policy"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/policy"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // With [checks.spf.actions] fail = "reject", an SPF fail is refused only
@@ -26,12 +26,12 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse("mailsift.toml", []byte("[checks.spf.actions]\nfail = \"reject\"\n"))
+	cfg, err := settings.Parse("mailsift.toml", []byte("[checks.spf.actions]\nfail = \"reject\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ck, pol := &cfg.Checks, cfg.Policy()
-	spf := &checks.SPF{DNS: checks.NetResolver{R: r}, DMARC: true, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
+	spf := &checks.SPF{DNS: checks.NetResolver{R: r}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
 	dmarc := &checks.DMARC{DNS: checks.NetResolver{R: r}, Rand: func(int) int { return 0 },
 		Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
 	srv.ServFail("_dmarc.dmarctemp.spf.test")
@@ -58,8 +58,12 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 	} {
 		env := &checks.Envelope{ClientIP: netip.MustParseAddr("192.0.2.11"), Helo: "mail.example.test", From: "anna@" + tc.domain,
 			Headers: []checks.Header{{Name: "From", Value: "Anna <anna@" + tc.domain + ">"}}}
-		res := spf.CheckMail(context.Background(), env)
-		res.Check = "spf"
+		// The chain runs SPF and lets DMARC amend its fail, as the session does.
+		rs := checks.NewChain(time.Second, time.Now, spf, dmarc).Run(context.Background(), checks.StageMail, env)
+		if len(rs) != 1 {
+			t.Fatalf("%s: %d results at MAIL, want spf's alone", tc.domain, len(rs))
+		}
+		res := rs[0]
 		d := pol.Decide(res)
 		if res.Status != checks.Fail || res.Reason != tc.spfReason || d.Action != tc.spfAction {
 			t.Errorf("%s: spf %s %s, action %s; want fail %s, action %s", tc.domain, res.Status, res.Reason, d.Action, tc.spfReason, tc.spfAction)
@@ -70,7 +74,7 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 		if tc.dmarcAction == "" {
 			continue
 		}
-		env.Results = map[string]checks.Result{"spf": res}
+		env.Take(res)
 		dr := dmarc.CheckData(context.Background(), env)
 		dr.Check = "dmarc"
 		dd := pol.Decide(dr)

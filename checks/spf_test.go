@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 func spfCheck(t *testing.T, r *resolver.Resolver) *SPF {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailsift/mailsift/callout/callouttest"
+	"github.com/mailsift/mailsift/internal/callout/callouttest"
 )
 
 // Sender verification through a real Postfix: the sender domain's test MX

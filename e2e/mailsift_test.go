@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 var binary string // the mailsift binary built for the tests

@@ -13,8 +13,7 @@ import (
 	"time"
 )
 
-// postfix is a private Postfix instance on loopback (see
-// shared/postfix-recipe.md): every recipient @example.test is delivered to
+// postfix is a private Postfix instance on loopback: every recipient @example.test is delivered to
 // one Maildir, anything else bounces locally, nothing leaves the machine.
 type postfix struct {
 	base string

@@ -145,7 +145,7 @@ func TestSendmailBadHeloRefusedAtRcpt(t *testing.T) {
 	}{
 		// Sendmail 8.17 passes the default 501 reply as it is...
 		{"default", "", "501 5.5.2 <bad..helo>: Helo command rejected: Invalid name", "501 5.5.2 <bad..helo>: Helo command rejected: Invalid name"},
-		// ...but inserts "<rcpt>... " into a 550 reply (shared/postfix-recipe.md §6.3).
+		// ...but inserts "<rcpt>... " into a 550 reply.
 		{"550", "[checks.helo.replies]\nsyntax = \"550 5.7.1 Helo command rejected: Invalid name\"\n",
 			"550 5.7.1 <bob@example.test>... Helo command rejected: Invalid name", "550 5.7.1 Helo command rejected: Invalid name"},
 	} {

@@ -7,7 +7,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // Forged Authentication-Results naming our authserv-id in any RFC 8601

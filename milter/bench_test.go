@@ -12,7 +12,7 @@ import (
 	gomilter "github.com/d--j/go-milter"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // BenchmarkMessage is one whole message through a real session over a unix

@@ -18,8 +18,8 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/clocktest"
+	"github.com/mailsift/mailsift/internal/policy"
 	"github.com/mailsift/mailsift/internal/suppress"
-	"github.com/mailsift/mailsift/policy"
 )
 
 // bounceRuntime reads bounces to bounces@site.test and refuses

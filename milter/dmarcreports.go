@@ -11,7 +11,7 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // DMARCReports is the milter's part of DMARC aggregate reports (RFC 7489
@@ -127,7 +127,7 @@ func (s *Session) dmarcRecord(ctx context.Context, d *DMARCReports, action strin
 	var dmarcFinding *finding
 	fs := s.findings()
 	for i := range fs {
-		if fs[i].r.Check == "dmarc" {
+		if fs[i].r.Check == checks.DMARCName {
 			dmarcFinding = &fs[i]
 		}
 	}
@@ -190,9 +190,9 @@ func disposition(action string, dm finding, fs []finding) (disp, comment string)
 func (v verdict) accepted() string {
 	switch {
 	case v.quarantine != "":
-		return string(policy.Quarantine)
+		return string(actionQuarantine)
 	case len(v.tags) > 0:
-		return string(policy.Tag)
+		return string(actionTag)
 	}
-	return "accept"
+	return string(actionAccept)
 }

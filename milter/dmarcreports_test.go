@@ -11,11 +11,11 @@ import (
 	gomilter "github.com/d--j/go-milter"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
-	"github.com/mailsift/mailsift/policy"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/policy"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // dmarcReportRuntime is the default configuration's spf, dkim and dmarc
@@ -31,10 +31,10 @@ func dmarcReportRuntime(t *testing.T, mode policy.Mode) (*Runtime, *dmarcreport.
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
+	cfg := settings.Default()
 	ck := &cfg.Checks
 	chain := checks.NewChain(time.Duration(ck.Timeout), time.Now,
-		&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: true, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")},
+		&checks.SPF{DNS: checks.NetResolver{R: res}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")},
 		&checks.DKIM{DNS: checks.NetResolver{R: res}, Max: ck.DKIM.MaxSignatures},
 		&checks.DMARC{DNS: checks.NetResolver{R: res}, Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"),
 			FromInvalid: ck.DMARC.Reply("dmarc", "from"), ListHosts: []string{"lists.example"}},

@@ -17,10 +17,10 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/authrestest"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // The fault matrix: every DNS lookup a check makes, each failing in each
@@ -34,7 +34,7 @@ import (
 // sender, spf, dkim, dmarc), asking srv with a short timeout.
 func faultRuntime(t *testing.T, srv *dnstest.Server) *Runtime {
 	t.Helper()
-	cfg := config.Default()
+	cfg := settings.Default()
 	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 150 * time.Millisecond, Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func faultRuntime(t *testing.T, srv *dnstest.Server) *Runtime {
 		&checks.Sender{RequireFQDN: s.NonFQDN, RequireDomain: s.UnknownDomain, DNS: res,
 			Syntax: s.Reply("sender", "syntax"), NonFQDN: s.Reply("sender", "non_fqdn"), UnknownDomain: s.Reply("sender", "unknown_domain"),
 			NullMX: s.Reply("sender", "null_mx"), Temp: s.Reply("sender", "temp")},
-		&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: true, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")},
+		&checks.SPF{DNS: checks.NetResolver{R: res}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")},
 		&checks.DKIM{DNS: checks.NetResolver{R: res}, Max: ck.DKIM.MaxSignatures},
 		&checks.DMARC{DNS: checks.NetResolver{R: res}, Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"),
 			FromInvalid: ck.DMARC.Reply("dmarc", "from")},

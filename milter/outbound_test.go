@@ -16,7 +16,7 @@ import (
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/internal/clocktest"
 	"github.com/mailsift/mailsift/internal/dkimsign"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // outboundRuntime is testRuntime with submissions' checks: the logins

@@ -7,15 +7,41 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/policy"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
+// eventAction is what happened to a message: its log record's
+// event.action.
+type eventAction string
+
+// The event.action values.
+const (
+	actionAccept     eventAction = "accept"                       // accepted as it is
+	actionAbort      eventAction = "abort"                        // the transaction ended before the message did
+	actionReject     eventAction = eventAction(policy.Reject)     // refused with a 5xx reply
+	actionTempfail   eventAction = eventAction(policy.Tempfail)   // refused with a 4xx reply
+	actionQuarantine eventAction = eventAction(policy.Quarantine) // accepted into the MTA's hold queue
+	actionTag        eventAction = eventAction(policy.Tag)        // accepted with an X-Mailsift header
+	actionDiscard    eventAction = "discard"                      // accepted and dropped: a bounce to our bounce addresses, recorded
+)
+
+// actionOf is the event.action of a refusal the policy decided.
+func actionOf(a policy.Action) eventAction { return eventAction(a) }
+
+// The event.outcome values (ECS).
+const (
+	outcomeSuccess = "success"
+	outcomeFailure = "failure"
+	outcomeUnknown = "unknown"
+)
+
 // logRecord writes the one info record of a message. Field names follow the
 // Elastic Common Schema where one exists; the rest are under mailsift.*.
 // Header values and bodies never go here.
-func (s *Session) logRecord(action string) {
+func (s *Session) logRecord(action eventAction) {
 	tx := s.tx
 	defer s.observe(action) // metrics, whether or not the record is written
 	ce := s.log.Check(zapcore.InfoLevel, "message")
@@ -23,15 +49,15 @@ func (s *Session) logRecord(action string) {
 		return // no fields built for a record that is not written
 	}
 	fs := s.findings()
-	outcome := "success"
+	outcome := outcomeSuccess
 	switch action {
-	case "reject", "tempfail":
-		outcome = "failure"
-	case "abort":
-		outcome = "unknown"
+	case actionReject, actionTempfail:
+		outcome = outcomeFailure
+	case actionAbort:
+		outcome = outcomeUnknown
 	}
 	fields := []zap.Field{
-		zap.String("event.action", action),
+		zap.String("event.action", string(action)),
 		zap.String("event.outcome", outcome),
 		zap.Int64("event.duration", int64(s.now().Sub(tx.start))),
 		zap.String("source.ip", addrString(s)),
@@ -44,13 +70,13 @@ func (s *Session) logRecord(action string) {
 	if len(tx.rcpts) > 0 {
 		fields = append(fields, zap.Array("mailsift.recipients", rcptList(tx.rcpts)))
 	}
-	if s.env.ClientName != "" {
+	if name := s.env.VerifiedName(); name != "" {
 		// A name forward-confirmed by the PTR check or the MTA, and not
 		// contradicted by the PTR check.
-		fields = append(fields, zap.String("source.domain", s.env.ClientName))
+		fields = append(fields, zap.String("source.domain", name))
 	}
-	if s.mtaName != "" && s.mtaName != s.env.ClientName {
-		fields = append(fields, zap.String("mailsift.mta_client_name", s.mtaName))
+	if s.env.ClientName != "" && s.env.ClientName != s.env.VerifiedName() {
+		fields = append(fields, zap.String("mailsift.mta_client_name", s.env.ClientName))
 	}
 	if s.env.QueueID != "" {
 		fields = append(fields, zap.String("email.local_id", capString(s.env.QueueID)))
@@ -96,13 +122,13 @@ func (s *Session) logRecord(action string) {
 }
 
 // observe gives the message's results to the metrics.
-func (s *Session) observe(action string) {
+func (s *Session) observe(action eventAction) {
 	g := s.groups()
 	results := make([]checks.Result, 0, len(g[0])+len(g[1])+len(g[2])+len(g[3]))
 	for f := range s.all() {
 		results = append(results, f.r)
 	}
-	s.obs.Message(action, results, s.tx.reply)
+	s.obs.Message(string(action), results, s.tx.reply)
 }
 
 // logKeys holds the log record's per-check keys ("mailsift.checks.<check>.<field>"),

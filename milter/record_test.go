@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -98,7 +97,7 @@ type ptrCheck struct{}
 
 func (ptrCheck) Name() string { return "ptr" }
 func (ptrCheck) CheckConnect(context.Context, *checks.Envelope) checks.Result {
-	return checks.Result{Status: checks.Fail, Reason: "ptr-mismatch"}
+	return checks.Result{Status: checks.Fail, Reason: "ptr-mismatch", RefutesClientName: true}
 }
 
 // source.domain never shows the MTA's name next to ptr-mismatch: that name
@@ -185,8 +184,9 @@ func TestMetricsWithoutInfoRecord(t *testing.T) {
 	}
 }
 
-// seesResults is a check that, at RCPT TO, notes which earlier results the
-// chain showed it; it passes at MAIL and at the end of the message.
+// seesResults is a check that hands on an SPF outcome at MAIL FROM and a
+// DKIM one at the end of the message, and notes at RCPT TO which hand-offs
+// the session gave it.
 type seesResults struct {
 	mu   sync.Mutex
 	seen []string
@@ -194,38 +194,45 @@ type seesResults struct {
 
 func (*seesResults) Name() string { return "sees" }
 func (*seesResults) Local() bool  { return true }
-func (*seesResults) CheckMail(context.Context, *checks.Envelope) checks.Result {
-	return checks.Result{Status: checks.Pass, Reason: "mail"}
+func (*seesResults) CheckMail(_ context.Context, env *checks.Envelope) checks.Result {
+	d := env.From[strings.IndexByte(env.From, '@')+1:]
+	return checks.Result{Status: checks.Pass, Reason: "mail", SPF: &checks.SPFOutcome{Status: checks.Pass, Domain: d}}
 }
 func (c *seesResults) CheckRcpt(_ context.Context, env *checks.Envelope) checks.Result {
-	var ks []string
-	for k, r := range env.Results {
-		ks = append(ks, k+"="+r.Reason)
+	seen := "spf=none"
+	if env.SPF != nil {
+		seen = "spf=" + env.SPF.Domain
 	}
-	sort.Strings(ks)
+	if env.DKIM != nil {
+		seen += " dkim=" + string(env.DKIM.Status)
+	} else {
+		seen += " dkim=none"
+	}
 	c.mu.Lock()
-	c.seen = append(c.seen, strings.Join(ks, ","))
+	c.seen = append(c.seen, seen)
 	c.mu.Unlock()
 	return checks.Result{}
 }
+func (*seesResults) CheckData(context.Context, *checks.Envelope) checks.Result {
+	return checks.Result{Status: checks.Pass, Reason: "data", DKIM: &checks.DKIMOutcome{Status: checks.Pass}}
+}
 
-// The results a check sees are those of the connection and of its own
-// message: the previous message's end-of-message result is gone.
+// The hand-offs a check sees are those of the connection and of its own
+// message: the previous message's end-of-message outcome is gone.
 func TestResultsSeenAreThisMessagesOnly(t *testing.T) {
 	c := &seesResults{}
-	f := start(t, testRuntime(policy.Enforce, c, passCheck{name: "datacheck", stage: checks.StageData}))
+	f := start(t, testRuntime(policy.Enforce, c))
 	s := f.session(t, "198.51.100.9", "{client_name}", "mail.sender.test")
 	cont(t)(s.Helo("mail.sender.test"))
-	for _, from := range []string{"one@sender.test", "two@sender.test"} {
+	for _, from := range []string{"a@one.test", "b@two.test"} {
 		cont(t)(s.Mail(from))
 		cont(t)(s.Rcpt("bob@example.test"))
 		_, act, err := s.End(nil)
 		wantAccept(t, act, err)
 	}
-	want := "helo=helo-valid,sees=mail"
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.seen) != 2 || c.seen[0] != want || c.seen[1] != want {
-		t.Errorf("results seen at RCPT TO = %q, want %q twice", c.seen, want)
+	if want := []string{"spf=one.test dkim=none", "spf=two.test dkim=none"}; fmt.Sprint(c.seen) != fmt.Sprint(want) {
+		t.Errorf("hand-offs seen at RCPT TO = %q, want %q", c.seen, want)
 	}
 }

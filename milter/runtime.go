@@ -10,20 +10,19 @@ import (
 	"time"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // Runtime is what a session runs with. A reload builds a new one; sessions
 // keep the one they started with.
 type Runtime struct {
-	Hostname     string // authserv-id in Authentication-Results
-	Chain        *checks.Chain
-	Policy       *policy.Policy
-	Outbound     *Outbound
-	Bounces      *Bounces // nil: bounces are not read
-	TrustedNets  []netip.Prefix
-	TrustAuthed  bool          // SMTP-authenticated clients skip checks
-	StageTimeout time.Duration // bound on one stage's checks, 0 for none
+	Hostname    string // authserv-id in Authentication-Results
+	Chain       *checks.Chain
+	Policy      *policy.Policy
+	Outbound    *Outbound
+	Bounces     *Bounces // nil: bounces are not read
+	TrustedNets []netip.Prefix
+	TrustAuthed bool // SMTP-authenticated clients skip checks
 	// ProgressInterval is how long a stage's checks run before mailsift
 	// tells the MTA that it is still at work, and how often it repeats
 	// that (SMFIR_PROGRESS); 0 means DefaultProgressInterval.

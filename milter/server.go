@@ -229,6 +229,14 @@ func readsBody(c *checks.Chain) bool {
 // Actions are the modifications mailsift may ask for.
 const Actions = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine
 
+// The macros mailsift reads that go-milter has no name for: Sendmail's
+// verdict on the client's hostname (OK when forward-confirmed), and its
+// Message-ID.
+const (
+	macroClientResolve gomilter.MacroName = "{client_resolve}"
+	macroMsgID         gomilter.MacroName = "{msg_id}"
+)
+
 // macroRequests are the macros mailsift reads, by stage, requested from the
 // MTA at negotiation (SMFIR_SETSYMLIST), so that Postfix and Sendmail send
 // them without milter_*_macros settings. A stage's macros stay known at
@@ -237,11 +245,11 @@ func macroRequests() map[gomilter.MacroStage][]gomilter.MacroName {
 	return map[gomilter.MacroStage][]gomilter.MacroName{
 		gomilter.StageConnect: {gomilter.MacroMTAVersion, gomilter.MacroMTAFQDN, gomilter.MacroDaemonName, gomilter.MacroDaemonAddr,
 			gomilter.MacroIfAddr, gomilter.MacroClientAddr, gomilter.MacroClientPort, gomilter.MacroClientName, gomilter.MacroClientPTR,
-			"{client_resolve}"},
+			macroClientResolve},
 		gomilter.StageHelo: {gomilter.MacroTlsVersion},
 		gomilter.StageMail: {gomilter.MacroQueueId, gomilter.MacroAuthType, gomilter.MacroAuthAuthen, gomilter.MacroMailAddr},
 		gomilter.StageRcpt: {gomilter.MacroQueueId, gomilter.MacroRcptAddr},
-		gomilter.StageEOM:  {gomilter.MacroQueueId, "{msg_id}"},
+		gomilter.StageEOM:  {gomilter.MacroQueueId, macroMsgID},
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
+	"github.com/mailsift/mailsift/internal/policy"
 )
 
 // Session is one MTA connection. go-milter calls its methods from one
@@ -28,7 +28,6 @@ type Session struct {
 	ctx context.Context
 
 	env     checks.Envelope
-	mtaName string // the client hostname the MTA gave; env.ClientName only while no check contradicts it
 	trusted string // "network", "authenticated" or ""
 	mod     gomilter.Modifier
 	postfix bool // the MTA takes SMFIR_PROGRESS at every stage, not only at the end of the message
@@ -65,7 +64,7 @@ func newSession(ctx context.Context, rt *Runtime, log *zap.Logger, now func() ti
 }
 
 // macro returns a macro the MTA sent at this stage or an earlier one.
-func (s *Session) macro(name string) string {
+func (s *Session) macro(name gomilter.MacroName) string {
 	if s.mod == nil {
 		return ""
 	}
@@ -77,7 +76,7 @@ func (s *Session) macro(name string) string {
 func (s *Session) use(m gomilter.Modifier) {
 	s.mod = m
 	if s.tx != nil {
-		if id := s.macro("i"); id != "" {
+		if id := s.macro(gomilter.MacroQueueId); id != "" {
 			s.env.QueueID = id
 		}
 	}
@@ -87,9 +86,9 @@ func (s *Session) use(m gomilter.Modifier) {
 // connection, or an MTA reusing it for another SMTP connection
 // (SMFIC_QUIT_NC): nothing of the previous one is kept.
 func (s *Session) NewConnection(m gomilter.Modifier) error {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	s.env = checks.Envelope{}
-	s.trusted, s.postfix, s.conn, s.mtaName = "", false, nil, ""
+	s.trusted, s.postfix, s.conn = "", false, nil
 	s.mod = m
 	return nil
 }
@@ -100,16 +99,15 @@ func (s *Session) Connect(host, family string, port uint16, addr string, m gomil
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
 		// Sendmail's -bs and some proxies give no address; the macro may.
-		ip, _ = netip.ParseAddr(strings.TrimPrefix(s.macro("{client_addr}"), "IPv6:"))
+		ip, _ = netip.ParseAddr(strings.TrimPrefix(s.macro(gomilter.MacroClientAddr), "IPv6:"))
 	}
 	s.env.ClientIP = ip.Unmap()
 	s.env.ClientPort = int(port)
-	s.mtaName = verifiedName(host, m.GetEx)
-	s.env.ClientName = s.mtaName
-	s.env.ClientPTR = s.macro("{client_ptr}")
-	s.env.MTAName = s.macro("j")
-	s.postfix = strings.HasPrefix(s.macro("v"), "Postfix")
-	for _, name := range []string{"{daemon_addr}", "{if_addr}"} {
+	s.env.ClientName = verifiedName(host, m.GetEx)
+	s.env.ClientPTR = s.macro(gomilter.MacroClientPTR)
+	s.env.MTAName = s.macro(gomilter.MacroMTAFQDN)
+	s.postfix = strings.HasPrefix(s.macro(gomilter.MacroMTAVersion), "Postfix")
+	for _, name := range []gomilter.MacroName{gomilter.MacroDaemonAddr, gomilter.MacroIfAddr} {
 		if a, err := netip.ParseAddr(strings.TrimPrefix(s.macro(name), "IPv6:")); err == nil {
 			s.env.DaemonAddr = a.Unmap()
 			break
@@ -126,12 +124,12 @@ func (s *Session) Connect(host, family string, port uint16, addr string, m gomil
 // verifiedName is the client hostname the MTA verified (forward-confirmed),
 // or "". Postfix says "unknown" in {client_name} and a bracketed address as
 // the host; Sendmail says {client_resolve} other than OK.
-func verifiedName(host string, macro func(string) (string, bool)) string {
-	if r, ok := macro("{client_resolve}"); ok && r != "OK" {
+func verifiedName(host string, macro func(gomilter.MacroName) (string, bool)) string {
+	if r, ok := macro(macroClientResolve); ok && r != "OK" {
 		return ""
 	}
 	name := host
-	if v, ok := macro("{client_name}"); ok {
+	if v, ok := macro(gomilter.MacroClientName); ok {
 		name = v
 	}
 	if name == "" || name == "unknown" || strings.HasPrefix(name, "[") {
@@ -162,17 +160,6 @@ func (s *Session) runConn(stage checks.Stage) {
 		}
 	}
 	s.conn = append(keep, s.decide(s.run(stage))...)
-	// A hostname that a check forward-confirmed is the client's name for
-	// the checks that follow and for the log; the MTA's name is not, once
-	// the PTR check found that it does not hold (ptr-mismatch).
-	for _, f := range s.conn {
-		switch {
-		case f.r.Status == checks.Pass && f.r.Domain != "":
-			s.env.ClientName = f.r.Domain
-		case f.r.Check == "ptr" && f.r.Status != checks.Pass && f.r.Status != checks.None:
-			s.env.ClientName = ""
-		}
-	}
 }
 
 func (s *Session) ranAt(check string, stage checks.Stage) bool {
@@ -195,33 +182,21 @@ func (s *Session) run(stage checks.Stage) []checks.Result {
 	return s.runPhase(stage, s.rt.Chain.Run)
 }
 
-func (s *Session) runLate(stage checks.Stage) []checks.Result {
-	return s.runPhase(stage, s.rt.Chain.RunLate)
+func (s *Session) runAfter(stage checks.Stage) []checks.Result {
+	return s.runPhase(stage, s.rt.Chain.RunAfter)
 }
 
 func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.Stage, *checks.Envelope) []checks.Result) []checks.Result {
 	ctx := s.ctx
-	if s.rt.StageTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.rt.StageTimeout)
-		defer cancel()
+	stop := s.progress(stage)
+	rs := run(ctx, stage, &s.env)
+	stop()
+	// The typed hand-offs (a forward-confirmed hostname, the SPF and DKIM
+	// outcomes) are what the checks that follow read.
+	for _, r := range rs {
+		s.env.Take(r)
 	}
-	if s.env.Results == nil {
-		s.env.Results = map[string]checks.Result{}
-	}
-	// The checks read it only while they run. Each stage's entries are
-	// written over the last stage's (no new allocation per entry); those
-	// of checks with no finding any more go.
-	for f := range s.all() {
-		s.env.Results[f.r.Check] = f.r
-	}
-	for k := range s.env.Results {
-		if !s.hasFinding(k) {
-			delete(s.env.Results, k)
-		}
-	}
-	defer s.progress(stage)()
-	return run(ctx, stage, &s.env)
+	return rs
 }
 
 // DefaultProgressInterval is how long a stage's checks run before the MTA
@@ -273,11 +248,11 @@ func (s *Session) progress(stage checks.Stage) (stop func()) {
 // sends no abort between two messages, so a transaction still open is
 // finished here.
 func (s *Session) MailFrom(from, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	s.tx = &transaction{start: s.now()}
 	s.use(m)
 	s.env.From = from
-	s.env.AuthUser = s.macro("{auth_authen}")
+	s.env.AuthUser = s.macro(gomilter.MacroAuthAuthen)
 	if s.trusted == "" && s.env.AuthUser != "" && s.rt.TrustAuthed {
 		s.trusted = "authenticated"
 	}
@@ -319,7 +294,7 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 		s.env.Rcpt = rcpt
 		fs := s.decide(s.run(checks.StageRcpt))
 		if _, ok := strongestRefusal(fs); !ok {
-			fs = append(fs, s.decide(s.runLate(checks.StageRcpt))...)
+			fs = append(fs, s.decide(s.runAfter(checks.StageRcpt))...)
 		}
 		s.env.Rcpt = ""
 		if d, ok := strongestRefusal(fs); ok {
@@ -328,7 +303,7 @@ func (s *Session) RcptTo(rcpt, _ string, m gomilter.Modifier) (*gomilter.Respons
 		s.tx.rcpt = fs
 	}
 	s.env.Rcpts = append(s.env.Rcpts, rcpt)
-	s.tx.rcpts = append(s.tx.rcpts, rcptOutcome{address: rcpt, action: "accept"})
+	s.tx.rcpts = append(s.tx.rcpts, rcptOutcome{address: rcpt, action: string(actionAccept)})
 	s.bounceRcpt(rcpt)
 	return gomilter.RespContinue, nil
 }
@@ -515,7 +490,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		r := headerTooLarge()
 		s.tx.reply = r.String()
 		s.tx.action = policy.Reject
-		s.endTx(string(policy.Reject))
+		s.endTx(actionReject)
 		return replyResponse(r), nil
 	}
 	s.startStreams()
@@ -523,7 +498,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if s.trusted == "" {
 		s.tx.data = s.decide(s.run(checks.StageData))
 		if _, ok := strongestRefusal(s.tx.data); !ok {
-			s.tx.data = append(s.tx.data, s.decide(s.runLate(checks.StageData))...)
+			s.tx.data = append(s.tx.data, s.decide(s.runAfter(checks.StageData))...)
 		}
 	}
 	s.outboundData()
@@ -531,7 +506,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	if v.refusal != nil {
 		s.tx.reply = v.refusal.Reply.String()
 		s.dmarcEndOfMessage(string(v.refusal.Action))
-		s.endTx(string(v.refusal.Action))
+		s.endTx(actionOf(v.refusal.Action))
 		return replyResponse(v.refusal.Reply), nil
 	}
 	err := applyEdits(m, append(s.edits(v), s.outboundEdits()...))
@@ -543,22 +518,22 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 	}
 	if err != nil {
 		s.log.Warn("message edits failed", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
-		s.endTx("tempfail")
+		s.endTx(actionTempfail)
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
 	s.dmarcEndOfMessage(v.accepted())
 	if s.bounceEnd() {
-		s.endTx("discard")
+		s.endTx(actionDiscard)
 		return gomilter.RespDiscard, nil
 	}
 	switch {
 	case v.quarantine != "":
-		s.endTx(string(policy.Quarantine))
+		s.endTx(actionQuarantine)
 	case len(v.tags) > 0:
-		s.endTx(string(policy.Tag))
+		s.endTx(actionTag)
 	default:
-		s.endTx("accept")
+		s.endTx(actionAccept)
 	}
 	return gomilter.RespAccept, nil
 }
@@ -643,17 +618,6 @@ func (s *Session) all() iter.Seq[finding] {
 	}
 }
 
-func (s *Session) hasFinding(check string) bool {
-	for _, fs := range s.groups() {
-		for i := range fs {
-			if fs[i].r.Check == check {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // groups are the findings by stage, in stage order.
 func (s *Session) groups() [4][]finding {
 	g := [4][]finding{s.conn}
@@ -684,29 +648,29 @@ func strongestRefusal(groups ...[]finding) (policy.Decision, bool) {
 // Abort implements milter.Milter: RSET, or the MTA ending the transaction
 // (Postfix sends it after every message too). Connection data stays.
 func (s *Session) Abort(m gomilter.Modifier) error {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	return nil
 }
 
 // Cleanup implements milter.Milter: the MTA connection is gone.
 func (s *Session) Cleanup(m gomilter.Modifier) {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 	s.mod = nil
 }
 
 // closed is called once the MTA connection is gone.
 func (s *Session) closed() {
-	s.endTx("abort")
+	s.endTx(actionAbort)
 }
 
 // endTx writes the transaction's log record and forgets the message. action is what happened when the message was not
 // refused or accepted on its own.
-func (s *Session) endTx(action string) {
+func (s *Session) endTx(action eventAction) {
 	if s.tx == nil {
 		return
 	}
-	if action == "abort" && s.tx.action != "" && len(s.env.Rcpts) == 0 {
-		action = string(s.tx.action) // every recipient was refused
+	if action == actionAbort && s.tx.action != "" && len(s.env.Rcpts) == 0 {
+		action = actionOf(s.tx.action) // every recipient was refused
 	}
 	s.logRecord(action)
 	for _, st := range s.tx.streams {
@@ -715,4 +679,5 @@ func (s *Session) endTx(action string) {
 	s.env.Streams = nil
 	s.tx = nil
 	s.env.From, s.env.Rcpt, s.env.Rcpts, s.env.Headers, s.env.QueueID = "", "", nil, nil, ""
+	s.env.ForgetMessage()
 }

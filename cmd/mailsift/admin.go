@@ -10,11 +10,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/admin"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/admin"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
-	"github.com/mailsift/mailsift/metrics"
 )
 
 // deps are what outlives a reload: the callout verifier, the greylist
@@ -49,7 +50,7 @@ func listReporter(log *zap.Logger, path string) func(error) {
 
 // startAdmin serves the admin endpoint when [admin] listen is set, and
 // returns the function that stops it.
-func startAdmin(cfg *config.Config, d *deps, current *atomic.Pointer[config.Config], log *zap.Logger) (func(), error) {
+func startAdmin(cfg *settings.Config, d *deps, current *atomic.Pointer[settings.Config], log *zap.Logger) (func(), error) {
 	if cfg.Admin.Listen == "" {
 		return func() {}, nil
 	}

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
 	"github.com/mailsift/mailsift/milter"
 )
@@ -30,7 +30,7 @@ type bounceHolder struct {
 }
 
 // list returns the suppression list of cfg, nil while [bounces] is off.
-func (h *bounceHolder) list(cfg *config.Config, log *zap.Logger) *suppress.List {
+func (h *bounceHolder) list(cfg *settings.Config, log *zap.Logger) *suppress.List {
 	b := &cfg.Bounces
 	if !b.Enabled() {
 		return nil
@@ -83,7 +83,7 @@ func (h *bounceHolder) close() {
 // newBounces is the milter's reading of bounces, nil while [bounces] is
 // off. The export file is written at start, so that it exists for a
 // website to pull.
-func newBounces(cfg *config.Config, d *deps) *milter.Bounces {
+func newBounces(cfg *settings.Config, d *deps) *milter.Bounces {
 	l := d.bounces.list(cfg, d.log())
 	if l == nil {
 		return nil
@@ -97,7 +97,7 @@ func newBounces(cfg *config.Config, d *deps) *milter.Bounces {
 
 // newSuppress is the outbound check of the suppression list, nil unless
 // [outbound.suppress] is on and bounces are read.
-func newSuppress(cfg *config.Config, d *deps, log *zap.Logger) checks.Check {
+func newSuppress(cfg *settings.Config, d *deps, log *zap.Logger) checks.Check {
 	s := &cfg.Outbound.Suppress
 	if s.Mode == "off" {
 		return nil
@@ -107,5 +107,5 @@ func newSuppress(cfg *config.Config, d *deps, log *zap.Logger) checks.Check {
 		log.Warn("outbound.suppress is on but [bounces] addresses is empty: no bounce is read, no address suppressed")
 		return nil
 	}
-	return &checks.Suppress{List: l, Suppressed: s.Reply(checks.SuppressName, "perm"), StoreError: s.Reply(checks.SuppressName, "store")}
+	return checks.NewSuppress(s, l)
 }

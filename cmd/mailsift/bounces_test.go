@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
-	"github.com/mailsift/mailsift/metrics"
 )
 
 func TestNewRuntimeBounces(t *testing.T) {
@@ -20,8 +20,8 @@ func TestNewRuntimeBounces(t *testing.T) {
 	export := filepath.Join(t.TempDir(), "suppressed.json")
 	// The list a previous run exported is read back by the memory store.
 	os.WriteFile(export, []byte(`{"suppressed":[{"address":"old@example.com","suppressed":true,"bounces":3,"last":{"status":"5.1.1","class":"user-unknown","hard":true}}]}`), 0o644)
-	parse := func(extra string) *config.Config {
-		cfg, err := config.Parse("c.toml", []byte(`
+	parse := func(extra string) *settings.Config {
+		cfg, err := settings.Parse("c.toml", []byte(`
 [dns]
 servers = ["127.0.0.1:53"]
 [greylist]
@@ -42,7 +42,7 @@ mode = "enforce"
 	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.New(core)}, metrics: metrics.New("test")}
 	defer d.greylists.close()
 	defer d.bounces.close()
-	rt, err := newRuntime(cfg, d)
+	rt, err := newRuntime(cfg, &listFiles{}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ mode = "enforce"
 	}
 	// A reload keeps the store: what the old runtime recorded, the new one knows.
 	rt.Bounces.List.Record(ctx, "new@example.com", suppress.Bounce{Class: "mailbox-full"})
-	rt2, err := newRuntime(cfg, d)
+	rt2, err := newRuntime(cfg, &listFiles{}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ mode = "enforce"
 	off := parse("")
 	d2 := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.New(core)}, metrics: metrics.New("test")}
 	defer d2.greylists.close()
-	rt, err = newRuntime(off, d2)
+	rt, err = newRuntime(off, &listFiles{}, d2)
 	if err != nil {
 		t.Fatal(err)
 	}

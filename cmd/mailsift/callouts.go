@@ -9,10 +9,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/config"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // calloutHolder keeps one callout Verifier across reloads while the
@@ -25,9 +26,9 @@ type calloutHolder struct {
 	shared redis.UniversalClient
 }
 
-func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metrics.Metrics) *callout.Verifier {
+func (h *calloutHolder) get(cfg *settings.Config, res *resolver.Resolver, m *metrics.Metrics) *callout.Verifier {
 	co := cfg.Checks.Callout
-	co.CheckConfig = config.CheckConfig{} // actions, replies and exceptions are the check's, not the verifier's
+	co.CheckConfig = checks.CheckConfig{} // actions, replies and exceptions are the check's, not the verifier's
 	co.Mode = ""
 	key := fmt.Sprintf("%+v|%s|%+v|%+v", co, cfg.Hostname, cfg.DNS, cfg.Greylist.Redis)
 	if h.v != nil && h.key == key {
@@ -62,7 +63,7 @@ func (h *calloutHolder) get(cfg *config.Config, res *resolver.Resolver, m *metri
 // calloutConfig is the verifier's part of [checks.callout], with its
 // safety rules (allow_networks, never our own addresses), for the check
 // and for "mailsift doctor".
-func calloutConfig(cfg *config.Config, res *resolver.Resolver) callout.Config {
+func calloutConfig(cfg *settings.Config, res *resolver.Resolver) callout.Config {
 	co := cfg.Checks.Callout
 	var allow []netip.Prefix
 	for _, p := range co.AllowNetworks {

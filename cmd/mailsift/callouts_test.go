@@ -8,10 +8,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/mailsift/mailsift/config"
-	"github.com/mailsift/mailsift/metrics"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // With the default [checks.callout], a sender domain whose MX is on a
@@ -25,7 +25,7 @@ func TestCalloutRefusedTargetLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
+	cfg := settings.Default()
 	cfg.Checks.Callout.Mode = "enforce"
 	core, logs := observer.New(zap.InfoLevel)
 	h := &calloutHolder{log: zap.New(core)}

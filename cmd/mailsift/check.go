@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/metrics"
 	"github.com/mailsift/mailsift/milter"
 )
 
@@ -84,7 +84,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailsift check: %v\n", err)
 		return checkError
 	}
-	cfg, err := loadConfig(*path)
+	cfg, files, err := loadAll(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return checkError
@@ -95,7 +95,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.NewNop()}, metrics: metrics.New(getVersion())}
 	defer d.callouts.close()
 	defer d.greylists.close()
-	rt, err := newRuntime(cfg, d)
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailsift check: %s: %v\n", configName(*path), err)
 		return checkError

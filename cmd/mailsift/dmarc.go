@@ -16,10 +16,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
 )
 
 const dmarcUsage = `usage:
@@ -57,7 +57,7 @@ func cmdDMARC(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // dmarcStore opens the store [dmarc] names; close releases it.
-func dmarcStore(cfg *config.Config) (st dmarcreport.Store, close func()) {
+func dmarcStore(cfg *settings.Config) (st dmarcreport.Store, close func()) {
 	if cfg.DMARC.Store == "redis" {
 		r := cfg.Greylist.Redis
 		password, _ := r.RedisPassword() // read at validation; gone since: Redis will refuse, and say so
@@ -70,7 +70,7 @@ func dmarcStore(cfg *config.Config) (st dmarcreport.Store, close func()) {
 
 // dmarcBuilder is the report builder [dmarc] describes: the milter's
 // runtime runs its Loop when reports are on.
-func dmarcBuilder(cfg *config.Config, st dmarcreport.Store, res *resolver.Resolver, log *zap.Logger) *dmarcreport.Builder {
+func dmarcBuilder(cfg *settings.Config, st dmarcreport.Store, res *resolver.Resolver, log *zap.Logger) *dmarcreport.Builder {
 	d := cfg.DMARC
 	from, org := d.ReportFrom, d.OrgName
 	if from == "" {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/mailsift/mailsift/greylist/redistest"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 const aggregate = "../../testdata/dmarc/aggregate/"

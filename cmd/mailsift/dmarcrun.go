@@ -9,10 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
 )
 
 // dmarcHolder keeps the DMARC report store of the running process and the
@@ -30,7 +30,7 @@ type dmarcHolder struct {
 	done       chan struct{}      // closed when the loop has returned
 }
 
-func dmarcKey(cfg *config.Config) string {
+func dmarcKey(cfg *settings.Config) string {
 	d := cfg.DMARC
 	return fmt.Sprintf("%v|%s|%s|%s|%s|%v|%s|%s|%+v|%s", d.Reports, d.ReportFrom, d.OrgName, d.Sendmail, d.Relay, d.Interval, d.Store, d.Prefix, cfg.Greylist.Redis, cfg.Hostname)
 }
@@ -38,7 +38,7 @@ func dmarcKey(cfg *config.Config) string {
 // runtime returns the milter's part for cfg, or nil when [dmarc] has
 // reports off and no rua_addresses. The first call opens the store, and
 // starts the builder's loop when reports are on.
-func (h *dmarcHolder) runtime(cfg *config.Config, res *resolver.Resolver) *milter.DMARCReports {
+func (h *dmarcHolder) runtime(cfg *settings.Config, res *resolver.Resolver) *milter.DMARCReports {
 	d := cfg.DMARC
 	if !d.Reports && len(d.RUAAddresses) == 0 {
 		return nil

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/internal/callout"
 	"github.com/mailsift/mailsift/internal/doctor"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 const doctorUsage = `usage: mailsift doctor DOMAIN [--ip ADDR]... [--helo NAME] [--selector S]... [--from ADDR] [--dns HOST:PORT] [--json] [-c FILE]
@@ -99,7 +99,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 // doctorVerifier is the callout check's prober with its settings and
 // safety rules (one probe per address, the null sender, never DATA), told
 // to wait for the whole probe: a person is waiting, not a client.
-func doctorVerifier(cfg *config.Config, res *resolver.Resolver) *callout.Verifier {
+func doctorVerifier(cfg *settings.Config, res *resolver.Resolver) *callout.Verifier {
 	cc := calloutConfig(cfg, res)
 	cc.Budget, cc.CacheSize = cc.ProbeTimeout, 100
 	return callout.New(cc)

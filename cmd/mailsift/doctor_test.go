@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailsift/mailsift/callout/callouttest"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/callout/callouttest"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 func TestDoctorCommand(t *testing.T) {

@@ -10,9 +10,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // greylistHolder keeps the one greylist store of the process. A reload
@@ -27,7 +28,7 @@ type greylistHolder struct {
 
 // admin returns the store for the admin endpoint while cfg has greylisting
 // on, else nil.
-func (h *greylistHolder) admin(cfg *config.Config) greylist.Admin {
+func (h *greylistHolder) admin(cfg *settings.Config) greylist.Admin {
 	if g := &cfg.Greylist; !g.Enabled || g.Mode == "off" {
 		return nil
 	}
@@ -45,11 +46,11 @@ func (h *greylistHolder) redis() *greylist.Redis {
 	return r
 }
 
-func storeKey(g *config.GreylistConfig) string {
+func storeKey(g *checks.GreylistConfig) string {
 	return fmt.Sprintf("%s|%d|%s|%v|%+v", g.Store, g.MaxEntries, g.Snapshot, g.SnapshotInterval, g.Redis)
 }
 
-func (h *greylistHolder) get(cfg *config.Config, m *metrics.Metrics) greylist.Store {
+func (h *greylistHolder) get(cfg *settings.Config, m *metrics.Metrics) greylist.Store {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g := &cfg.Greylist

@@ -10,10 +10,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/config"
+	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/greylist/redistest"
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 // [greylist.redis] password_file: the password is read from the file, and
@@ -22,8 +24,8 @@ func TestRedisPasswordFile(t *testing.T) {
 	srv := redistest.Start(t, "--requirepass", "s3cret pass")
 	secret := filepath.Join(t.TempDir(), "redis.password")
 	os.WriteFile(secret, []byte("s3cret pass\n"), 0o600)
-	check := func(r config.RedisConfig) error {
-		cfg := config.Default()
+	check := func(r checks.RedisConfig) error {
+		cfg := settings.Default()
 		cfg.Greylist.Store, cfg.Greylist.Redis = "redis", r
 		h := &greylistHolder{log: zap.NewNop()}
 		defer h.close()
@@ -31,7 +33,7 @@ func TestRedisPasswordFile(t *testing.T) {
 			greylist.Timing{Delay: time.Minute, RetryWindow: time.Hour, MaxAge: time.Hour})
 		return err
 	}
-	base := config.RedisConfig{Addrs: []string{srv.Addr}, Prefix: "pw:", Timeout: config.Duration(time.Second)}
+	base := checks.RedisConfig{Addrs: []string{srv.Addr}, Prefix: "pw:", Timeout: config.Duration(time.Second)}
 	withFile := base
 	withFile.PasswordFile = secret
 	if err := check(withFile); err != nil {

@@ -22,11 +22,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
 )
 
 // version is set at build time: -ldflags "-X main.version=$(git describe)".
@@ -95,11 +96,11 @@ func getVersion() string {
 }
 
 // loadConfig reads path, or gives the built-in default when path is "".
-func loadConfig(path string) (*config.Config, error) {
+func loadConfig(path string) (*settings.Config, error) {
 	if path == "" {
-		return config.Default(), nil
+		return settings.Default(), nil
 	}
-	return config.Load(path)
+	return settings.Load(path)
 }
 
 func flags(name string, args []string, stderr io.Writer) (string, bool) {
@@ -118,21 +119,34 @@ func flags(name string, args []string, stderr io.Writer) (string, bool) {
 
 // setup parses a subcommand's flags and loads its config; a non-zero code
 // is the exit status when that fails.
-func setup(name string, args []string, stderr io.Writer) (string, *config.Config, int) {
+func setup(name string, args []string, stderr io.Writer) (string, *settings.Config, *listFiles, int) {
 	path, ok := flags(name, args, stderr)
 	if !ok {
-		return "", nil, 2
+		return "", nil, nil, 2
 	}
-	cfg, err := loadConfig(path)
+	cfg, files, err := loadAll(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return "", nil, 1
+		return "", nil, nil, 1
 	}
-	return path, cfg, 0
+	return path, cfg, files, 0
+}
+
+// loadAll loads the configuration at path and the files it names.
+func loadAll(path string) (*settings.Config, *listFiles, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := loadFiles(path, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, files, nil
 }
 
 func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
-	path, cfg, code := setup("config check", args, stderr)
+	path, cfg, _, code := setup("config check", args, stderr)
 	if code != 0 {
 		return code
 	}
@@ -148,11 +162,10 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newRuntime builds what sessions run with from a configuration: the
-// resolver, the checks, constructed explicitly in their one order (connect,
-// HELO, MAIL, RCPT), and the policy.
-func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
-	callouts, greylists := d.callouts, d.greylists
+// newRuntime builds what sessions run with from a configuration and the
+// files it names: the resolver, the inbound chain (built from the one list,
+// checks.Inbound), the policy and the outbound chain.
+func newRuntime(cfg *settings.Config, files *listFiles, d *deps) (*milter.Runtime, error) {
 	res, err := resolver.New(resolver.Config{
 		Servers:   cfg.DNS.Servers,
 		Timeout:   time.Duration(cfg.DNS.Timeout),
@@ -163,89 +176,13 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &cfg.Checks
-	chain := checks.NewChain(time.Duration(ck.Timeout), time.Now)
-	add := func(c checks.Check, cc *config.CheckConfig) {
-		chain.Add(c)
-		if x := cc.Exceptions(); x != nil {
-			chain.Except(c.Name(), x)
-		}
+	if files.recipients != nil {
+		files.recipients.Report = listReporter(d.log(), cfg.Checks.Recipient.List)
 	}
-	if ck.PTR.Mode != "off" {
-		add(&checks.PTR{Mode: checks.PTRMode(ck.PTR.Mode), DNS: res,
-			Temp: ck.PTR.Reply("ptr", "temp"), Perm: ck.PTR.Reply("ptr", "perm")}, &ck.PTR.CheckConfig)
-	}
-	if ck.Helo.Mode != "off" {
-		h := &ck.Helo
-		add(&checks.Helo{RequireFQDN: h.NonFQDN, RequireDNS: h.Unknown, OurNames: []string{cfg.Hostname}, DNS: res,
-			Syntax: h.Reply("helo", "syntax"), NonFQDN: h.Reply("helo", "non_fqdn"), Literal: h.Reply("helo", "literal"),
-			Ours: h.Reply("helo", "ours"), Unknown: h.Reply("helo", "unknown"), Temp: h.Reply("helo", "temp")}, &h.CheckConfig)
-	}
-	if ck.Sender.Mode != "off" {
-		s := &ck.Sender
-		add(&checks.Sender{RequireFQDN: s.NonFQDN, RequireDomain: s.UnknownDomain, DNS: res,
-			Syntax: s.Reply("sender", "syntax"), NonFQDN: s.Reply("sender", "non_fqdn"), UnknownDomain: s.Reply("sender", "unknown_domain"),
-			NullMX: s.Reply("sender", "null_mx"), Temp: s.Reply("sender", "temp")}, &s.CheckConfig)
-	}
-	if r := &ck.Recipient; r.Mode != "off" {
-		var list *checks.RecipientList
-		if r.List != "" {
-			if list, err = checks.LoadRecipientList(r.List, r.Delimiter, time.Now); err != nil {
-				return nil, err
-			}
-			list.Report = listReporter(d.log(), r.List)
-		}
-		add(&checks.Recipient{RequireFQDN: r.NonFQDN, Domains: r.Domains, List: list,
-			Syntax: r.Reply("recipient", "syntax"), NonFQDN: r.Reply("recipient", "non_fqdn"),
-			Unlisted: r.Reply("recipient", "unlisted"), Temp: r.Reply("recipient", "temp")}, &r.CheckConfig)
-	}
-	if co := &ck.Callout; co.Mode != "off" {
-		add(&checks.Callout{Verifier: callouts.get(cfg, res, d.metrics), OwnDomains: append([]string{cfg.Hostname}, ck.Recipient.Domains...),
-			Fail: co.Reply("callout", "perm"), Temp: co.Reply("callout", "temp"), InProgress: co.Reply("callout", "in_progress")}, &co.CheckConfig)
-	}
-	dmarcOn := ck.DMARC.Mode != "off"
-	if ck.SPF.Mode != "off" {
-		add(&checks.SPF{DNS: checks.NetResolver{R: res}, DMARC: dmarcOn, Receiver: cfg.Hostname,
-			Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}, &ck.SPF.CheckConfig)
-	}
-	if ck.DKIM.Mode != "off" {
-		add(&checks.DKIM{DNS: checks.NetResolver{R: res}, Max: ck.DKIM.MaxSignatures}, &ck.DKIM.CheckConfig)
-	}
-	if dmarcOn {
-		d := &checks.DMARC{DNS: checks.NetResolver{R: res}, ListHosts: ck.DMARC.ListHosts,
-			Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
-		for _, f := range ck.DMARC.Forwarders {
-			p, name, _ := config.ParseForwarder(f)
-			if name != "" {
-				d.ForwarderNames = append(d.ForwarderNames, name)
-			} else {
-				d.ForwarderNets = append(d.ForwarderNets, p)
-			}
-		}
-		add(d, &ck.DMARC.CheckConfig)
-	}
-	if ck.Relay.Mode != "off" { // without domains: sender-specified routing only
-		add(&checks.Relay{Domains: ck.Recipient.Domains, Denied: ck.Relay.Reply("relay", "perm")}, &ck.Relay.CheckConfig)
-	}
-	if g := &cfg.Greylist; g.Enabled && g.Mode != "off" {
-		wl := &checks.GreyWhitelist{Exceptions: checks.Exceptions{
-			Hostnames: g.Whitelist.Hostnames, Senders: g.Whitelist.Senders, Recipients: g.Whitelist.Recipients}}
-		for _, p := range g.Whitelist.Networks {
-			wl.Networks = append(wl.Networks, p.Prefix)
-		}
-		for _, f := range g.Whitelist.Files {
-			lf, err := checks.LoadLineFile(f, checks.ParseWhitelistEntry, time.Now)
-			if err != nil {
-				return nil, err
-			}
-			wl.Files = append(wl.Files, lf)
-		}
-		add(&checks.Greylist{Store: greylists.get(cfg, d.metrics), Now: time.Now,
-			Timing: greylist.Timing{Delay: time.Duration(g.Delay), RetryWindow: time.Duration(g.RetryWindow),
-				MaxAge: time.Duration(g.MaxAge), AWLCount: g.AutoWhitelist},
-			OrgDomain: g.OrgDomain, SPFSkip: g.SPFSkip, IPv4: g.IPv4Prefix, IPv6: g.IPv6Prefix, Delimiter: ck.Recipient.Delimiter, Whitelist: wl,
-			Greylisted: g.Reply("greylist", "temp"), StoreError: g.Reply("greylist", "store")}, &g.CheckConfig)
-	}
+	chain := cfg.Checks.NewChain(&cfg.Greylist, checks.Deps{DNS: res, Hostname: cfg.Hostname,
+		Verifier:   func() *callout.Verifier { return d.callouts.get(cfg, res, d.metrics) },
+		Store:      func() greylist.Store { return d.greylists.get(cfg, d.metrics) },
+		Recipients: files.recipients, Whitelist: files.whitelist})
 	rt := &milter.Runtime{
 		Hostname:         cfg.Hostname,
 		Chain:            chain,
@@ -258,7 +195,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	for _, p := range cfg.Trust.Networks {
 		rt.TrustedNets = append(rt.TrustedNets, p.Prefix)
 	}
-	if rt.Outbound, err = newOutbound(cfg, res, d, d.greylists.log); err != nil {
+	if rt.Outbound, err = newOutbound(cfg, res, files, d, d.greylists.log); err != nil {
 		return nil, err
 	}
 	if d.dmarc != nil {
@@ -268,7 +205,7 @@ func newRuntime(cfg *config.Config, d *deps) (*milter.Runtime, error) {
 	return rt, nil
 }
 
-func levelOf(cfg *config.Config) zapcore.Level {
+func levelOf(cfg *settings.Config) zapcore.Level {
 	l, err := zapcore.ParseLevel(string(cfg.Log.Level))
 	if err != nil {
 		return zapcore.InfoLevel
@@ -277,7 +214,7 @@ func levelOf(cfg *config.Config) zapcore.Level {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	path, cfg, code := setup("run", args, stderr)
+	path, cfg, files, code := setup("run", args, stderr)
 	if code != 0 {
 		return code
 	}
@@ -299,7 +236,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	d.dmarc = &dmarcHolder{log: log}
 	defer d.dmarc.close() // after the server's shutdown: no session records any more
 	defer d.bounces.close()
-	rt, err := newRuntime(cfg, d)
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		ln.Close()
 		log.Error("cannot start", zap.String("mailsift.config", configName(path)), zap.Error(err))
@@ -310,7 +247,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	srv := milter.NewServer(rt, log, time.Now)
 	srv.Observe(d.metrics)
-	var current atomic.Pointer[config.Config]
+	var current atomic.Pointer[settings.Config]
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, d, &current, log)
 	if err != nil {
@@ -327,7 +264,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("mailsift started", zap.String("mailsift.listen", cfg.Listen.String()),
 		zap.String("mailsift.version", getVersion()), zap.String("mailsift.config", configName(path)),
-		zap.String("mailsift.mode", string(cfg.Mode.Mode)))
+		zap.String("mailsift.mode", string(cfg.Mode)))
 
 	for {
 		select {
@@ -358,8 +295,8 @@ func configName(path string) string {
 
 // reload re-reads the configuration. An invalid file changes nothing: the
 // running configuration stays, and the error is logged.
-func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level zap.AtomicLevel, log *zap.Logger) *config.Config {
-	cfg, err := loadConfig(path)
+func reload(path string, cur *settings.Config, srv *milter.Server, d *deps, level zap.AtomicLevel, log *zap.Logger) *settings.Config {
+	cfg, files, err := loadAll(path)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		d.metrics.Reload(false)
@@ -373,7 +310,7 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 		log.Warn("admin.listen changed; it takes effect at the next restart")
 		cfg.Admin = cur.Admin
 	}
-	rt, err := newRuntime(cfg, d)
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", zap.String("mailsift.config", configName(path)), zap.Error(err))
 		d.metrics.Reload(false)
@@ -385,11 +322,11 @@ func reload(path string, cur *config.Config, srv *milter.Server, d *deps, level 
 	}
 	level.SetLevel(levelOf(cfg))
 	d.metrics.Reload(true)
-	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode.Mode)))
+	log.Info("configuration reloaded", zap.String("mailsift.config", configName(path)), zap.String("mailsift.mode", string(cfg.Mode)))
 	return cfg
 }
 
-func shutdown(srv *milter.Server, cfg *config.Config, log *zap.Logger) {
+func shutdown(srv *milter.Server, cfg *settings.Config, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownGrace))
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/metrics"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -85,7 +85,7 @@ func TestNewRuntimeChecks(t *testing.T) {
 	}
 	cfg.DNS.Servers = []string{"127.0.0.1:53"}
 	names := func() string {
-		rt, err := newRuntime(cfg, &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.NewNop()}, metrics: metrics.New("test")})
+		rt, err := newRuntime(cfg, &listFiles{}, &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.NewNop()}, metrics: metrics.New("test")})
 		if err != nil {
 			t.Fatal(err)
 		}

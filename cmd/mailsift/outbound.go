@@ -9,17 +9,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/internal/dkimsign"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/milter"
-	"github.com/mailsift/mailsift/resolver"
 )
 
 // newOutbound builds the submissions' checks, in their one order (MAIL
 // FROM: login, mailbox, limit; end of message: preflight, standards), and
 // loads the DKIM keys. nil when [outbound] is off.
-func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.Logger) (*milter.Outbound, error) {
+func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles, d *deps, log *zap.Logger) (*milter.Outbound, error) {
 	o := &cfg.Outbound
 	if !o.Enabled {
 		return nil, nil
@@ -28,7 +28,7 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.L
 		log = zap.NewNop()
 	}
 	ob := &milter.Outbound{Chain: checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now), Domains: cfg.OutboundDomains()}
-	add := func(c checks.Check, cc *config.CheckConfig) {
+	add := func(c checks.Check, cc *checks.CheckConfig) {
 		ob.Chain.Add(c)
 		if x := cc.Exceptions(); x != nil {
 			ob.Chain.Except(c.Name(), x)
@@ -47,28 +47,17 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.L
 	}
 	delimiter := cfg.Checks.Recipient.Delimiter
 	if l := &o.Login; o.Logins != "" && l.Mode != "off" {
-		m, err := checks.LoadLoginMap(o.Logins, time.Now)
-		if err != nil {
-			return nil, err
-		}
-		add(&checks.Login{Map: m, FromHeader: l.FromHeader, Delimiter: delimiter,
-			Mismatch: l.Reply(checks.LoginName, "mismatch"), Temp: l.Reply(checks.LoginName, "temp")}, &l.CheckConfig)
+		add(checks.NewLogin(l, files.logins, delimiter), &l.CheckConfig)
 	}
 	if mb := &o.Mailbox; o.Mailboxes != "" && mb.Mode != "off" {
-		list, err := checks.LoadRecipientList(o.Mailboxes, delimiter, time.Now)
-		if err != nil {
-			return nil, err
-		}
-		add(&checks.Mailbox{Domains: cfg.OutboundDomains(), List: list,
-			Unknown: mb.Reply(checks.MailboxName, "unknown"), Temp: mb.Reply(checks.MailboxName, "temp")}, &mb.CheckConfig)
+		add(checks.NewMailbox(mb, cfg.OutboundDomains(), files.mailboxes), &mb.CheckConfig)
 	}
 	if l := &o.Limit; o.DailyLimit > 0 && l.Mode != "off" {
 		counter, ok := d.greylists.get(cfg, d.metrics).(greylist.Counter)
 		if !ok {
 			return nil, fmt.Errorf("outbound.daily_limit: the greylist store keeps no counts")
 		}
-		add(&checks.Limit{Store: counter, Max: o.DailyLimit, Window: 24 * time.Hour, Now: time.Now, Observe: d.metrics.OutboundCount(),
-			Reached: l.Reply(checks.LimitName, "temp"), StoreError: l.Reply(checks.LimitName, "store")}, &l.CheckConfig)
+		add(checks.NewLimit(l, counter, o.DailyLimit, d.metrics.OutboundCount()), &l.CheckConfig)
 	}
 	if c := newSuppress(cfg, d, log); c != nil {
 		add(c, &o.Suppress.CheckConfig)
@@ -81,16 +70,14 @@ func newOutbound(cfg *config.Config, res *resolver.Resolver, d *deps, log *zap.L
 		if len(addrs) == 0 {
 			log.Warn("outbound: no outbound addresses: the DMARC preflight cannot count on SPF; set [outbound] addresses")
 		}
-		pf := &checks.Preflight{DNS: checks.NetResolver{R: res}, SPF: &checks.SPF{DNS: checks.NetResolver{R: res}},
-			Addresses: addrs, Hostname: cfg.Hostname,
-			Reject: p.Reply(checks.PreflightName, "reject"), Quarantine: p.Reply(checks.PreflightName, "quarantine"), Temp: p.Reply(checks.PreflightName, "temp")}
+		pf := checks.NewPreflight(p, res, addrs, cfg.Hostname, nil)
 		if ob.Keys != nil {
 			pf.Signer = ob.Keys
 		}
 		add(pf, &p.CheckConfig)
 	}
 	if s := &o.Standards; s.Mode != "off" {
-		add(&checks.Standards{Violation: s.Reply(checks.StandardsName, "perm")}, &s.CheckConfig)
+		add(checks.NewStandards(s), &s.CheckConfig)
 	}
 	return ob, nil
 }

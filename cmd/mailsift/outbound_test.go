@@ -9,9 +9,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/mailsift/mailsift/config"
 	"github.com/mailsift/mailsift/internal/dkimsign"
-	"github.com/mailsift/mailsift/metrics"
+	"github.com/mailsift/mailsift/internal/metrics"
+	"github.com/mailsift/mailsift/internal/settings"
 )
 
 func TestNewRuntimeOutbound(t *testing.T) {
@@ -24,7 +24,7 @@ func TestNewRuntimeOutbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(keys, "bad.test.a.key"), []byte("junk"), 0o600)
-	cfg, err := config.Parse("c.toml", []byte(`
+	cfg, err := settings.Parse("c.toml", []byte(`
 [dns]
 servers = ["127.0.0.1:53"]
 [greylist]
@@ -45,7 +45,11 @@ mode = "off"
 	core, logs := observer.New(zap.InfoLevel)
 	d := &deps{callouts: &calloutHolder{}, greylists: &greylistHolder{log: zap.New(core)}, metrics: metrics.New("test")}
 	defer d.greylists.close()
-	rt, err := newRuntime(cfg, d)
+	files, err := loadFiles("c.toml", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := newRuntime(cfg, files, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +68,11 @@ mode = "off"
 		t.Fatalf("bad key log = %v", bad)
 	}
 	// A reload builds it again, metrics and all.
-	if _, err := newRuntime(cfg, d); err != nil {
+	if _, err := newRuntime(cfg, files, d); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Outbound.Enabled = false
-	if rt, err := newRuntime(cfg, d); err != nil || rt.Outbound != nil {
+	if rt, err := newRuntime(cfg, files, d); err != nil || rt.Outbound != nil {
 		t.Fatalf("disabled: %v %v", rt.Outbound, err)
 	}
 }

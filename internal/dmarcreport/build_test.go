@@ -20,8 +20,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 var day = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
@@ -46,10 +46,7 @@ func message(at time.Duration, ip, from, mailFrom string, spf checks.Status, dki
 	if applied != "" {
 		dr.Details["applied"] = applied
 	}
-	sr := checks.Result{Check: "spf", Status: spf}
-	if spf == checks.Pass {
-		sr.Domain = domainOf(mailFrom)
-	}
+	sr := checks.Result{Check: "spf", Status: spf, SPF: &checks.SPFOutcome{Status: spf, Identity: "mailfrom", Domain: domainOf(mailFrom)}}
 	kr := checks.Result{Check: "dkim", Status: dkim}
 	if dkimDomain != "" {
 		kr.AuthRes = []authres.Result{&authres.DKIMResult{Value: authres.ResultValue(dkim), Domain: dkimDomain}}

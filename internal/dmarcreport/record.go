@@ -18,7 +18,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Record is one message's DMARC evaluation, as a receiver keeps it for the

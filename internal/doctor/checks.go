@@ -14,10 +14,10 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"github.com/miekg/dns"
 
-	"github.com/mailsift/mailsift/callout"
 	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/callout"
 	"github.com/mailsift/mailsift/internal/dmarcreport"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // mx: the domain has MX records whose targets are host names with

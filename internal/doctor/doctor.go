@@ -10,8 +10,8 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Status is a row's verdict.

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/callout/callouttest"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/callout/callouttest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 type world struct {

@@ -21,7 +21,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Status is a check_host() result, spelled as RFC 7208 §2.6 spells it.

@@ -7,14 +7,14 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 // BenchmarkQuery compares a cached answer with a query that goes to the
 // (loopback) server every time.
 func BenchmarkQuery(b *testing.B) {
-	srv := dnstest.Start(b, "../testdata/zones/mailsift.test.zone")
+	srv := dnstest.Start(b, "../../testdata/zones/mailsift.test.zone")
 	for _, bc := range []struct {
 		name  string
 		cache int

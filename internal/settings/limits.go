@@ -1,8 +1,10 @@
-package config
+package settings
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 // LimitsConfig is [limits]: what one MTA may hold of mailsift.
@@ -13,7 +15,7 @@ type LimitsConfig struct {
 	MaxSessions int `toml:"max_sessions"`
 	// IdleTimeout closes an MTA connection that sends nothing for this
 	// long.
-	IdleTimeout Duration `toml:"idle_timeout"`
+	IdleTimeout config.Duration `toml:"idle_timeout"`
 	// MaxHeaderBytes bounds a message's header block; a message with more
 	// is refused at its end with 552 5.3.4.
 	MaxHeaderBytes int `toml:"max_header_bytes"`
@@ -21,18 +23,18 @@ type LimitsConfig struct {
 
 // DefaultLimits are the [limits] defaults.
 func DefaultLimits() LimitsConfig {
-	return LimitsConfig{MaxSessions: 1000, IdleTimeout: Duration(2 * time.Hour), MaxHeaderBytes: 1 << 20}
+	return LimitsConfig{MaxSessions: 1000, IdleTimeout: config.Duration(2 * time.Hour), MaxHeaderBytes: 1 << 20}
 }
 
 func (l *LimitsConfig) validate() error {
 	if l.MaxSessions < 1 {
-		return &keyError{"limits.max_sessions", fmt.Sprintf("want 1 or more, got %d", l.MaxSessions)}
+		return &config.KeyErr{Key: "limits.max_sessions", Msg: fmt.Sprintf("want 1 or more, got %d", l.MaxSessions)}
 	}
 	if l.IdleTimeout <= 0 {
-		return &keyError{"limits.idle_timeout", "want a positive duration"}
+		return &config.KeyErr{Key: "limits.idle_timeout", Msg: "want a positive duration"}
 	}
 	if l.MaxHeaderBytes < 1024 {
-		return &keyError{"limits.max_header_bytes", fmt.Sprintf("want 1024 or more bytes, got %d", l.MaxHeaderBytes)}
+		return &config.KeyErr{Key: "limits.max_header_bytes", Msg: fmt.Sprintf("want 1024 or more bytes, got %d", l.MaxHeaderBytes)}
 	}
 	return nil
 }

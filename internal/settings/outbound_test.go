@@ -1,4 +1,4 @@
-package config
+package settings
 
 import (
 	"net/netip"
@@ -20,7 +20,6 @@ func TestOutboundErrors(t *testing.T) {
 		{"[outbound]\naddresses = [\"192.0.2.0/24\"]", `c.toml:2: outbound.addresses: want IP addresses such as "192.0.2.1", got "192.0.2.0/24"`},
 		{"[outbound]\ndaily_limit = -1", `c.toml:2: outbound.daily_limit: want 0 (no limit) or more messages, got -1`},
 		{"[outbound.dkim]\nkeys = \"dkim\"", `c.toml:2: outbound.dkim.keys: want an absolute path, or "" for no signing, got "dkim"`},
-		{"[outbound]\nlogins = \"" + bad + "\"", `c.toml:2: outbound.logins: ` + bad + `:1: want "LOGIN ADDRESS|@DOMAIN ...", got "www"`},
 		{"[outbound.preflight.actions]\npreflight-nope = \"log\"", `c.toml:2: outbound.preflight.actions.preflight-nope: want a status`},
 		{"[outbound.limit.replies]\nperm = \"550 5.7.1 no\"", `c.toml:2: outbound.limit.replies.perm: unknown reply, want one of temp, store`},
 		{"[outbound.login]\nfrom_headers = true", `c.toml:2: unknown key "outbound.login.from_headers"`},

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mailsift/mailsift/resolver"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // Config configures a Verifier.
@@ -51,40 +51,38 @@ type Config struct {
 	Shared *Shared
 }
 
+// Defaults is the one place the callout's defaults are written: the
+// Verifier fills what a Config leaves zero from it, and the config file's
+// [checks.callout] defaults are these.
+func Defaults() Config {
+	return Config{
+		Port:          25,
+		Budget:        8 * time.Second,
+		ProbeTimeout:  60 * time.Second,
+		DialTimeout:   10 * time.Second,
+		PositiveTTL:   31 * 24 * time.Hour,
+		NegativeTTL:   3 * time.Hour,
+		TempTTL:       5 * time.Minute,
+		CacheSize:     100000,
+		MaxPerDomain:  2,
+		RatePerMinute: 10,
+		RatePerTarget: 20,
+	}
+}
+
 func (c *Config) defaults() {
-	if c.Port == 0 {
-		c.Port = 25
-	}
-	if c.Budget <= 0 {
-		c.Budget = 8 * time.Second
-	}
-	if c.ProbeTimeout <= 0 {
-		c.ProbeTimeout = 60 * time.Second
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 10 * time.Second
-	}
-	if c.PositiveTTL <= 0 {
-		c.PositiveTTL = 31 * 24 * time.Hour
-	}
-	if c.NegativeTTL <= 0 {
-		c.NegativeTTL = 3 * time.Hour
-	}
-	if c.TempTTL <= 0 {
-		c.TempTTL = 5 * time.Minute
-	}
-	if c.CacheSize <= 0 {
-		c.CacheSize = 100000
-	}
-	if c.MaxPerDomain <= 0 {
-		c.MaxPerDomain = 2
-	}
-	if c.RatePerMinute <= 0 {
-		c.RatePerMinute = 10
-	}
-	if c.RatePerTarget <= 0 {
-		c.RatePerTarget = 20
-	}
+	d := Defaults()
+	setDefault(&c.Port, d.Port)
+	setDefault(&c.Budget, d.Budget)
+	setDefault(&c.ProbeTimeout, d.ProbeTimeout)
+	setDefault(&c.DialTimeout, d.DialTimeout)
+	setDefault(&c.PositiveTTL, d.PositiveTTL)
+	setDefault(&c.NegativeTTL, d.NegativeTTL)
+	setDefault(&c.TempTTL, d.TempTTL)
+	setDefault(&c.CacheSize, d.CacheSize)
+	setDefault(&c.MaxPerDomain, d.MaxPerDomain)
+	setDefault(&c.RatePerMinute, d.RatePerMinute)
+	setDefault(&c.RatePerTarget, d.RatePerTarget)
 	if c.Refused == nil {
 		c.Refused = func(string, string, string) {}
 	}
@@ -97,5 +95,12 @@ func (c *Config) defaults() {
 	}
 	if c.Observe == nil {
 		c.Observe = func(Status) {}
+	}
+}
+
+// setDefault sets *v to d when *v is not positive.
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }

@@ -3,59 +3,38 @@
 package policy
 
 import (
-	"fmt"
-
 	"github.com/mailsift/mailsift/checks"
 )
 
-// Action is what happens to the message (or recipient) for one result.
-type Action string
+// Action is what happens to the message (or recipient) for one result;
+// the words are the check tables' (checks.Action).
+type Action = checks.Action
 
 // The actions, strongest first.
 const (
-	Reject     Action = "reject"     // refuse with the check's 5xx reply
-	Tempfail   Action = "tempfail"   // refuse with the check's 4xx reply
-	Quarantine Action = "quarantine" // accept into the MTA's hold queue
-	Tag        Action = "tag"        // accept with an X-Mailsift header naming the finding
-	Log        Action = "log"        // accept; the finding is in the log record only
-	Off        Action = "off"        // ignore the finding
+	Reject     = checks.ActionReject     // refuse with the check's 5xx reply
+	Tempfail   = checks.ActionTempfail   // refuse with the check's 4xx reply
+	Quarantine = checks.ActionQuarantine // accept into the MTA's hold queue
+	Tag        = checks.ActionTag        // accept with an X-Mailsift header naming the finding
+	Log        = checks.ActionLog        // accept; the finding is in the log record only
+	Off        = checks.ActionOff        // ignore the finding
 )
 
-var strength = map[Action]int{Reject: 6, Tempfail: 5, Quarantine: 4, Tag: 3, Log: 2, Off: 1}
-
-// Stronger reports whether a is stronger than b.
-func (a Action) Stronger(b Action) bool { return strength[a] > strength[b] }
-
-// Refuses reports whether a refuses the mail in SMTP.
-func (a Action) Refuses() bool { return a == Reject || a == Tempfail }
-
 // ParseAction returns the action named s.
-func ParseAction(s string) (Action, error) {
-	a := Action(s)
-	if _, ok := strength[a]; !ok {
-		return "", fmt.Errorf("unknown action %q, want one of reject, tempfail, quarantine, tag, log, off", s)
-	}
-	return a, nil
-}
+func ParseAction(s string) (Action, error) { return checks.ParseAction(s) }
 
 // Mode says how far actions are carried out.
-type Mode string
+type Mode = checks.Mode
 
 // The modes. A mode only ever softens an action.
 const (
-	Enforce Mode = "enforce" // carry out every action
-	TagMode Mode = "tag"     // refusals and quarantine become a tag; mail is accepted
-	Observe Mode = "observe" // log only
+	Enforce = checks.ModeEnforce // carry out every action
+	TagMode = checks.ModeTag     // refusals and quarantine become a tag; mail is accepted
+	Observe = checks.ModeObserve // log only
 )
 
 // ParseMode returns the mode named s.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case Enforce, TagMode, Observe:
-		return m, nil
-	}
-	return "", fmt.Errorf("unknown mode %q, want enforce, tag or observe", s)
-}
+func ParseMode(s string) (Mode, error) { return checks.ParseMode(s) }
 
 // DefaultActions is the action for each status when the config says
 // nothing: a failure refuses, a temporary DNS error tempfails (never a

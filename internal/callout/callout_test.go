@@ -12,12 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/mailsift/mailsift/callout"
-	"github.com/mailsift/mailsift/callout/callouttest"
 	"github.com/mailsift/mailsift/greylist/redistest"
+	"github.com/mailsift/mailsift/internal/callout"
+	"github.com/mailsift/mailsift/internal/callout/callouttest"
 	"github.com/mailsift/mailsift/internal/clocktest"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,7 +34,7 @@ type world struct {
 func setup(t *testing.T) *world {
 	t.Helper()
 	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
+	if err := srv.LoadDir("../../testdata/zones"); err != nil {
 		t.Fatal(err)
 	}
 	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: time.Second})

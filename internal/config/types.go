@@ -5,9 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"github.com/mailsift/mailsift/checks"
-	"github.com/mailsift/mailsift/policy"
 )
 
 // Duration is a time.Duration written as "10s", "5m".
@@ -91,64 +88,6 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (p Prefix) MarshalText() ([]byte, error) { return []byte(p.Prefix.String()), nil }
 
-// Mode is the global policy mode.
-type Mode struct{ policy.Mode }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (m *Mode) UnmarshalText(b []byte) error {
-	v, err := policy.ParseMode(string(b))
-	m.Mode = v
-	return err
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (m Mode) MarshalText() ([]byte, error) { return []byte(m.Mode), nil }
-
-// CheckMode is a check's own mode: a policy mode that overrides the global
-// one, "off" to not run the check, or "" to follow the global mode.
-type CheckMode string
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (m *CheckMode) UnmarshalText(b []byte) error {
-	switch s := string(b); s {
-	case "", "off":
-		*m = CheckMode(s)
-		return nil
-	default:
-		if _, err := policy.ParseMode(s); err != nil {
-			return fmt.Errorf("unknown mode %q, want enforce, tag, observe or off", s)
-		}
-		*m = CheckMode(s)
-		return nil
-	}
-}
-
-// Action is a policy action.
-type Action struct{ policy.Action }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (a *Action) UnmarshalText(b []byte) error {
-	v, err := policy.ParseAction(string(b))
-	a.Action = v
-	return err
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (a Action) MarshalText() ([]byte, error) { return []byte(a.Action), nil }
-
-// Reply is an SMTP reply line such as "550 5.7.1 text".
-type Reply struct{ checks.Reply }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (r *Reply) UnmarshalText(b []byte) error {
-	v, err := checks.ParseReply(string(b))
-	r.Reply = v
-	return err
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (r Reply) MarshalText() ([]byte, error) { return []byte(r.Reply.String()), nil }
-
 // Level is a log level.
 type Level string
 
@@ -160,17 +99,4 @@ func (l *Level) UnmarshalText(b []byte) error {
 		return nil
 	}
 	return fmt.Errorf("unknown level %q, want debug, info, warn or error", b)
-}
-
-// PTRMode is the strength of the ptr check: off, exists or fcrdns.
-type PTRMode string
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (m *PTRMode) UnmarshalText(b []byte) error {
-	switch s := string(b); s {
-	case "off", "exists", "fcrdns":
-		*m = PTRMode(s)
-		return nil
-	}
-	return fmt.Errorf("unknown mode %q, want off, exists (a PTR record) or fcrdns (forward-confirmed)", b)
 }

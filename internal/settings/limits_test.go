@@ -1,9 +1,11 @@
-package config
+package settings
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsift/mailsift/internal/config"
 )
 
 func TestLimits(t *testing.T) {
@@ -15,7 +17,7 @@ func TestLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits != (LimitsConfig{50, Duration(30 * time.Second), 65536}) {
+	if c.Limits != (LimitsConfig{50, config.Duration(30 * time.Second), 65536}) {
 		t.Fatalf("limits = %+v", c.Limits)
 	}
 	for in, want := range map[string]string{

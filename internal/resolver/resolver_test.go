@@ -14,15 +14,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mailsift/mailsift/internal/clocktest"
-	"github.com/mailsift/mailsift/resolver"
-	"github.com/mailsift/mailsift/resolver/dnstest"
+	"github.com/mailsift/mailsift/internal/resolver"
+	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func setup(t *testing.T) (*resolver.Resolver, *dnstest.Server, *clocktest.Clock) {
 	t.Helper()
-	srv := dnstest.Start(t, "../testdata/zones/mailsift.test.zone", "../testdata/zones/127.in-addr.arpa.zone")
+	srv := dnstest.Start(t, "../../testdata/zones/mailsift.test.zone", "../../testdata/zones/127.in-addr.arpa.zone")
 	clk := clocktest.New(time.Unix(1_800_000_000, 0))
 	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 2, CacheSize: 100, Now: clk.Now})
 	if err != nil {

@@ -1,0 +1,67 @@
+package settings
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailsift/mailsift/checks"
+	"github.com/mailsift/mailsift/internal/config"
+)
+
+// BouncesConfig is [bounces]: the bounces that come back are read, logged
+// and counted, and the addresses that keep bouncing are suppressed. Off
+// unless addresses are set.
+type BouncesConfig struct {
+	// Addresses are our bounce mailboxes (the return path of mass mail);
+	// a VERP address local+tag@domain is local@domain's. Mail to them, and
+	// any mail from <> that carries a report, is read at its end.
+	Addresses []string        `toml:"addresses"`
+	Discard   bool            `toml:"discard"`    // swallow a bounce to the addresses once recorded
+	HardLimit int             `toml:"hard_limit"` // hard bounces within window that suppress an address; 0 for never
+	SoftLimit int             `toml:"soft_limit"` // soft bounces within window above which it is suppressed; 0 for never
+	Window    config.Duration `toml:"window"`
+	Export    string          `toml:"export"` // the suppression list as a JSON file; "" for none
+	Store     string          `toml:"store"`  // memory | redis (the [greylist.redis] server)
+	Prefix    string          `toml:"prefix"` // Redis key prefix
+}
+
+func defaultBounces() BouncesConfig {
+	return BouncesConfig{Addresses: []string{}, HardLimit: 3, SoftLimit: 5, Window: config.Duration(168 * time.Hour),
+		Store: "memory", Prefix: "mailsift:bounces:"}
+}
+
+// Enabled reports whether bounces are read.
+func (b *BouncesConfig) Enabled() bool { return len(b.Addresses) > 0 }
+
+func (b *BouncesConfig) validate(c *Config) error {
+	for i, s := range b.Addresses {
+		a, err := checks.ParseAddress(s)
+		if err != nil || a.Domain == "" || a.Literal.IsValid() {
+			return &config.KeyErr{Key: "bounces.addresses", Msg: fmt.Sprintf("want addresses such as \"bounces@example.org\", got %q", s)}
+		}
+		b.Addresses[i] = a.String()
+	}
+	if b.HardLimit < 0 {
+		return &config.KeyErr{Key: "bounces.hard_limit", Msg: fmt.Sprintf("want 0 (never) or more bounces, got %d", b.HardLimit)}
+	}
+	if b.SoftLimit < 0 {
+		return &config.KeyErr{Key: "bounces.soft_limit", Msg: fmt.Sprintf("want 0 (never) or more bounces, got %d", b.SoftLimit)}
+	}
+	if b.Window <= 0 {
+		return &config.KeyErr{Key: "bounces.window", Msg: fmt.Sprintf("want a positive duration such as \"168h\", got %s", time.Duration(b.Window))}
+	}
+	if b.Export != "" && !strings.HasPrefix(b.Export, "/") {
+		return &config.KeyErr{Key: "bounces.export", Msg: fmt.Sprintf("want an absolute path, or \"\" for none, got %q", b.Export)}
+	}
+	switch b.Store {
+	case "memory":
+	case "redis":
+		if len(c.Greylist.Redis.Addrs) == 0 {
+			return &config.KeyErr{Key: "bounces.store", Msg: `"redis" uses the greylist's Redis: set [greylist.redis] addrs = ["HOST:PORT", ...]`}
+		}
+	default:
+		return &config.KeyErr{Key: "bounces.store", Msg: fmt.Sprintf("want \"memory\" or \"redis\", got %q", b.Store)}
+	}
+	return nil
+}
