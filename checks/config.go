@@ -51,6 +51,8 @@ type Deps struct {
 	Store      func() greylist.Store
 	Recipients *RecipientList // checks.recipient.list, loaded; nil for none
 	Whitelist  []*LineFile    // greylist.whitelist.files, loaded
+	// Outbound is what the outbound checks are built with.
+	Outbound OutboundDeps
 }
 
 // Entry is one check in the list: its name, its table, whether it runs,
@@ -68,6 +70,8 @@ type Entry struct {
 	// Own is the whole table (&Config.PTR, ...): its Validate, if it has
 	// one, checks the check's own keys.
 	Own any
+	// New builds the check; an outbound one (OutboundTables.List) returns
+	// nil when its input is missing.
 	New func(Deps) Check
 }
 

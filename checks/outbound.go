@@ -3,9 +3,14 @@ package checks
 import (
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"strings"
+	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/mailsift/mailsift/greylist"
+	"github.com/mailsift/mailsift/internal/resolver"
 )
 
 // The outbound checks judge submissions — mail our own users send: from a
@@ -140,19 +145,97 @@ func DefaultOutboundTables() OutboundTables {
 	return OutboundTables{Preflight: defaultPreflightTable(), Limit: defaultLimitTable(), Suppress: defaultSuppressTable()}
 }
 
-// List is the one ordered list of the outbound checks' tables: their
-// validation and policy rules follow from it. (The checks themselves are
-// built by cmd/mailsift, in the same order.)
+// OutboundDeps is what the outbound checks are built with besides their
+// tables. A check whose input is missing (no logins file, no mailbox list,
+// no daily limit, no suppression list) is not built.
+type OutboundDeps struct {
+	DNS       *resolver.Resolver
+	Hostname  string
+	Domains   []string // our sending domains
+	Delimiter string   // [checks.recipient] delimiter: "user+tag" is "user"
+	// Logins and Mailboxes are [outbound] logins and mailboxes, loaded;
+	// nil turns their check off.
+	Logins    *LoginMap
+	Mailboxes *RecipientList
+	// DailyLimit is [outbound] daily_limit, 0 for none; Counter gives the
+	// store that counts, called only when the limit runs; Observe shows
+	// each count (a metric).
+	DailyLimit int
+	Counter    func() greylist.Counter
+	Observe    func(who string, count int)
+	// Suppression gives the suppression list, called only when the
+	// suppress check is on; nil when bounces are not read.
+	Suppression func() SuppressionList
+	// Addresses are our outbound addresses as receivers see them, and
+	// Signer says which domain a message's From domain is signed for: the
+	// preflight's two ways to align.
+	Addresses []netip.Addr
+	Signer    interface{ SigningDomain(from string) string }
+}
+
+// List is the one ordered list of the outbound checks, as Inbound is of
+// the inbound ones: the order of the outbound chain, and what validation
+// and policy rules follow. A new outbound check is one line here and its
+// table in OutboundTables.
 func (t *OutboundTables) List() []Entry {
-	e := func(name string, mode CheckMode, cc *CheckConfig) Entry {
-		return Entry{Name: name, Mode: mode, Table: cc, Prefix: "outbound." + name}
+	e := func(name string, mode CheckMode, cc *CheckConfig, out func(OutboundDeps) Check) Entry {
+		return Entry{Name: name, Mode: mode, On: mode != "off", Table: cc, Prefix: "outbound." + name,
+			New: func(d Deps) Check { return out(d.Outbound) }}
 	}
 	return []Entry{
-		e(LoginName, t.Login.Mode, &t.Login.CheckConfig),
-		e(MailboxName, t.Mailbox.Mode, &t.Mailbox.CheckConfig),
-		e(LimitName, t.Limit.Mode, &t.Limit.CheckConfig),
-		e(PreflightName, t.Preflight.Mode, &t.Preflight.CheckConfig),
-		e(StandardsName, t.Standards.Mode, &t.Standards.CheckConfig),
-		e(SuppressName, t.Suppress.Mode, &t.Suppress.CheckConfig),
+		e(LoginName, t.Login.Mode, &t.Login.CheckConfig, func(d OutboundDeps) Check {
+			if d.Logins == nil {
+				return nil
+			}
+			return NewLogin(&t.Login, d.Logins, d.Delimiter)
+		}),
+		e(MailboxName, t.Mailbox.Mode, &t.Mailbox.CheckConfig, func(d OutboundDeps) Check {
+			if d.Mailboxes == nil {
+				return nil
+			}
+			return NewMailbox(&t.Mailbox, d.Domains, d.Mailboxes)
+		}),
+		e(LimitName, t.Limit.Mode, &t.Limit.CheckConfig, func(d OutboundDeps) Check {
+			if d.DailyLimit <= 0 {
+				return nil
+			}
+			return NewLimit(&t.Limit, d.Counter(), d.DailyLimit, d.Observe)
+		}),
+		e(SuppressName, t.Suppress.Mode, &t.Suppress.CheckConfig, func(d OutboundDeps) Check {
+			if d.Suppression == nil {
+				return nil
+			}
+			l := d.Suppression()
+			if l == nil {
+				return nil
+			}
+			return NewSuppress(&t.Suppress, l)
+		}),
+		e(PreflightName, t.Preflight.Mode, &t.Preflight.CheckConfig, func(d OutboundDeps) Check {
+			return NewPreflight(&t.Preflight, d.DNS, d.Addresses, d.Hostname, d.Signer)
+		}),
+		e(StandardsName, t.Standards.Mode, &t.Standards.CheckConfig, func(OutboundDeps) Check {
+			return NewStandards(&t.Standards)
+		}),
 	}
+}
+
+// NewChain builds the outbound chain from the list: each check that runs
+// and has its input, with its exceptions.
+func (t *OutboundTables) NewChain(timeout time.Duration, d OutboundDeps) *Chain {
+	chain := NewChain(timeout, time.Now)
+	for _, e := range t.List() {
+		if !e.On {
+			continue
+		}
+		ch := e.New(Deps{Outbound: d})
+		if ch == nil {
+			continue
+		}
+		chain.Add(ch)
+		if x := e.Table.Exceptions(); x != nil {
+			chain.Except(ch.Name(), x)
+		}
+	}
+	return chain
 }

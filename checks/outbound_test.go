@@ -3,6 +3,9 @@ package checks
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mailsift/mailsift/greylist"
 )
 
 func TestAuthorDomain(t *testing.T) {
@@ -43,4 +46,33 @@ func FuzzAuthorDomain(f *testing.F) {
 			t.Fatalf("%q: domain %q", v, d)
 		}
 	})
+}
+
+// The outbound chain follows the list: in its order, each check whose
+// table is on and whose input is there.
+func TestOutboundNewChain(t *testing.T) {
+	tables := DefaultOutboundTables()
+	names := func(c *Chain) string {
+		var n []string
+		for _, ch := range c.Checks() {
+			n = append(n, ch.Name())
+		}
+		return strings.Join(n, " ")
+	}
+	// No logins, no mailboxes, no limit, no suppression list: the checks
+	// that need them are not built.
+	if got := names(tables.NewChain(time.Second, OutboundDeps{})); got != "preflight standards" {
+		t.Errorf("chain without inputs = %q, want %q", got, "preflight standards")
+	}
+	d := OutboundDeps{Logins: &LoginMap{}, Mailboxes: &RecipientList{}, DailyLimit: 5,
+		Counter:     func() greylist.Counter { return greylist.NewMemory(10) },
+		Suppression: func() SuppressionList { return nil }}
+	if got, want := names(tables.NewChain(time.Second, d)), "login mailbox limit preflight standards"; got != want {
+		t.Errorf("chain = %q, want %q", got, want)
+	}
+	tables.Preflight.Mode = "off"
+	tables.Login.Mode = "off"
+	if got, want := names(tables.NewChain(time.Second, d)), "mailbox limit standards"; got != want {
+		t.Errorf("chain with login and preflight off = %q, want %q", got, want)
+	}
 }

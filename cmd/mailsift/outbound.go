@@ -16,9 +16,9 @@ import (
 	"github.com/mailsift/mailsift/milter"
 )
 
-// newOutbound builds the submissions' checks, in their one order (MAIL
-// FROM: login, mailbox, limit; end of message: preflight, standards), and
-// loads the DKIM keys. nil when [outbound] is off.
+// newOutbound builds the submissions' chain from the outbound checks' one
+// list (checks.OutboundTables.List) and loads the DKIM keys. nil when
+// [outbound] is off.
 func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles, d *deps, log *zap.Logger) (*milter.Outbound, error) {
 	o := &cfg.Outbound
 	if !o.Enabled {
@@ -27,12 +27,14 @@ func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles,
 	if log == nil {
 		log = zap.NewNop()
 	}
-	ob := &milter.Outbound{Chain: checks.NewChain(time.Duration(cfg.Checks.Timeout), time.Now), Domains: cfg.OutboundDomains()}
-	add := func(c checks.Check, cc *checks.CheckConfig) {
-		ob.Chain.Add(c)
-		if x := cc.Exceptions(); x != nil {
-			ob.Chain.Except(c.Name(), x)
-		}
+	ob := &milter.Outbound{Domains: cfg.OutboundDomains()}
+	od := checks.OutboundDeps{DNS: res, Hostname: cfg.Hostname, Domains: ob.Domains, Delimiter: cfg.Checks.Recipient.Delimiter,
+		Logins: files.logins, Mailboxes: files.mailboxes, DailyLimit: o.DailyLimit, Observe: d.metrics.OutboundCount()}
+	if o.Logins == "" {
+		od.Logins = nil
+	}
+	if o.Mailboxes == "" {
+		od.Mailboxes = nil
 	}
 	if o.DKIM.Keys != "" {
 		keys, errs, err := dkimsign.LoadDir(o.DKIM.Keys)
@@ -44,25 +46,26 @@ func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles,
 		}
 		ob.Keys = keys
 		log.Info("DKIM keys loaded", zap.Strings("mailsift.dkim.domains", keys.Domains()), zap.String("mailsift.dkim.keys", o.DKIM.Keys))
-	}
-	delimiter := cfg.Checks.Recipient.Delimiter
-	if l := &o.Login; o.Logins != "" && l.Mode != "off" {
-		add(checks.NewLogin(l, files.logins, delimiter), &l.CheckConfig)
-	}
-	if mb := &o.Mailbox; o.Mailboxes != "" && mb.Mode != "off" {
-		add(checks.NewMailbox(mb, cfg.OutboundDomains(), files.mailboxes), &mb.CheckConfig)
-	}
-	if l := &o.Limit; o.DailyLimit > 0 && l.Mode != "off" {
-		counter, ok := d.greylists.get(cfg, d.metrics).(greylist.Counter)
-		if !ok {
-			return nil, fmt.Errorf("outbound.daily_limit: the greylist store keeps no counts")
+		if keys != nil {
+			od.Signer = keys
 		}
-		add(checks.NewLimit(l, counter, o.DailyLimit, d.metrics.OutboundCount()), &l.CheckConfig)
 	}
-	if c := newSuppress(cfg, d, log); c != nil {
-		add(c, &o.Suppress.CheckConfig)
+	var counterErr error
+	od.Counter = func() greylist.Counter {
+		c, ok := d.greylists.get(cfg, d.metrics).(greylist.Counter)
+		if !ok {
+			counterErr = fmt.Errorf("outbound.daily_limit: the greylist store keeps no counts")
+		}
+		return c
 	}
-	if p := &o.Preflight; p.Mode != "off" {
+	od.Suppression = func() checks.SuppressionList {
+		if l := d.bounces.list(cfg, log); l != nil {
+			return l
+		}
+		log.Warn("outbound.suppress is on but [bounces] addresses is empty: no bounce is read, no address suppressed")
+		return nil
+	}
+	if o.Preflight.Mode != "off" {
 		addrs, err := cfg.OutboundAddresses(hostAddrs)
 		if err != nil {
 			return nil, err
@@ -70,14 +73,11 @@ func newOutbound(cfg *settings.Config, res *resolver.Resolver, files *listFiles,
 		if len(addrs) == 0 {
 			log.Warn("outbound: no outbound addresses: the DMARC preflight cannot count on SPF; set [outbound] addresses")
 		}
-		pf := checks.NewPreflight(p, res, addrs, cfg.Hostname, nil)
-		if ob.Keys != nil {
-			pf.Signer = ob.Keys
-		}
-		add(pf, &p.CheckConfig)
+		od.Addresses = addrs
 	}
-	if s := &o.Standards; s.Mode != "off" {
-		add(checks.NewStandards(s), &s.CheckConfig)
+	ob.Chain = o.NewChain(time.Duration(cfg.Checks.Timeout), od)
+	if counterErr != nil {
+		return nil, counterErr
 	}
 	return ob, nil
 }
