@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/internal/config"
+	"github.com/mailsift/mailsift/internal/redisconn"
 )
 
 // Greylist answers an unknown (client, sender, recipient) triplet's first
@@ -292,6 +293,14 @@ func (r *RedisConfig) RedisPassword() (string, error) {
 		return r.Password, nil
 	}
 	return config.ReadSecret(r.PasswordFile)
+}
+
+// Conn is the connection to the server for a store whose keys start with
+// prefix, with the password read now (see RedisPassword).
+func (r *RedisConfig) Conn(prefix string) (redisconn.Config, error) {
+	password, err := r.RedisPassword()
+	return redisconn.Config{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: password,
+		DB: r.DB, Prefix: prefix, Timeout: time.Duration(r.Timeout)}, err
 }
 
 // DefaultGreylistConfig is [greylist] as it is when the file says nothing.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/mailsift/mailsift/internal/redisconn"
 )
 
 // checkScript is the check-and-record, atomic in Redis: the same policy as
@@ -52,16 +54,8 @@ redis.call('EXPIRE', KEYS[1], maxage)
 return {verdict, 0, passes}
 `)
 
-// RedisConfig configures the Redis store.
-type RedisConfig struct {
-	Addrs      []string // one server, Sentinel addresses, or Cluster nodes
-	MasterName string   // Sentinel's master name; "" otherwise
-	Username   string
-	Password   string
-	DB         int
-	Prefix     string        // key prefix, e.g. "mailsift:greylist:"
-	Timeout    time.Duration // dial, read and write
-}
+// RedisConfig is where the store's Redis is (a single server or Sentinel).
+type RedisConfig = redisconn.Config
 
 // Redis is a store several MX hosts share.
 type Redis struct {
@@ -77,14 +71,7 @@ type Redis struct {
 // NewRedis returns a Redis store. It does not connect until used, so that
 // mailsift starts while Redis is down.
 func NewRedis(cfg RedisConfig, log *zap.Logger) *Redis {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = time.Second
-	}
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
-		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout, MaxRetries: 1,
-	})
-	return &Redis{c: c, prefix: cfg.Prefix, log: log}
+	return &Redis{c: cfg.Client(), prefix: cfg.Prefix, log: log}
 }
 
 // Outages returns how many times the store became unreachable.

@@ -45,12 +45,11 @@ func (h *bounceHolder) list(cfg *settings.Config, log *zap.Logger) *suppress.Lis
 		h.key = key
 		if b.Store == "redis" {
 			r := cfg.Greylist.Redis
-			password, err := r.RedisPassword()
+			conn, err := r.Conn(b.Prefix)
 			if err != nil {
 				log.Error("greylist.redis.password_file unreadable", zap.Error(err))
 			}
-			h.store = suppress.NewRedis(suppress.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-				Password: password, DB: r.DB, Prefix: b.Prefix, Timeout: time.Duration(r.Timeout)})
+			h.store = suppress.NewRedis(conn)
 		} else {
 			// The memory store starts with the list it last exported.
 			var es []suppress.Entry

@@ -43,10 +43,8 @@ func (h *calloutHolder) get(cfg *settings.Config, res *resolver.Resolver, m *met
 	var shared *callout.Shared
 	if co.Shared {
 		r := cfg.Greylist.Redis
-		password, _ := r.RedisPassword() // checked at validation; errors only cost the shared cache
-		h.shared = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: r.Addrs, MasterName: r.MasterName,
-			Username: r.Username, Password: password, DB: r.DB, DialTimeout: time.Duration(r.Timeout),
-			ReadTimeout: time.Duration(r.Timeout), WriteTimeout: time.Duration(r.Timeout), MaxRetries: 1})
+		conn, _ := r.Conn(r.Prefix) // the password was checked at validation; an error only costs the shared cache
+		h.shared = conn.Client()
 		shared = &callout.Shared{Client: h.shared, Prefix: r.Prefix}
 	}
 	cc := calloutConfig(cfg, res)

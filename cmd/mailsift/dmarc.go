@@ -60,9 +60,8 @@ func cmdDMARC(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func dmarcStore(cfg *settings.Config) (st dmarcreport.Store, close func()) {
 	if cfg.DMARC.Store == "redis" {
 		r := cfg.Greylist.Redis
-		password, _ := r.RedisPassword() // read at validation; gone since: Redis will refuse, and say so
-		rs := dmarcreport.NewRedis(dmarcreport.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: password, DB: r.DB, Prefix: cfg.DMARC.Prefix, Timeout: time.Duration(r.Timeout)})
+		conn, _ := r.Conn(cfg.DMARC.Prefix) // the password was read at validation; gone since: Redis will refuse, and say so
+		rs := dmarcreport.NewRedis(conn)
 		return rs, func() { rs.Close() }
 	}
 	return &dmarcreport.Memory{}, func() {}

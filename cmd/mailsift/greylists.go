@@ -66,12 +66,11 @@ func (h *greylistHolder) get(cfg *settings.Config, m *metrics.Metrics) greylist.
 		// go-redis's logger is package-wide; main owns the process.
 		redis.SetLogger(redisLog{h.log.Named("go-redis")})
 		r := g.Redis
-		password, err := r.RedisPassword()
+		conn, err := r.Conn(r.Prefix)
 		if err != nil { // read at validation; gone since: Redis will refuse, and say so
 			h.log.Error("greylist.redis.password_file unreadable", zap.Error(err))
 		}
-		rs := greylist.NewRedis(greylist.RedisConfig{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-			Password: password, DB: r.DB, Prefix: r.Prefix, Timeout: time.Duration(r.Timeout)}, h.log)
+		rs := greylist.NewRedis(conn, h.log)
 		m.Greylist(nil, nil, rs.Outages)
 		h.store = rs
 		return h.store

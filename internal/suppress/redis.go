@@ -10,18 +10,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mailsift/mailsift/internal/redisconn"
 )
 
-// RedisConfig configures the Redis store (the [greylist.redis] server).
-type RedisConfig struct {
-	Addrs      []string
-	MasterName string
-	Username   string
-	Password   string
-	DB         int
-	Prefix     string // key prefix, e.g. "mailsift:bounces:"
-	Timeout    time.Duration
-}
+// RedisConfig is where the store's Redis is; the greylist's
+// [greylist.redis] settings are used for it.
+type RedisConfig = redisconn.Config
 
 // Redis is a store shared by the hosts of a fleet. Per address: two sorted
 // sets of bounce times (hard, soft) trimmed to the window, and a hash with
@@ -35,14 +30,7 @@ type Redis struct {
 
 // NewRedis returns a Redis store; it connects on first use.
 func NewRedis(cfg RedisConfig) *Redis {
-	t := cfg.Timeout
-	if t <= 0 {
-		t = time.Second
-	}
-	return &Redis{prefix: cfg.Prefix, c: redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
-		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, MaxRetries: 1,
-	})}
+	return &Redis{prefix: cfg.Prefix, c: cfg.Client()}
 }
 
 // Close implements Store.
