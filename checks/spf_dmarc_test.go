@@ -102,7 +102,7 @@ func TestSPFFailLeftToDMARCNeedsAlignedFrom(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, toml, mailFrom string
-		from               []string // the From headers' values
+		from                 []string // the From headers' values
 		// The end of the message: the spf check's result, if any, and
 		// the refusal the policy gives ("" for none).
 		spfReason, spfAction string
