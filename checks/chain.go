@@ -29,6 +29,10 @@ type job struct {
 	fn     func(context.Context, *Envelope) Result
 	except *Exceptions
 	local  bool // runs inline: the check never waits on the network
+	// skippedBefore: at the end of the message, a check that also runs at
+	// MAIL FROM met its exceptions there (nothing they read has changed
+	// since), and its skip was reported then: not again.
+	skippedBefore bool
 }
 
 // Local is implemented by a check that, as configured, never waits on the
@@ -79,7 +83,8 @@ func (c *Chain) replan() {
 					continue
 				}
 				l, ok := ch.(Local)
-				js = append(js, job{name: ch.Name(), fn: fn, except: c.except[ch.Name()], local: ok && l.Local()})
+				js = append(js, job{name: ch.Name(), fn: fn, except: c.except[ch.Name()], local: ok && l.Local(),
+					skippedBefore: Stage(s) == StageData && runFunc(ch, StageMail) != nil})
 			}
 			c.plan[s][late] = js
 		}
@@ -219,6 +224,9 @@ func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Re
 func (c *Chain) runOne(ctx context.Context, j *job, env *Envelope) (r Result) {
 	if j.except != nil {
 		if why := j.except.Match(env); why != "" {
+			if j.skippedBefore {
+				return Result{}
+			}
 			return Result{Check: j.name, Status: Skipped, Reason: ReasonException, Text: why}
 		}
 	}

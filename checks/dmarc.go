@@ -294,13 +294,16 @@ func lookupDMARC(ctx context.Context, dns NetResolver, domain string) (rec *dmar
 // AmendSPF implements SPFAmender: an SPF fail for a domain whose DMARC
 // policy is quarantine or reject, or cannot be known now (a temporary DNS
 // error; this check then answers temperror for the message, so SPF must not
-// refuse it for good), is left to DMARC: ReasonSPFFailDMARCDecides.
+// refuse it for good), is left to DMARC: ReasonSPFFailDMARCDecides, and
+// the outcome says so (LeftToDMARC) for the end of the message, where the
+// spf check judges again when the header From does not align with domain.
 func (d *DMARC) AmendSPF(ctx context.Context, r *Result) {
 	if r.SPF == nil || r.SPF.Status != Fail || r.Reason != ReasonSPFFail {
 		return
 	}
 	if enforcingDMARC(ctx, d.DNS, r.SPF.Domain) {
 		r.Reason = ReasonSPFFailDMARCDecides
+		r.SPF.LeftToDMARC = true
 	}
 }
 

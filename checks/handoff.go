@@ -23,6 +23,15 @@ type SPFOutcome struct {
 	// 7208 §5: "ip4", "ip6", "a", "mx", "ptr", "exists", "all"), the
 	// innermost one through include and redirect; "" when not known.
 	Mechanism string
+	// Explanation is, on a fail, the domain's explanation (exp=, RFC 7208
+	// §6.2), for the reply; "" when it gave none.
+	Explanation string
+	// LeftToDMARC is set on a fail by an SPFAmender (the dmarc check):
+	// the domain's DMARC policy enforces, or cannot be known now, so SPF
+	// did not refuse at MAIL FROM. DMARC judges this result only for a
+	// header From aligned with Domain; for any other, the spf check
+	// judges again at the end of the message (SPF.CheckData).
+	LeftToDMARC bool
 }
 
 // MatchedIP reports whether an SPF pass names the client's address
@@ -56,8 +65,12 @@ type DKIMSignature struct {
 // SPFAmender is a check that completes an SPF result of the same stage
 // before the policy sees it, from the SPF outcome alone. The dmarc check is
 // one: an SPF fail for a domain whose DMARC policy enforces, or cannot be
-// known now, is left to DMARC (ReasonSPFFailDMARCDecides), so that
-// forwarded mail with a good DKIM signature is not lost.
+// known now, is left to DMARC (ReasonSPFFailDMARCDecides, and
+// SPFOutcome.LeftToDMARC), so that forwarded mail with a good DKIM
+// signature is not lost. The header From is not known yet at MAIL FROM:
+// when it turns out not to align with the failing domain, DMARC does not
+// judge that SPF result, and the spf check's own verdict comes back at the
+// end of the message (SPF.CheckData).
 type SPFAmender interface {
 	Check
 	AmendSPF(ctx context.Context, r *Result)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/mailsift/mailsift/internal/spf"
 )
@@ -20,7 +21,9 @@ import (
 // (Result.SPF) is handed to dmarc and the greylist. A fail is left to
 // DMARC when the domain publishes an enforcing DMARC policy, or when that
 // policy cannot be looked up now: the dmarc check marks it so (see
-// SPFAmender), not this one.
+// SPFAmender), not this one. DMARC judges that fail only for a header From
+// aligned with the failing domain; for any other, this check judges it
+// again at the end of the message (CheckData).
 type SPF struct {
 	DNS        NetResolver
 	Fail, Temp Reply
@@ -66,6 +69,7 @@ func (s *SPF) CheckMail(ctx context.Context, env *Envelope) Result {
 			r.Details["explanation"] = res.Explanation
 		}
 		out.Domain = res.Domain // as looked up: the dmarc check's AmendSPF looks up its policy
+		out.Explanation = res.Explanation
 	case spf.SoftFail:
 		r.Status, r.Reason = SoftFail, ReasonSPFSoftFail
 	case spf.Neutral:
@@ -92,6 +96,44 @@ func (s *SPF) CheckMail(ctx context.Context, env *Envelope) Result {
 		}
 	}
 	r.SPF = out
+	return r
+}
+
+// CheckData implements DataChecker: an SPF fail left to DMARC at MAIL FROM
+// (SPFOutcome.LeftToDMARC) is DMARC's to judge only when the header From
+// is on the failing domain's organizational domain (relaxed alignment, RFC
+// 7489 §3.1.2): DMARC then evaluates the policy that made SPF stand back.
+// For any other From, or none that can be read, DMARC evaluates another
+// domain's policy, or none, and never this SPF fail: the fail is judged
+// again here, as at MAIL FROM (ReasonSPFFail, the same reply with the
+// domain's explanation), so the spf check's own action applies. Else it
+// has nothing to say.
+func (s *SPF) CheckData(_ context.Context, env *Envelope) Result {
+	o := env.SPF
+	if o == nil || o.Status != Fail || !o.LeftToDMARC {
+		return Result{}
+	}
+	from, why := fromDomain(env.Headers)
+	if why == "" && alignedDomains(o.Domain, from, dmarc.AlignmentRelaxed) {
+		return Result{} // DMARC decides
+	}
+	if why == "" {
+		why = "the From domain " + from + " is not aligned with " + o.Domain
+	}
+	ident := authres.SPFResult{Value: authres.ResultFail}
+	if o.Identity == "helo" {
+		ident.Helo = strings.TrimSuffix(env.Helo, ".")
+	} else {
+		ident.From = env.From
+	}
+	r := Result{Status: Fail, Reason: ReasonSPFFail,
+		Text:    fmt.Sprintf("fail for %s, left to DMARC at MAIL FROM; %s, so DMARC does not judge it", o.Domain, why),
+		Reply:   withExplanation(s.Fail.Expand(map[string]string{"sender": env.From, "domain": o.Domain}), o.Explanation),
+		Details: map[string]string{"identity": o.Identity, "domain": o.Domain, "dmarc": "not-aligned"},
+		AuthRes: []authres.Result{&ident}}
+	if o.Explanation != "" {
+		r.Details["explanation"] = o.Explanation
+	}
 	return r
 }
 
