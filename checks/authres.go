@@ -1,7 +1,7 @@
 package checks
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -33,8 +33,9 @@ func FormatAuthRes(authservID string, results []authres.Result) string {
 		b.WriteString("; none")
 		return b.String()
 	}
+	var buf [4]arProp // the known types have at most three properties
 	for _, r := range results {
-		method, value, reason, props := arFields(r)
+		method, value, reason, props := arFields(r, buf[:0])
 		b.WriteString("; ")
 		b.WriteString(arKeyword(method))
 		b.WriteString("=")
@@ -43,28 +44,27 @@ func FormatAuthRes(authservID string, results []authres.Result) string {
 			b.WriteString(" reason=")
 			b.WriteString(arValue(reason))
 		}
-		keys := make([]string, 0, len(props))
-		for k, v := range props {
-			if v != "" && k != "reason" {
-				keys = append(keys, k)
+		kept := props[:0]
+		for _, p := range props {
+			if p.v != "" && p.k != "reason" {
+				p.v = arPvalue(p.v)
+				kept = append(kept, p)
 			}
 		}
-		sort.Strings(keys)
+		slices.SortFunc(kept, func(x, y arProp) int { return strings.Compare(x.k, y.k) })
 		// Quoted values last: the grammar allows them anywhere, but
 		// parsers in use (python-authres 1.2) read a quoted pvalue only at
 		// the end of its resinfo and drop it elsewhere.
-		var bare, quoted []string
-		for _, k := range keys {
-			v := arProperty(k) + "=" + arPvalue(props[k])
-			if strings.HasSuffix(v, `"`) {
-				quoted = append(quoted, v)
-			} else {
-				bare = append(bare, v)
+		for _, quoted := range [2]bool{false, true} {
+			for _, p := range kept {
+				if strings.HasSuffix(p.v, `"`) != quoted {
+					continue
+				}
+				b.WriteString(" ")
+				writeProperty(&b, p.k)
+				b.WriteString("=")
+				b.WriteString(p.v)
 			}
-		}
-		for _, v := range append(bare, quoted...) {
-			b.WriteString(" ")
-			b.WriteString(v)
 		}
 	}
 	return b.String()
@@ -73,27 +73,33 @@ func FormatAuthRes(authservID string, results []authres.Result) string {
 // arFields takes a result apart: go-msgauth's types keep their fields
 // behind an unexported method, so each known type is spelled out here with
 // the property names RFC 8601 §2.7 gives them.
-func arFields(r authres.Result) (method string, value authres.ResultValue, reason string, props map[string]string) {
+func arFields(r authres.Result, props []arProp) (method string, value authres.ResultValue, reason string, _ []arProp) {
 	switch r := r.(type) {
 	case *authres.AuthResult:
-		return "auth", r.Value, r.Reason, map[string]string{"smtp.auth": r.Auth}
+		return "auth", r.Value, r.Reason, append(props, arProp{"smtp.auth", r.Auth})
 	case *authres.DKIMResult:
-		return "dkim", r.Value, r.Reason, map[string]string{"header.d": r.Domain, "header.i": r.Identifier}
+		return "dkim", r.Value, r.Reason, append(props, arProp{"header.d", r.Domain}, arProp{"header.i", r.Identifier})
 	case *authres.DomainKeysResult:
-		return "domainkeys", r.Value, r.Reason, map[string]string{"header.d": r.Domain, "header.from": r.From, "header.sender": r.Sender}
+		return "domainkeys", r.Value, r.Reason, append(props, arProp{"header.d", r.Domain}, arProp{"header.from", r.From}, arProp{"header.sender", r.Sender})
 	case *authres.IPRevResult:
-		return "iprev", r.Value, r.Reason, map[string]string{"policy.iprev": r.IP}
+		return "iprev", r.Value, r.Reason, append(props, arProp{"policy.iprev", r.IP})
 	case *authres.SenderIDResult:
-		return "sender-id", r.Value, r.Reason, map[string]string{"header." + strings.ToLower(r.HeaderKey): r.HeaderValue}
+		return "sender-id", r.Value, r.Reason, append(props, arProp{"header." + strings.ToLower(r.HeaderKey), r.HeaderValue})
 	case *authres.SPFResult:
-		return "spf", r.Value, r.Reason, map[string]string{"smtp.mailfrom": r.From, "smtp.helo": r.Helo}
+		return "spf", r.Value, r.Reason, append(props, arProp{"smtp.mailfrom", r.From}, arProp{"smtp.helo", r.Helo})
 	case *authres.DMARCResult:
-		return "dmarc", r.Value, r.Reason, map[string]string{"header.from": r.From}
+		return "dmarc", r.Value, r.Reason, append(props, arProp{"header.from", r.From})
 	case *authres.GenericResult:
-		return r.Method, r.Value, r.Params["reason"], r.Params
+		for k, v := range r.Params {
+			props = append(props, arProp{k, v})
+		}
+		return r.Method, r.Value, r.Params["reason"], props
 	}
-	return "unknown", authres.ResultNone, "", nil
+	return "unknown", authres.ResultNone, "", props
 }
+
+// arProp is one property of a result: its name (ptype.property) and value.
+type arProp struct{ k, v string }
 
 // isTokenChar: RFC 2045 token, any US-ASCII CHAR except SPACE, CTLs and
 // tspecials.
@@ -191,11 +197,14 @@ func arKeyword(s string) string {
 	}, s)
 }
 
-// arProperty writes ptype.property, each a Keyword.
-func arProperty(k string) string {
+// writeProperty writes ptype.property, each a Keyword.
+func writeProperty(b *strings.Builder, k string) {
 	ptype, prop, ok := strings.Cut(k, ".")
 	if !ok {
-		return arKeyword(k)
+		b.WriteString(arKeyword(k))
+		return
 	}
-	return arKeyword(ptype) + "." + arKeyword(prop)
+	b.WriteString(arKeyword(ptype))
+	b.WriteString(".")
+	b.WriteString(arKeyword(prop))
 }

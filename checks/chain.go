@@ -166,6 +166,26 @@ func runsAfter(ch Check) bool {
 	return f || r
 }
 
+// Waits reports whether a check of stage s (its second round, after
+// Follower and Recorder checks, when after is set) may wait on the
+// network. When none does, the stage ends in the time its local checks
+// take, and needs neither a deadline nor a progress timer.
+func (c *Chain) Waits(s Stage, after bool) bool {
+	if s < 0 || int(s) >= numStages {
+		return false
+	}
+	l := 0
+	if after {
+		l = 1
+	}
+	for i := range c.plan[s][l] {
+		if !c.plan[s][l][i].local {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Chain) run(ctx context.Context, s Stage, env *Envelope, late bool) []Result {
 	if s < 0 || int(s) >= numStages {
 		return nil

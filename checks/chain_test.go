@@ -260,3 +260,34 @@ func BenchmarkChainLocal(b *testing.B) {
 		c.Run(ctx, StageRcpt, e)
 	}
 }
+
+// Waits tells the session which phases need a progress timer: only those
+// with a check that may wait on the network.
+func TestChainWaits(t *testing.T) {
+	pass := func(context.Context, *Envelope) Result { return Result{Status: Pass} }
+	c := NewChain(time.Minute, time.Now,
+		localHelo{fakeHelo{"local", pass}},
+		&Greylist{Store: greylist.NewMemory(16)}, // local, runs after the others
+		&Recipient{Domains: []string{"example.test"}},
+	)
+	for _, tt := range []struct {
+		stage Stage
+		after bool
+		want  bool
+	}{
+		{StageHelo, false, false},
+		{StageRcpt, false, false},
+		{StageRcpt, true, false},
+		{StageData, false, false},
+		{Stage(-1), false, false},
+	} {
+		if got := c.Waits(tt.stage, tt.after); got != tt.want {
+			t.Errorf("Waits(%v, %v) = %v, want %v", tt.stage, tt.after, got, tt.want)
+		}
+	}
+	c = NewChain(time.Minute, time.Now, localHelo{fakeHelo{"local", pass}}, fakeHelo{"net", pass})
+	if !c.Waits(StageHelo, false) || c.Waits(StageHelo, true) || c.Waits(StageMail, false) {
+		t.Errorf("a network check at HELO: Waits(helo) = %v, Waits(helo, after) = %v, Waits(mail) = %v",
+			c.Waits(StageHelo, false), c.Waits(StageHelo, true), c.Waits(StageMail, false))
+	}
+}

@@ -35,9 +35,30 @@ func (s *Session) edits(v verdict) []edit {
 			es = append(es, edit{name: h.Name, index: n})
 		}
 	}
-	var results []authres.Result
-	for _, f := range lastPerCheck(s.findings()) {
-		results = append(results, f.r.AuthRes...)
+	// Each check's last results, in the order the checks first appear (as
+	// lastPerCheck), without copying the findings.
+	type checkAR struct {
+		check string
+		ar    []authres.Result
+	}
+	var buf [16]checkAR
+	per := buf[:0]
+	n = 0
+next:
+	for f := range s.all() {
+		for i := range per {
+			if per[i].check == f.r.Check {
+				n += len(f.r.AuthRes) - len(per[i].ar)
+				per[i].ar = f.r.AuthRes
+				continue next
+			}
+		}
+		per = append(per, checkAR{f.r.Check, f.r.AuthRes})
+		n += len(f.r.AuthRes)
+	}
+	results := make([]authres.Result, 0, n)
+	for _, p := range per {
+		results = append(results, p.ar...)
 	}
 	// RFC 8601 §5: at the top of the header, beside the MTA's Received.
 	es = append(es, edit{name: "Authentication-Results", value: checks.FormatAuthRes(s.rt.Hostname, results), top: true})

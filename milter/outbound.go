@@ -72,7 +72,7 @@ func (s *Session) outboundMail() {
 	if s.trusted == "" || s.rt.Outbound == nil {
 		return
 	}
-	s.tx.mail = append(s.tx.mail, s.decide(s.runPhase(checks.StageMail, s.rt.Outbound.Chain.Run))...)
+	s.tx.mail = append(s.tx.mail, s.decide(s.runPhase(s.rt.Outbound.Chain, checks.StageMail, false))...)
 }
 
 // outboundHeld is the refusal a submission gets at RCPT TO: its outbound
@@ -98,7 +98,7 @@ func (s *Session) outboundRcpt(rcpt string) (policy.Decision, []finding, bool) {
 		return policy.Decision{}, nil, false
 	}
 	s.env.Rcpt = rcpt
-	fs := s.decide(s.runPhase(checks.StageRcpt, s.rt.Outbound.Chain.Run))
+	fs := s.decide(s.runPhase(s.rt.Outbound.Chain, checks.StageRcpt, false))
 	s.env.Rcpt = ""
 	d, refused := strongestRefusal(fs)
 	if s.trusted == "local" {
@@ -229,7 +229,7 @@ func (s *Session) outboundData() {
 	if s.trusted == "" || s.rt.Outbound == nil {
 		return
 	}
-	fs := s.decide(s.runPhase(checks.StageData, s.rt.Outbound.Chain.Run))
+	fs := s.decide(s.runPhase(s.rt.Outbound.Chain, checks.StageData, false))
 	for _, f := range fs {
 		if f.d.Action == policy.Tag {
 			s.log.Warn("submission accepted with a finding: "+f.r.Text, zap.String("mailsift.check", f.r.Check),

@@ -369,6 +369,14 @@ func (o *oneConn) Addr() net.Addr { return &net.UnixAddr{Name: "milter-session",
 // go-milter writes a packet's header and its data with two writes; over
 // TCP, libmilter peers would wait for the delayed ACK of the first (Nagle),
 // so the header is held until its data comes.
+//
+// go-milter also sets a read deadline before every packet it reads and a
+// write deadline before every packet it writes, and clears each after it:
+// four deadline changes per round trip, each a change to the runtime's
+// timers. The deadlines are kept here instead and given to the connection
+// only before a read or write that reaches it, and only when they differ
+// from the one it has: a read served from the buffer needs none, and a
+// cleared deadline matters to no one until the next packet sets its own.
 type trackedConn struct {
 	net.Conn
 	r       *bufio.Reader
@@ -376,9 +384,41 @@ type trackedConn struct {
 	held    bool
 	wbuf    []byte
 	onClose func()
+
+	rdl, rset time.Time // read deadline wanted, and the one the connection has
+	wdl, wset time.Time // the same for writes
 }
 
-func (t *trackedConn) Read(p []byte) (int, error) { return t.r.Read(p) }
+func (t *trackedConn) Read(p []byte) (int, error) {
+	if t.r.Buffered() == 0 && !t.rdl.Equal(t.rset) {
+		// This read reaches the connection: it gets the deadline.
+		if err := t.Conn.SetReadDeadline(t.rdl); err != nil {
+			return 0, err
+		}
+		t.rset = t.rdl
+	}
+	return t.r.Read(p)
+}
+
+// SetReadDeadline keeps d for the next read that reaches the connection.
+func (t *trackedConn) SetReadDeadline(d time.Time) error { t.rdl = d; return nil }
+
+// SetWriteDeadline keeps d for the next write.
+func (t *trackedConn) SetWriteDeadline(d time.Time) error { t.wdl = d; return nil }
+
+// SetDeadline keeps d for both.
+func (t *trackedConn) SetDeadline(d time.Time) error { t.rdl, t.wdl = d, d; return nil }
+
+// write writes p to the connection under the write deadline wanted.
+func (t *trackedConn) write(p []byte) (int, error) {
+	if !t.wdl.Equal(t.wset) {
+		if err := t.Conn.SetWriteDeadline(t.wdl); err != nil {
+			return 0, err
+		}
+		t.wset = t.wdl
+	}
+	return t.Conn.Write(p)
+}
 
 func (t *trackedConn) Write(p []byte) (int, error) {
 	if !t.held {
@@ -388,11 +428,11 @@ func (t *trackedConn) Write(p []byte) (int, error) {
 			t.held = true
 			return len(p), nil
 		}
-		return t.Conn.Write(p)
+		return t.write(p)
 	}
 	t.held = false
 	t.wbuf = append(append(t.wbuf[:0], t.hdr[:]...), p...)
-	n, err := t.Conn.Write(t.wbuf)
+	n, err := t.write(t.wbuf)
 	if len(t.wbuf) > 64<<10 {
 		t.wbuf = nil // do not keep a large buffer for the whole session
 	}

@@ -179,18 +179,30 @@ func (s *Session) ranAt(check string, stage checks.Stage) bool {
 }
 
 func (s *Session) run(stage checks.Stage) []checks.Result {
-	return s.runPhase(stage, s.rt.Chain.Run)
+	return s.runPhase(s.rt.Chain, stage, false)
 }
 
 func (s *Session) runAfter(stage checks.Stage) []checks.Result {
-	return s.runPhase(stage, s.rt.Chain.RunAfter)
+	return s.runPhase(s.rt.Chain, stage, true)
 }
 
-func (s *Session) runPhase(stage checks.Stage, run func(context.Context, checks.Stage, *checks.Envelope) []checks.Result) []checks.Result {
+// runPhase runs chain c's checks of stage (its second round when after).
+func (s *Session) runPhase(c *checks.Chain, stage checks.Stage, after bool) []checks.Result {
 	ctx := s.ctx
-	stop := s.progress(stage)
-	rs := run(ctx, stage, &s.env)
-	stop()
+	run := c.Run
+	if after {
+		run = c.RunAfter
+	}
+	var rs []checks.Result
+	// A phase whose checks are all local ends in the time they take: no
+	// progress timer for it.
+	if c.Waits(stage, after) {
+		stop := s.progress(stage)
+		rs = run(ctx, stage, &s.env)
+		stop()
+	} else {
+		rs = run(ctx, stage, &s.env)
+	}
 	// The typed hand-offs (a forward-confirmed hostname, the SPF and DKIM
 	// outcomes) are what the checks that follow read.
 	for _, r := range rs {
