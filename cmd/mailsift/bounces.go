@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/settings"
 	"github.com/mailsift/mailsift/internal/suppress"
 	"github.com/mailsift/mailsift/milter"
@@ -92,19 +91,4 @@ func newBounces(cfg *settings.Config, d *deps) *milter.Bounces {
 	}
 	return &milter.Bounces{Addresses: cfg.Bounces.Addresses, Delimiter: cfg.Checks.Recipient.Delimiter, Discard: cfg.Bounces.Discard, List: l,
 		Timeout: time.Duration(cfg.Checks.Timeout)}
-}
-
-// newSuppress is the outbound check of the suppression list, nil unless
-// [outbound.suppress] is on and bounces are read.
-func newSuppress(cfg *settings.Config, d *deps, log *zap.Logger) checks.Check {
-	s := &cfg.Outbound.Suppress
-	if s.Mode == "off" {
-		return nil
-	}
-	l := d.bounces.list(cfg, log)
-	if l == nil {
-		log.Warn("outbound.suppress is on but [bounces] addresses is empty: no bounce is read, no address suppressed")
-		return nil
-	}
-	return checks.NewSuppress(s, l)
 }
