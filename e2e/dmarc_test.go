@@ -14,20 +14,29 @@ import (
 
 func signedMessage(t *testing.T, msg string) string {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/dkim/rsa.pem")
+	return dkimSign(t, "rsa.pem", &dkim.SignOptions{Domain: "signed.test", Selector: "rsa2048",
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed}, msg)
+}
+
+// dkimSign signs msg (LF line ends) with the key in testdata/dkim/keyFile
+// and opts, and returns it with LF line ends.
+func dkimSign(t *testing.T, keyFile string, opts *dkim.SignOptions, msg string) string {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/dkim/" + keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM block", keyFile)
+	}
 	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Signer = key.(crypto.Signer)
 	var out bytes.Buffer
-	err = dkim.Sign(&out, strings.NewReader(strings.ReplaceAll(msg, "\n", "\r\n")), &dkim.SignOptions{
-		Domain: "signed.test", Selector: "rsa2048", Signer: key.(crypto.Signer),
-		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed})
-	if err != nil {
+	if err := dkim.Sign(&out, strings.NewReader(strings.ReplaceAll(msg, "\n", "\r\n")), opts); err != nil {
 		t.Fatal(err)
 	}
 	return strings.ReplaceAll(out.String(), "\r\n", "\n")

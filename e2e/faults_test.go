@@ -1,11 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"crypto"
-	"crypto/x509"
-	"encoding/pem"
-	"os"
 	"strings"
 	"testing"
 
@@ -18,23 +13,8 @@ import (
 // is in testdata/zones/faults/fault.zone.
 func faultSigned(t *testing.T, domain, msg string) string {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/dkim/ed25519.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err = dkim.Sign(&out, strings.NewReader(strings.ReplaceAll(msg, "\n", "\r\n")), &dkim.SignOptions{
-		Domain: domain, Selector: "ed25519", Signer: key.(crypto.Signer),
-		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.ReplaceAll(out.String(), "\r\n", "\n")
+	return dkimSign(t, "ed25519.pem", &dkim.SignOptions{Domain: domain, Selector: "ed25519",
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed}, msg)
 }
 
 // A transient DNS fault never makes Postfix refuse for good: a p=reject

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"net"
 	"net/textproto"
 	"os"
@@ -31,24 +28,9 @@ func emptyMacroLines(s string) string { return macroLine.ReplaceAllString(s, "$1
 // its header bytes as they are.
 func simpleSigned(t *testing.T, msg string) string {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/dkim/rsa.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err = dkim.Sign(&out, strings.NewReader(strings.ReplaceAll(msg, "\n", "\r\n")), &dkim.SignOptions{
-		Domain: "signed.test", Selector: "rsa2048", Signer: key.(crypto.Signer),
+	return dkimSign(t, "rsa.pem", &dkim.SignOptions{Domain: "signed.test", Selector: "rsa2048",
 		HeaderCanonicalization: dkim.CanonicalizationSimple, BodyCanonicalization: dkim.CanonicalizationSimple,
-		HeaderKeys: []string{"From", "To", "Subject", "Message-Id"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.ReplaceAll(out.String(), "\r\n", "\n")
+		HeaderKeys: []string{"From", "To", "Subject", "Message-Id"}}, msg)
 }
 
 // deliveredFile returns the raw bytes of the delivered message whose
