@@ -54,6 +54,20 @@ const strongSpamRE = `spam|junk|smtp server of your isp|dynamic(ally assigned)? 
 // strongSpam is wording that names spam, a blocklist or reputation.
 var strongSpam = regexp.MustCompile(strongSpamRE)
 
+// firmRules are wording whose class is ours by definition, whatever the
+// reason engine says: a refused sender or HELO is the sending site's
+// identity (policy-auth; sisimai's "blocked" would send the user to
+// blocklists), and a sending quota is a rate limit, not a full mailbox.
+var firmRules = rules(
+	PolicyAuth, senderRefusedRE,
+	RateLimited, sendingQuotaRE,
+)
+
+const (
+	senderRefusedRE = `sender address rejected|sender verify failed|sender verification failed|helo command rejected|(ehlo|helo) (name |hostname )?(rejected|invalid|not (found|valid|accepted))|invalid (ehlo|helo)|domain of sender address .* does not exist|client host rejected: cannot find your`
+	sendingQuotaRE  = `(daily|hourly|sending|send|relay|message|recipient) (user )?(sending )?quota|threshold ?exceeded|max(imum)? (number of )?(messages|recipients|connections) (per|reached|exceeded)`
+)
+
 // textRules are matched against the lowercased text.
 var textRules = rules(
 	Network, `name server reply|host not found, try again|temporary failure in name resolution|network error|host name lookup failure|name server: `,
@@ -65,14 +79,14 @@ var textRules = rules(
 	// Sendmail standard texts): checked before the host and user rules,
 	// which would read "Sender address rejected: Domain not found" as the
 	// recipient's domain.
-	PolicyAuth, `sender address rejected|sender verify failed|sender verification failed|helo command rejected|(ehlo|helo) (name |hostname )?(rejected|invalid|not (found|valid|accepted))|invalid (ehlo|helo)|domain of sender address .* does not exist|client host rejected: cannot find your`,
+	PolicyAuth, senderRefusedRE,
 	UserUnknown, `not listed in (the )?(domino |public |address )?(directory|book)|user doesn't have a|ディレクトリには見つかりません`,
 	Other, `procmail|couldn't create|command (died|failed)|not (rfc ?(2822|5322|822) )?compliant|multiple addresses in from|there are multiple (subject|from|to|date)|multiple [a-z\-]+ headers|message-id .* (missing|invalid)|mailer error|x-unix;|internal (system|server) error|system config error|malformed address|queue file write error`,
 	Network, `too many hops|hop count|mail loop|loop detected|routing loop|loops back|message is looping|is looping`,
 	RelayDenied, `configured to relay|relay(ing)? (access )?(is )?(denied|not (permitted|allowed)|prohibited|refused)|(not permitted|not allowed|unable|cannot|can't|will not|do not|don't) (to )?relay|relay not (permitted|allowed)|not (a )?(gateway|local domain)|no relaying|relaying (is )?disallowed|relay(ing)? denied|open relay|not in (my )?rcpthosts|not a valid relay|isn't allowed to relay|we do not relay`,
 	// A sending quota is a rate limit, not a full mailbox (Gmail 5.4.5
 	// "Daily sending quota exceeded", Exchange "ThresholdExceeded").
-	RateLimited, `(daily|hourly|sending|send|relay|message|recipient) (user )?(sending )?quota|threshold ?exceeded|max(imum)? (number of )?(messages|recipients|connections) (per|reached|exceeded)`,
+	RateLimited, sendingQuotaRE,
 	MailboxFull, `mailbox exceeds allowed size|mailbox (is )?full|over ?quota|quota exceeded`,
 	TooLarge, `too (big|large)|size (limit|exceeded)|exceeds? (the )?(maximum|max|size|allowed|message size)|message size|message length exceeds|larger than (the )?(allowed|maximum)|mail size|maximum (allowed )?(message )?size|message is too long`,
 	MailboxFull, `mailbox (is )?full|over ?quota|quota (exceeded|exceed|full|limit)|exceeded (the )?(storage|quota)|(insufficient|not enough) (system )?(storage|disk|space|resources)|mailbox size limit|disk quota|out of storage|storage (space )?(is )?(full|exceeded)|mailbox (has )?exceeded|is over (the|their|its|his|her) (quota|limit|storage)|user is over|mail ?box (is )?(over|at) (its )?(limit|capacity|quota)|mailfolder is full|full mailbox|inbox is full|has too many messages|no space left|account is full|exceeds (its|the) quota|system full|messages in recipient's mailbox exceeded|mailbox exceeded|exceeded the local limit`,
@@ -209,6 +223,13 @@ func FindReply(text string) string {
 // status: "550 5.7.1 blocked using zen.spamhaus.org" is spam-blocked (soft)
 // and "450 4.1.1 user unknown" is user-unknown (hard).
 func Classify(status, text string) (class string, hard bool) {
+	class = decide("", status, text, "")
+	return class, IsHard(class)
+}
+
+// wordClass is the class the reader's own rules (textRules, statusClass)
+// give a reply.
+func wordClass(status, text string) (class string, hard bool) {
 	if len(text) > maxClassify {
 		text = text[:maxClassify]
 	}
@@ -297,8 +318,10 @@ var (
 
 var reDNSWords = regexp.MustCompile(`name service|name server|dns|host not found|lookup`)
 
-func textClass(low string) string {
-	for _, r := range textRules {
+func textClass(low string) string { return firstRule(textRules, low) }
+
+func firstRule(rs []textRule, low string) string {
+	for _, r := range rs {
 		if r.re.MatchString(low) {
 			return r.class
 		}

@@ -54,7 +54,8 @@ func TestClassify(t *testing.T) {
 		{"", "501 5.5.4 Syntax error in parameters or arguments", Other, false},
 		{"", "421 4.3.0 Temporary System Problem. Try again later.", Other, false},
 		{"", "452 4.3.1 Insufficient system resources", MailboxFull, false},
-		{"", "550 Administrative prohibition", SpamBlocked, false},
+		// Exim's default ACL refusal; sisimai lists it as a refused sender.
+		{"", "550 Administrative prohibition", PolicyAuth, false},
 		{"", "Deferred: 451 4.4.1 reply: read error from mx.example.org.", Network, false},
 		{"", "550 Benutzer unbekannt", UserUnknown, true},
 		{"", "550 Utilisateur inconnu", UserUnknown, true},

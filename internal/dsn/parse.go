@@ -436,8 +436,7 @@ func (rep *Report) readStatus(body, note string) {
 		}
 		switch rc.Action {
 		case "failed", "delayed":
-			rc.Class, rc.Hard = Classify(rc.Status, detail)
-			rc.Class = Final(rc.Action, rc.Status, rc.Class, detail+"\n"+region)
+			rc.Class = decide(rc.Action, rc.Status, detail, region)
 			if expired {
 				rc.Class = Expired
 			}

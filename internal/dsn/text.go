@@ -215,8 +215,7 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 		}
 		rc.Status = FindStatus(region)
 		rc.RemoteMTA = remoteMTA(region)
-		rc.Class, rc.Hard = Classify(rc.Status, region)
-		rc.Class = Final(rc.Action, rc.Status, rc.Class, region)
+		rc.Class = decide(rc.Action, rc.Status, region, region)
 		rc.Hard = IsHard(rc.Class)
 		rep.Recipients = append(rep.Recipients, rc)
 	}

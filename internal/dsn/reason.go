@@ -1,0 +1,501 @@
+package dsn
+
+import (
+	_ "embed"
+	"strings"
+)
+
+// The reason engine: sisimai's decision procedure over its published
+// phrase lists. sisimai (libsisimai.org, BSD 2-Clause) has read bounces
+// from hundreds of MTAs for ten years; its phrase lists and status table
+// (sisimai-reasons.txt, source and licence in testdata/dsn/SOURCE) are the
+// best public record of what each reply wording means, and its order of
+// checks decides between overlapping wordings ("user unknown" after DATA is
+// a filter, a 5.1.1 whose text names a blocklist is a block). The engine
+// names a sisimai reason; reasonClass turns it into one of our classes,
+// where issue 15's definition of hard (the address is dead) decides.
+//
+// It is a port of go-sisimai's reason.Find and anotherone (reason/find.go),
+// the ProbesInto functions of reason/why-*.go and smtp/command.Find, over
+// the facts the reader has: the status, the reply text, the SMTP command
+// the reply answered and the action. sisimai's per-MTA parsers, which set a
+// reason before this step for some formats, are not ported; the reader's
+// own rules (textRules) cover those formats.
+
+//go:embed sisimai-reasons.txt
+var reasonData string
+
+// phraseSet is one reason's phrases: any of index contained, or each
+// element of a pair in order; never the reason when an isnot phrase occurs.
+type phraseSet struct {
+	index, isnot []string
+	pairs        [][]string
+}
+
+// reasonTable is the parsed sisimai-reasons.txt.
+type reasonTable struct {
+	phrases map[string]*phraseSet
+	status  map[string]string // RFC 3463 status -> reason
+}
+
+// reasons is read once from the embedded file; it is never written after.
+var reasons = parseReasonTable(reasonData)
+
+func parseReasonTable(data string) *reasonTable {
+	t := &reasonTable{phrases: map[string]*phraseSet{}, status: map[string]string{}}
+	var cur *phraseSet
+	section := ""
+	for _, line := range strings.Split(data, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if line[0] == '[' {
+			section = strings.Trim(line, "[]")
+			if section != "status" {
+				cur = &phraseSet{}
+				t.phrases[section] = cur
+			}
+			continue
+		}
+		f := strings.Split(line, "\t")
+		switch {
+		case section == "status" && len(f) == 2:
+			t.status[f[0]] = f[1]
+		case cur == nil:
+		case f[0] == "index" && len(f) == 2:
+			cur.index = append(cur.index, f[1])
+		case f[0] == "isnot" && len(f) == 2:
+			cur.isnot = append(cur.isnot, f[1])
+		case f[0] == "pair" && len(f) >= 2:
+			cur.pairs = append(cur.pairs, f[1:])
+		}
+	}
+	return t
+}
+
+// included reports whether the lowercased text carries one of reason's
+// phrases (sisimai's IncludedIn).
+func (t *reasonTable) included(reason, low string) bool {
+	p := t.phrases[reason]
+	if p == nil || low == "" {
+		return false
+	}
+	for _, v := range p.isnot {
+		if strings.Contains(low, v) {
+			return false
+		}
+	}
+	for _, v := range p.index {
+		if strings.Contains(low, v) {
+			return true
+		}
+	}
+	for _, v := range p.pairs {
+		if aligned(low, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// aligned reports whether every part occurs in s, in order, without
+// overlapping.
+func aligned(s string, parts []string) bool {
+	for _, p := range parts {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return len(parts) > 0
+}
+
+// statusName is the reason an RFC 3463 status names by itself, or "".
+func (t *reasonTable) statusName(st string) string { return t.status[st] }
+
+// fact is what the engine knows about one failed recipient.
+type fact struct {
+	low     string // the reply or diagnostic, lowercased, spaces squeezed
+	status  string // RFC 3463 status, "" when none
+	reply   string // SMTP reply code, "" when none
+	command string // the SMTP command the reply answered: CONN, HELO, EHLO, MAIL, RCPT, DATA, STARTTLS, ...
+	action  string // failed, delayed
+	unix    bool   // the diagnostic is a local program's (Diagnostic-Code: X-Unix)
+}
+
+// classOrder are sisimai's ClassOrder[0] and [1] (reason/lib.go): the
+// probes, then the phrase lists alone.
+var (
+	probeOrder = []string{"mailboxfull", "mesgtoobig", "exceedlimit", "suspend", "hasmoved", "norelaying", "authfailure",
+		"userunknown", "filtered", "requireptr", "notcompliantrfc", "badreputation", "contenterror",
+		"rejected", "hostunknown", "spamdetected", "speeding", "toomanyconn", "blocked"}
+	phraseOrder = []string{"mailboxfull", "authfailure", "badreputation", "speeding", "spamdetected", "virusdetected",
+		"policyviolation", "norelaying", "systemerror", "networkerror", "suspend", "contenterror",
+		"systemfull", "notaccept", "expired", "failedstarttls", "securityerror", "suppressed", "mailererror"}
+	retried = map[string]bool{"undefined": true, "onhold": true, "systemerror": true, "securityerror": true,
+		"expired": true, "networkerror": true, "hostunknown": true, "userunknown": true}
+)
+
+func isAny(s string, set ...string) bool {
+	for _, v := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// How a reason was found: not, from the status code or reply code alone,
+// or from the wording.
+const (
+	notFound = iota
+	byCode
+	byWords
+)
+
+func code(ok bool) int {
+	if ok {
+		return byCode
+	}
+	return notFound
+}
+
+// words is t.included as a verdict.
+func (t *reasonTable) words(reason, low string) int {
+	if t.included(reason, low) {
+		return byWords
+	}
+	return notFound
+}
+
+// probe is sisimai's ProbesInto[reason]: the phrase list with the status
+// and the SMTP command.
+func (t *reasonTable) probe(reason string, f *fact) int {
+	name := t.statusName(f.status)
+	switch reason {
+	case "authfailure", "blocked", "exceedlimit", "mailboxfull", "requireptr", "toomanyconn":
+		if name == reason {
+			return byCode
+		}
+		return t.words(reason, f.low)
+	case "badreputation", "hasmoved", "notcompliantrfc", "speeding":
+		return t.words(reason, f.low)
+	case "contenterror":
+		if t.probe("spamdetected", f) != notFound {
+			return notFound
+		}
+		if name == reason {
+			return byCode
+		}
+		return t.words(reason, f.low)
+	case "filtered":
+		if name == "suspend" || name != "filtered" && isAny(f.command, "CONN", "EHLO", "HELO", "MAIL", "RCPT") {
+			return notFound
+		}
+		if t.included("userunknown", f.low) || t.included("filtered", f.low) {
+			return byWords
+		}
+		return notFound
+	case "hostunknown":
+		if name == "hostunknown" && !t.included("networkerror", f.low) {
+			if t.included("hostunknown", f.low) {
+				return byWords
+			}
+			return byCode
+		}
+		if name == "hostunknown" {
+			return notFound
+		}
+		return t.words("hostunknown", f.low)
+	case "mesgtoobig":
+		if name == "mesgtoobig" {
+			return byCode
+		}
+		if name == "exceedlimit" || f.status == "5.2.3" {
+			return notFound
+		}
+		return t.words(reason, f.low)
+	case "norelaying":
+		if isAny(f.command, "CONN", "EHLO", "HELO") {
+			return notFound
+		}
+		return t.words(reason, f.low)
+	case "rejected":
+		if name == "" {
+			name = "undefined"
+		}
+		if name == "rejected" {
+			return byCode
+		}
+		switch {
+		case f.command == "MAIL":
+			return t.words(reason, f.low)
+		case f.command == "DATA":
+			if name == "userunknown" {
+				return notFound
+			}
+			return t.words(reason, f.low)
+		case !isExplicit(name) || name == "securityerror" || name == "systemerror":
+			return t.words(reason, f.low)
+		}
+		return notFound
+	case "spamdetected":
+		if f.status == "" {
+			return notFound
+		}
+		if name == reason {
+			return byCode
+		}
+		if isAny(f.command, "CONN", "EHLO", "HELO", "MAIL", "RCPT") {
+			return notFound
+		}
+		return t.words(reason, f.low)
+	case "suspend":
+		if t.included(reason, f.low) {
+			return byWords
+		}
+		return code(f.reply == "525")
+	case "userunknown":
+		if name == "suspend" {
+			return notFound
+		}
+		if name == "userunknown" {
+			for _, e := range []string{"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept"} {
+				if t.included(e, f.low) {
+					return notFound
+				}
+			}
+			if t.included(reason, f.low) {
+				return byWords
+			}
+			return byCode
+		}
+		if f.command == "RCPT" {
+			return t.words(reason, f.low)
+		}
+		return notFound
+	case "syntaxerror":
+		r := f.reply
+		return code(len(r) == 3 && (r > "400" && r < "408" || r > "500" && r < "508"))
+	}
+	return notFound
+}
+
+func isExplicit(r string) bool { return r != "" && r != "undefined" && r != "onhold" }
+
+// find is sisimai's reason.Find: the probes in order, then the phrase
+// lists, then the status alone. It returns "onhold" when the text names no
+// reason and "undefined" when there is no text, and how the reason was
+// found (byWords, byCode).
+func (t *reasonTable) find(f *fact) (string, int) {
+	if strings.HasPrefix(f.status, "2.") {
+		return "delivered", byCode
+	}
+	if !f.unix {
+		for _, r := range probeOrder {
+			if how := t.probe(r, f); how != notFound {
+				return r, how
+			}
+		}
+	}
+	r, how := t.anotherOne(f)
+	if r == "undefined" {
+		r = ""
+	}
+	if r == "" && f.action == "delayed" {
+		r, how = "expired", byCode
+	}
+	if r != "" {
+		return r, how
+	}
+	if t.included("vacation", f.low) {
+		return "vacation", byWords
+	}
+	if f.low != "" {
+		return "onhold", notFound
+	}
+	return "undefined", notFound
+}
+
+// anotherOne is sisimai's anotherone: the fallback of find.
+func (t *reasonTable) anotherOne(f *fact) (string, int) {
+	name := t.statusName(f.status)
+	if name == "" || retried[name] || !f.unix {
+		for _, r := range phraseOrder {
+			if t.included(r, f.low) {
+				return r, byWords
+			}
+		}
+		if name != "" {
+			return name, byCode
+		}
+		if len(f.status) > 3 {
+			switch f.status[:3] {
+			case "5.6", "4.6":
+				return "contenterror", byCode
+			case "5.7", "4.7":
+				return "securityerror", byCode
+			}
+		}
+		switch {
+		case f.unix:
+			return "mailererror", byCode
+		case t.probe("syntaxerror", f) != notFound:
+			return "syntaxerror", byCode
+		case f.action == "delayed" || f.action == "expired":
+			return "expired", byCode
+		case f.command == "EHLO" || f.command == "HELO":
+			return "blocked", byCode
+		}
+	}
+	return name, byCode
+}
+
+// smtpCommands are the commands findCommand looks for, in sisimai's order
+// (smtp/command Detectable); the last one found in the text wins.
+var smtpCommands = []string{"HELO", "EHLO", "STARTTLS", "AUTH PLAIN", "AUTH LOGIN", "AUTH CRAM-", "AUTH DIGEST-",
+	"MAIL F", "RCPT", "RCPT T", "DATA", "QUIT", "XFORWARD"}
+
+// findCommand names the SMTP command a reply text says it answered
+// ("in reply to RCPT TO command", ">>> DATA"), as sisimai's command.Find:
+// upper case, not part of a word ("DATABASE@EXAMPLE.JP").
+func findCommand(text string) string {
+	if len(text) < 4 {
+		return ""
+	}
+	var found []string
+	padded := " " + text + " "
+	for _, c := range smtpCommands {
+		i := strings.Index(text, c)
+		if i < 0 {
+			continue
+		}
+		if !strings.Contains(c, " ") {
+			before, after := padded[i], padded[i+len(c)+1]
+			if isWordByte(before) || isWordByte(after) {
+				continue
+			}
+		}
+		short := c[:4]
+		dup := false
+		for _, f := range found {
+			if strings.HasPrefix(f, short) || strings.HasPrefix(short, f) {
+				dup = true
+			}
+		}
+		if dup {
+			continue
+		}
+		switch short {
+		case "STAR":
+			short = "STARTTLS"
+		case "XFOR":
+			short = "XFORWARD"
+		}
+		found = append(found, short)
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return found[len(found)-1]
+}
+
+func isWordByte(b byte) bool {
+	return b >= '0' && b <= '9' || b >= '@' && b <= 'Z' || b >= 'a' && b <= 'z'
+}
+
+// reasonClass turns a sisimai reason into one of our classes. "" is not a
+// failure (delivered, an auto-reply, a feedback report) or no reason.
+var reasonClass = map[string]string{
+	"userunknown":     UserUnknown,
+	"hasmoved":        UserUnknown, // the address has moved: dead here (hard)
+	"hostunknown":     HostUnknown,
+	"notaccept":       HostUnknown, // null MX, the domain accepts no mail
+	"mailboxfull":     MailboxFull,
+	"systemfull":      MailboxFull,
+	"suspend":         Suspended,
+	"mesgtoobig":      TooLarge,
+	"exceedlimit":     TooLarge,
+	"norelaying":      RelayDenied,
+	"expired":         Expired,
+	"networkerror":    Network,
+	"toomanyconn":     RateLimited,
+	"speeding":        RateLimited,
+	"authfailure":     PolicyAuth,
+	"securityerror":   PolicyAuth,
+	"requireptr":      PolicyAuth,
+	"failedstarttls":  PolicyAuth, // TLS required or failed
+	"rejected":        PolicyAuth, // the envelope sender was refused
+	"blocked":         SpamBlocked,
+	"badreputation":   SpamBlocked,
+	"spamdetected":    SpamBlocked,
+	"virusdetected":   SpamBlocked,
+	"contenterror":    SpamBlocked,
+	"policyviolation": SpamBlocked,
+	"filtered":        SpamBlocked, // refused by the recipient's filter, after DATA
+	"notcompliantrfc": Other,
+	"systemerror":     Other,
+	"mailererror":     Other,
+	"syntaxerror":     Other,
+	"suppressed":      Other, // on the sending service's suppression list
+	"onhold":          Other,
+	"undefined":       Other,
+	"delivered":       "",
+	"feedback":        "",
+	"vacation":        "",
+}
+
+// classOfReason is reasonClass with issue 15's definition of hard where it
+// differs from sisimai's: a "user unknown" refused after DATA (sisimai's
+// filtered) is still a dead address, and so is a domain whose DNS answer
+// was NXDOMAIN (sisimai's networkerror when the MTA called it temporary).
+func (t *reasonTable) classOfReason(reason, low string) string {
+	switch {
+	case reason == "filtered" && t.included("userunknown", low):
+		return UserUnknown
+	case reason == "networkerror" && strings.Contains(low, "nxdomain"):
+		return HostUnknown
+	}
+	return reasonClass[reason]
+}
+
+// decide is the class of one failed recipient: detail is its reply or
+// diagnostic, context the text around it in the notice (it names the SMTP
+// command the reply answered).
+//
+// The reason engine decides when the wording names a reason. Where it
+// only has the status code, or names no reason, the reader's own rules
+// decide: they know formats the engine's phrase lists do not (Domino,
+// Google Groups, qmail, ...) and wording that names a blocklist under a
+// 5.1.x status.
+func decide(action, status, detail, context string) string {
+	if len(detail) > maxClassify {
+		detail = detail[:maxClassify]
+	}
+	if len(context) > maxClassify {
+		context = context[:maxClassify]
+	}
+	if status == "" {
+		status = FindStatus(detail)
+	}
+	ours, _ := wordClass(status, detail)
+	ours = Final(action, status, ours, detail+"\n"+context)
+	low := strings.Join(strings.Fields(strings.ToLower(detail)), " ")
+	f := &fact{low: low, status: status, reply: FindReply(detail), command: findCommand(detail + "\n" + context),
+		action: action, unix: strings.Contains(low, "x-unix;")}
+	r, how := reasons.find(f)
+	eng := reasons.classOfReason(r, low)
+	switch {
+	case firstRule(firmRules, low) != classNone:
+		return ours
+	case r == "onhold" || r == "undefined" || eng == "":
+		return ours
+	case r == "expired" && action == "" && ours != Other:
+		// One reply line, not a notice: nobody gave up yet.
+		return ours
+	case how != byWords && textClass(low) != classNone:
+		return ours
+	}
+	return eng
+}
