@@ -223,7 +223,7 @@ func FindReply(text string) string {
 // status: "550 5.7.1 blocked using zen.spamhaus.org" is spam-blocked (soft)
 // and "450 4.1.1 user unknown" is user-unknown (hard).
 func Classify(status, text string) (class string, hard bool) {
-	class = decide("", status, text, "")
+	class = decide(input{status: status, detail: text})
 	return class, IsHard(class)
 }
 

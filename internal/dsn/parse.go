@@ -436,7 +436,8 @@ func (rep *Report) readStatus(body, note string) {
 		}
 		switch rc.Action {
 		case "failed", "delayed":
-			rc.Class = decide(rc.Action, rc.Status, detail, region)
+			rc.Class = decide(input{action: rc.Action, status: rc.Status, detail: detail, context: region,
+				recipient: addr, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA})
 			if expired {
 				rc.Class = Expired
 			}

@@ -122,6 +122,13 @@ type fact struct {
 	command string // the SMTP command the reply answered: CONN, HELO, EHLO, MAIL, RCPT, DATA, STARTTLS, ...
 	action  string // failed, delayed
 	unix    bool   // the diagnostic is a local program's (Diagnostic-Code: X-Unix)
+
+	rhost       string // the remote MTA (Remote-MTA, "host ... said"), lowercased
+	lhost       string // the reporting MTA, lowercased
+	destination string // the domain of the failed recipient, lowercased
+	// preset is the reason an MTA's own wording names (lhostFind), found
+	// before the probes; the probes keep it unless one before it matches.
+	preset string
 }
 
 // classOrder are sisimai's ClassOrder[0] and [1] (reason/lib.go): the
@@ -172,6 +179,9 @@ func (t *reasonTable) words(reason, low string) int {
 // probe is sisimai's ProbesInto[reason]: the phrase list with the status
 // and the SMTP command.
 func (t *reasonTable) probe(reason string, f *fact) int {
+	if f.preset == reason {
+		return byWords
+	}
 	name := t.statusName(f.status)
 	switch reason {
 	case "authfailure", "blocked", "exceedlimit", "mailboxfull", "requireptr", "toomanyconn":
@@ -320,6 +330,9 @@ func (t *reasonTable) find(f *fact) (string, int) {
 
 // anotherOne is sisimai's anotherone: the fallback of find.
 func (t *reasonTable) anotherOne(f *fact) (string, int) {
+	if isExplicit(f.preset) {
+		return f.preset, byWords
+	}
 	name := t.statusName(f.status)
 	if name == "" || retried[name] || !f.unix {
 		for _, r := range phraseOrder {
@@ -469,33 +482,65 @@ func (t *reasonTable) classOfReason(reason, low string) string {
 // decide: they know formats the engine's phrase lists do not (Domino,
 // Google Groups, qmail, ...) and wording that names a blocklist under a
 // 5.1.x status.
-func decide(action, status, detail, context string) string {
+func decide(in input) string {
+	detail, context := in.detail, in.context
 	if len(detail) > maxClassify {
 		detail = detail[:maxClassify]
 	}
 	if len(context) > maxClassify {
 		context = context[:maxClassify]
 	}
+	status := in.status
 	if status == "" {
 		status = FindStatus(detail)
 	}
 	ours, _ := wordClass(status, detail)
-	ours = Final(action, status, ours, detail+"\n"+context)
+	ours = Final(in.action, status, ours, detail+"\n"+context)
 	low := strings.Join(strings.Fields(strings.ToLower(detail)), " ")
 	f := &fact{low: low, status: status, reply: FindReply(detail), command: findCommand(detail + "\n" + context),
-		action: action, unix: strings.Contains(low, "x-unix;")}
-	r, how := reasons.find(f)
+		action: in.action, unix: strings.Contains(low, "x-unix;"),
+		rhost: strings.ToLower(in.remoteMTA), lhost: strings.ToLower(in.reportingMTA)}
+	if _, d, ok := strings.Cut(in.recipient, "@"); ok {
+		f.destination = strings.ToLower(d)
+	}
+	r, how := reasons.reason(f, detail+"\n"+context)
 	eng := reasons.classOfReason(r, low)
 	switch {
 	case firstRule(firmRules, low) != classNone:
 		return ours
 	case r == "onhold" || r == "undefined" || eng == "":
 		return ours
-	case r == "expired" && action == "" && ours != Other:
+	case r == "expired" && in.action == "" && ours != Other:
 		// One reply line, not a notice: nobody gave up yet.
 		return ours
 	case how != byWords && textClass(low) != classNone:
 		return ours
 	}
 	return eng
+}
+
+// input is what decide knows of one failed recipient.
+type input struct {
+	action    string // failed, delayed; "" for a reply line on its own
+	status    string // RFC 3463 status, may be ""
+	detail    string // the reply or diagnostic
+	context   string // the text around it in the notice
+	recipient string // the failed address
+	remoteMTA string // the host that answered
+	// reportingMTA is the host that wrote the notice.
+	reportingMTA string
+}
+
+// reason is sisimai's order of steps: the wording of the reporting MTA
+// (lhostFind, over the whole notice text), the remote host's documented
+// replies (rhostFind), then the probes and phrase lists (find).
+func (t *reasonTable) reason(f *fact, notice string) (string, int) {
+	f.preset = t.lhostFind(f, notice)
+	if f.preset != "" && !retried[f.preset] {
+		return f.preset, byWords
+	}
+	if r := t.rhostFind(f); isExplicit(r) {
+		return r, byWords
+	}
+	return t.find(f)
 }

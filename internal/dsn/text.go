@@ -215,7 +215,8 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 		}
 		rc.Status = FindStatus(region)
 		rc.RemoteMTA = remoteMTA(region)
-		rc.Class = decide(rc.Action, rc.Status, region, region)
+		rc.Class = decide(input{action: rc.Action, status: rc.Status, detail: region, context: region,
+			recipient: a, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA})
 		rc.Hard = IsHard(rc.Class)
 		rep.Recipients = append(rep.Recipients, rc)
 	}
