@@ -223,9 +223,17 @@ func FindReply(text string) string {
 // status: "550 5.7.1 blocked using zen.spamhaus.org" is spam-blocked (soft)
 // and "450 4.1.1 user unknown" is user-unknown (hard).
 func Classify(status, text string) (class string, hard bool) {
-	class = decide(input{status: status, detail: text})
+	in := input{status: status, detail: text}
+	if reGaveUp.MatchString(strings.ToLower(text)) {
+		// The text is a notice's, not a reply's: the sending MTA gave
+		// up, so a connection failure is an expired delivery.
+		in.action = "failed"
+	}
+	class = decide(in)
 	return class, IsHard(class)
 }
+
+var reGaveUp = regexp.MustCompile(`permanent failure|giving up|gave up|not going to try again|could not be delivered|undeliverable`)
 
 // wordClass is the class the reader's own rules (textRules, statusClass)
 // give a reply.

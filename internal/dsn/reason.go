@@ -513,7 +513,7 @@ func decide(in input) string {
 	case r == "expired" && in.action == "" && ours != Other:
 		// One reply line, not a notice: nobody gave up yet.
 		return ours
-	case how != byWords && textClass(low) != classNone:
+	case how != byWords && (textClass(low) != classNone || ours != Other):
 		return ours
 	}
 	return eng
