@@ -68,8 +68,12 @@ const (
 	sendingQuotaRE  = `(daily|hourly|sending|send|relay|message|recipient) (user )?(sending )?quota|threshold ?exceeded|max(imum)? (number of )?(messages|recipients|connections) (per|reached|exceeded)`
 )
 
-// textRules are matched against the lowercased text.
-var textRules = rules(
+// textRules are matched against the lowercased text: specificRules, then
+// genericRules.
+var textRules = append(specificRules[:len(specificRules):len(specificRules)], genericRules...)
+
+// specificRules name a class by wording that says what happened.
+var specificRules = rules(
 	Network, `name server reply|host not found, try again|temporary failure in name resolution|network error|host name lookup failure|name server: `,
 	// Sendmail's access database names the address it refuses: a
 	// "<sender>... Access denied" is about the sender (Postfix's
@@ -104,6 +108,12 @@ var textRules = rules(
 	// Protocol and system errors: the command, not the message or the
 	// sender, was refused, or the receiving system failed.
 	Other, `syntax error|bad sequence of commands|command (not )?(recognized|unrecognized|not implemented)|unrecognized command|temporary system problem|system (is )?(busy|unavailable)|local error in processing`,
+)
+
+// genericRules are the catch-all words ("blocked", "timed out", "try again
+// later"): they name a class when nothing more specific does, but they do
+// not overrule a reason the status code names.
+var genericRules = rules(
 	SpamBlocked, `blocked|block(ed)? (by|for|due)|content|filter|policy|prohibit|will not accept|not accepted|refused|denied|bulk|suspicious|abuse|poor|not allowed|rejected (for|due|because|by)|message (was |has been )?rejected|mail rejected|rejected by|header|attachment|malformed|syntax|dangerous|not welcome|refuse|mailbox unavailable|\brejected\b`,
 	RateLimited, `too many|(please )?(try|retry) (again )?later|frequency|temporarily (deferred|rate)|flood|speed|excessive|exceeded (the )?(maximum )?number|daily .*quota`,
 	Network, `connection (refused|timed out|reset|lost|closed|dropped|failure|failed|error)|(timed|time) ?out|no route|network|unreachable|not reachable|lost connection|could not connect|can't connect|cannot connect|couldn't connect|unable to connect|no answer|not responding|connect to .* failed|tls handshake|broken pipe|dns (error|failure|temporary)|servfail|temporary lookup failure|try again|nameserver|name server|host not responding|did not accept our requests to connect|protocol error|lookup failure`,

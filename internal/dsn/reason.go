@@ -478,10 +478,12 @@ func (t *reasonTable) classOfReason(reason, low string) string {
 // command the reply answered).
 //
 // The reason engine decides when the wording names a reason. Where it
-// only has the status code, or names no reason, the reader's own rules
-// decide: they know formats the engine's phrase lists do not (Domino,
-// Google Groups, qmail, ...) and wording that names a blocklist under a
-// 5.1.x status.
+// names none, the reader's own rules decide: they know formats the
+// engine's phrase lists do not (Domino, Google Groups, qmail, ...). Where
+// the engine has only the status code, the reader's specific wording
+// decides ("550 5.1.3 ... spamhaus" is a blocklist, not a bad address),
+// but not its catch-all words ("blocked", "timed out"). firmRules are our
+// definitions and always win.
 func decide(in input) string {
 	detail, context := in.detail, in.context
 	if len(detail) > maxClassify {
@@ -513,7 +515,7 @@ func decide(in input) string {
 	case r == "expired" && in.action == "" && ours != Other:
 		// One reply line, not a notice: nobody gave up yet.
 		return ours
-	case how != byWords && (textClass(low) != classNone || ours != Other):
+	case how != byWords && firstRule(specificRules, low) != classNone:
 		return ours
 	}
 	return eng
