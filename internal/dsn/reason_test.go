@@ -58,13 +58,13 @@ func TestAligned(t *testing.T) {
 func TestFindCommand(t *testing.T) {
 	for text, want := range map[string]string{
 		"host mx.example.org said: 550 5.1.1 <a@b>: User unknown (in reply to RCPT TO command)": "RCPT",
-		"SMTP error from remote mail server after end of data: 550 spam":                       "",
-		"(in reply to end of DATA command)":                                                      "DATA",
-		">>> MAIL From:<a@b> <<< 553 5.1.8 Domain of sender address does not exist":              "MAIL",
-		"550 5.1.1 <DATABASE@EXAMPLE.JP>: Recipient address rejected":                            "",
-		"(in reply to MAIL FROM command) then (in reply to RCPT TO command)":                     "RCPT",
-		"while talking to mx: >>> HELO mx.example.org":                                           "HELO",
-		"":                                                                                       "",
+		"SMTP error from remote mail server after end of data: 550 spam":                        "",
+		"(in reply to end of DATA command)":                                                     "DATA",
+		">>> MAIL From:<a@b> <<< 553 5.1.8 Domain of sender address does not exist":             "MAIL",
+		"550 5.1.1 <DATABASE@EXAMPLE.JP>: Recipient address rejected":                           "",
+		"(in reply to MAIL FROM command) then (in reply to RCPT TO command)":                    "RCPT",
+		"while talking to mx: >>> HELO mx.example.org":                                          "HELO",
+		"": "",
 	} {
 		if got := findCommand(text); got != want {
 			t.Errorf("findCommand(%q) = %q, want %q", text, got, want)
