@@ -159,6 +159,8 @@ ORDER = ["Exim", "Sendmail", "Exchange2007", "Exchange2003", "AmazonSES", "Inter
 DROP = {
     "qmail": {"Unable to": "qmail's systemerror; any \"Unable to deliver\", \"Unable to relay\"",
               "system error": "qmail's systemerror; any MTA's \"temporary system error\""},
+    "OpenSMTPD": {"Invalid domain name": "OpenSMTPD's hostunknown; a remote server's refusal of a HELO or"
+                                         " sender domain (\"501 5.0.0 Invalid domain name\")"},
     "IMailServer": {"Delivery failed ": "IMail's expired; the first words of many MTAs' notices",
                     "Unknown host": "IMail's hostunknown; also a sender's or client's unknown host"},
 }
