@@ -2,6 +2,7 @@ package dsn
 
 import (
 	_ "embed"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -86,7 +87,7 @@ func rhostName(f *fact) *rhostClass {
 		}
 	}
 	for _, host := range []string{f.rhost, f.lhost} {
-		host = strings.TrimSuffix(host, ".")
+		host = hostName(host)
 		if host == "" {
 			continue
 		}
@@ -99,6 +100,31 @@ func rhostName(f *fact) *rhostClass {
 		}
 	}
 	return nil
+}
+
+// hostName is the host name in a Remote-MTA or Reporting-MTA value, as
+// fact/rise.go cleans it: the domain of an address, no brackets, the
+// value after "=", the first word that is not an IPv4 address, no final
+// dot ("mx.example.jp (192.0.2.1)" is mx.example.jp).
+func hostName(v string) string {
+	if i := strings.IndexByte(v, '@'); i > 0 {
+		v = v[i+1:]
+	}
+	v = strings.NewReplacer("(", "", ")", "", "[", "", "]", "", "\r", "").Replace(v)
+	if _, after, ok := strings.Cut(v, "="); ok {
+		v = after
+	}
+	if strings.IndexByte(v, ' ') >= 0 {
+		words := strings.Split(v, " ")
+		v = words[0]
+		for _, w := range words {
+			if net.ParseIP(w).To4() == nil {
+				v = w
+				break
+			}
+		}
+	}
+	return strings.TrimSuffix(v, ".")
 }
 
 // rhostFind is the reason a remote host's documented replies name (go-sisimai

@@ -144,3 +144,23 @@ func TestDiagnosis(t *testing.T) {
 		t.Errorf("select = %q", got)
 	}
 }
+
+func TestHostName(t *testing.T) {
+	for in, want := range map[string]string{
+		"mx.example.jp (192.0.2.1)":       "mx.example.jp",
+		"192.0.2.1 mx.example.jp":         "mx.example.jp",
+		"[192.0.2.1]":                     "192.0.2.1",
+		"postmaster@mx.me.com":            "mx.me.com",
+		"gmail-smtp-in.l.google.com.":     "gmail-smtp-in.l.google.com",
+		"smtp.example.org=mx.example.net": "mx.example.net",
+		"":                                "",
+	} {
+		if got := hostName(in); got != want {
+			t.Errorf("hostName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f := hostFact("", "mx3.mail.icloud.com (17.57.154.33)", "550 5.1.1 <kijitora@example.jp>: user does not exist")
+	if got := reasons.rhostFind(f); got != "userunknown" {
+		t.Errorf("rhostFind by a Remote-MTA with its address = %q", got)
+	}
+}
