@@ -14,7 +14,9 @@ import (
 // wording name the reason before the generic phrase lists do. The tables
 // are data (sisimai-rhosts.txt, generated from the Go sources); how each
 // service's rows are matched is the module's own and is ported below, one
-// function per module.
+// function per module. Two reason names sisimai misspells, so that the
+// row names no reason there, are corrected in the file: for-tencent.go's
+// "spandetected" is spamdetected, for-spectrum.go's "blokced" is blocked.
 
 //go:embed sisimai-rhosts.txt
 var rhostData string
