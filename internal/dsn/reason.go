@@ -117,6 +117,7 @@ func (t *reasonTable) statusName(st string) string { return t.status[st] }
 // fact is what the engine knows about one failed recipient.
 type fact struct {
 	low     string // the reply or diagnostic, lowercased, spaces squeezed
+	text    string // the reply or diagnostic as written (rhostFind's case-sensitive tables)
 	status  string // RFC 3463 status, "" when none
 	reply   string // SMTP reply code, "" when none
 	command string // the SMTP command the reply answered: CONN, HELO, EHLO, MAIL, RCPT, DATA, STARTTLS, ...
@@ -499,7 +500,7 @@ func decide(in input) string {
 	ours, _ := wordClass(status, detail)
 	ours = Final(in.action, status, ours, detail+"\n"+context)
 	low := strings.Join(strings.Fields(strings.ToLower(detail)), " ")
-	f := &fact{low: low, status: status, reply: FindReply(detail), command: findCommand(detail + "\n" + context),
+	f := &fact{low: low, text: detail, status: status, reply: FindReply(detail), command: findCommand(detail + "\n" + context),
 		action: in.action, unix: strings.Contains(low, "x-unix;"),
 		rhost: strings.ToLower(in.remoteMTA), lhost: strings.ToLower(in.reportingMTA)}
 	if _, d, ok := strings.Cut(in.recipient, "@"); ok {
