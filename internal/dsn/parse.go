@@ -437,7 +437,8 @@ func (rep *Report) readStatus(body, note string) {
 		switch rc.Action {
 		case "failed", "delayed":
 			rc.Class = decide(input{action: rc.Action, status: rc.Status, detail: detail, context: region,
-				recipient: addr, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA})
+				recipient: addr, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA,
+				unix: strings.HasPrefix(strings.ToLower(strings.TrimSpace(first(g, "diagnostic-code"))), "x-unix")})
 			if expired {
 				rc.Class = Expired
 			}

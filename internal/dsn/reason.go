@@ -18,9 +18,12 @@ import (
 // It is a port of go-sisimai's reason.Find and anotherone (reason/find.go),
 // the ProbesInto functions of reason/why-*.go and smtp/command.Find, over
 // the facts the reader has: the status, the reply text, the SMTP command
-// the reply answered and the action. sisimai's per-MTA parsers, which set a
-// reason before this step for some formats, are not ported; the reader's
-// own rules (textRules) cover those formats.
+// the reply answered and the action. Before it, as in sisimai, the wording
+// tables of 21 MTAs' notices (lhost.go) and the documented replies of 18
+// mail services (rhost.go) may name the reason. sisimai's per-MTA parsers
+// themselves are not ported: the reader finds recipients and diagnostics
+// its own way (parse.go, text.go), and its own rules (textRules) decide
+// where the engine names no reason.
 
 //go:embed sisimai-reasons.txt
 var reasonData string
@@ -501,7 +504,7 @@ func decide(in input) string {
 	ours = Final(in.action, status, ours, detail+"\n"+context)
 	low := strings.Join(strings.Fields(strings.ToLower(detail)), " ")
 	f := &fact{low: low, text: detail, status: status, reply: FindReply(detail), command: findCommand(detail + "\n" + context),
-		action: in.action, unix: strings.Contains(low, "x-unix;"),
+		action: in.action, unix: in.unix || strings.Contains(low, "x-unix;"),
 		rhost: strings.ToLower(in.remoteMTA), lhost: strings.ToLower(in.reportingMTA)}
 	if _, d, ok := strings.Cut(in.recipient, "@"); ok {
 		f.destination = strings.ToLower(d)
@@ -518,6 +521,10 @@ func decide(in input) string {
 		return ours
 	case how != byWords && firstRule(specificRules, low) != classNone:
 		return ours
+	case how != byWords && r == "notaccept" && strings.HasSuffix(status, ".1.10"):
+		// RFC 7505 gives x.1.10 to a null MX, but Exchange Online
+		// answers RecipientNotFound with it; a null MX says so in words.
+		return UserUnknown
 	}
 	return eng
 }
@@ -532,6 +539,9 @@ type input struct {
 	remoteMTA string // the host that answered
 	// reportingMTA is the host that wrote the notice.
 	reportingMTA string
+	// unix: the diagnostic is a local program's (Diagnostic-Code: X-Unix),
+	// not a remote server's reply.
+	unix bool
 }
 
 // reason is sisimai's order of steps: the wording of the reporting MTA
