@@ -27,8 +27,9 @@ var bounceParserClasses = map[string][]string{
 // reader gets right: a third source, independent of sisimai, added after
 // the sisimai held-out figures were final and measured, not read (no rule
 // was written against it). Measured: 84.5% of 97 bounces; hard/soft 88.8%
-// of the 89 whose hardness the label decides.
-const bounceParserFloor = 84.0
+// of the 89 whose hardness the label decides; with the reason engine
+// (sisimai's tables, reason.go) 92.8% and 95.5%.
+const bounceParserFloor = 91.0
 
 func TestBounceParserCorpus(t *testing.T) {
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "bounceparser.tsv"))

@@ -286,17 +286,19 @@ func report(t *testing.T, name string, s score) {
 
 // The targets of issue 15, and the floors the tests assert: the figures
 // measured when the rules were last changed, less a margin. Below a floor is
-// a regression. The held-out figures are short of the targets (issue 15):
-// recipient+class 77.6% (target 90%), hard/soft 90.7% (target 95%),
-// explain 77.4% (target 85%), measured after the rules were written
-// against the training set only; testdata/dsn/README has the one remap of
-// sisimai's labels. The tests assert the measured floors, not the targets.
+// a regression. Held-out figures with the reason engine (reason.go, lhost.go,
+// rhost.go: sisimai's published tables): recipient+class 90.2% (target
+// 90%), hard/soft 94.6% (target 95%, one recipient short), explain 86.3%
+// (target 85%). The held-out half was not read while writing our rules
+// (only these summary figures were), but sisimai's authors wrote their
+// tables over the whole corpus: testdata/dsn/SOURCE. testdata/dsn/README
+// has the one remap of sisimai's labels.
 const (
 	classTarget, hardTarget, explainTarget = 90.0, 95.0, 85.0
 
-	trainClassFloor, trainHardFloor = 92.0, 98.0
-	classFloor, hardFloor           = 77.0, 90.0
-	explainFloor                    = 77.0
+	trainClassFloor, trainHardFloor = 95.0, 99.0
+	classFloor, hardFloor           = 89.0, 93.5
+	explainFloor                    = 85.0
 )
 
 // TestSisimaiTraining is the set the rules were written against.
