@@ -382,6 +382,25 @@ func cleanAddr(a string) string {
 	return strings.TrimSpace(a)
 }
 
+// sentTo returns the address the sender wrote for a recipient group: its
+// Original-Recipient (RFC 3464 2.3.1, the RFC 3461 ORCPT) when that is a
+// plain rfc822 address, else final, the Final-Recipient. After an alias or
+// a forward the final recipient is an address the sender never used
+// (Postfix's "expanded from", PMDF's and Sun Internet Mail Server's
+// internal mailstore "user@sims-ms-daemon" or "USER@host.dept.example"),
+// and what a suppression list must hold is what the sender sends to.
+func sentTo(g map[string][]string, final string) string {
+	v := first(g, "original-recipient")
+	if t, _, ok := strings.Cut(v, ";"); ok && !strings.EqualFold(strings.TrimSpace(t), "rfc822") {
+		return final
+	}
+	o := cleanAddr(typed(v))
+	if o == "" || reAddr.FindString(o) != o {
+		return final
+	}
+	return o
+}
+
 var reStatusField = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})`)
 
 func (rep *Report) readStatus(body, note string) {
@@ -408,7 +427,7 @@ func (rep *Report) readStatus(body, note string) {
 			continue
 		}
 		rc := Recipient{
-			Recipient:  addr,
+			Recipient:  sentTo(g, addr),
 			Action:     strings.ToLower(strings.Fields(first(g, "action") + " x")[0]),
 			RemoteMTA:  typed(first(g, "remote-mta")),
 			Diagnostic: typed(first(g, "diagnostic-code")),
