@@ -197,6 +197,14 @@ func (p *parsed) walk(e *message.Entity, depth int, inOriginal bool) {
 	case t == "message/rfc822" || t == "message/global" || t == "text/rfc822-headers" || t == "message/rfc822-headers" || t == "message/global-headers":
 		if p.orig == nil {
 			if oe, err := message.Read(io.LimitReader(e.Body, MaxBytes)); oe != nil {
+				if ot, _ := mediaType(&oe.Header); ot == "multipart/report" && !inOriginal && len(p.texts) == 0 && len(p.statuses) == 0 {
+					// A report forwarded whole as an attachment, with no
+					// text of its own before it (a gateway that wraps
+					// the DSN it got in a multipart/mixed): the
+					// attached report is the report.
+					p.walk(oe, depth+1, false)
+					return
+				}
 				h := oe.Header
 				p.orig = &h
 			} else {
