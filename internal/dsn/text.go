@@ -44,9 +44,17 @@ func notification(text string) string {
 }
 
 var (
-	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|failure|failed|has failed|problem|report|notification|incomplete|error)|failure notice|returned mail|return(ed)? to sender|mail delivery (failed|failure|system|subsystem|error)|could not be delivered|nondeliverable|non[- ]delivery|not delivered|delivery unsuccessful|rejected|bounce|message (not delivered|delivery failed|could not)|permanent (error|failure)|warning: could not send|unzustellbar|nicht zustellbar|delivery (notification|warning)|mail system error|failed delivery|no se puede entregar|non remis|nondelivery|mail could not|message you sent|delivery delayed|delayed mail|mail failure|unable to deliver|problem delivering|sending failed|error sending|unsuccessful delivery|recipient.*(unknown|rejected)|не доставлено|недоставлен|доставки|未達|エラー`)
+	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|failure|failed|has failed|problem|report|notification|incomplete|error)|failure notice|returned mail|return(ed|ing)? to sender|failed mail|mail failed|mail delivery (failed|failure|system|subsystem|error)|could not be delivered|nondeliverable|non[- ]delivery|not delivered|delivery unsuccessful|rejected|bounce|message (not delivered|delivery failed|could not)|permanent (error|failure)|warning: could not send|unzustellbar|nicht zustellbar|delivery (notification|warning)|mail system error|failed delivery|no se puede entregar|non remis|nondelivery|mail could not|message you sent|delivery delayed|delayed mail|mail failure|unable to deliver|problem delivering|sending failed|error sending|unsuccessful delivery|recipient.*(unknown|rejected)|не доставлено|недоставлен|доставки|未達|エラー`)
 	reDaemonFrom    = regexp.MustCompile(`(?i)mailer[-_]?daemon|post_?master|mail delivery (system|subsystem)|mail ?administrator|mailadmin|bounce|no-?reply.*(delivery|mailer)|mailerdaemon|mdaemon|notification|network service|ms exchange|system administrator|mail-?router|smtp gateway|daemon@`)
-	reBounceBody    = regexp.MustCompile(`(?i)(could not|wasn't able to|was unable to|unable to|cannot|can't|couldn't|failed to|has failed to|not able to) (be )?deliver|delivery (to the following|has failed|failed|status|attempt)|the following (address|recipient)|permanent (error|fatal)|undeliverable|did not reach|non-?delivery|message was not delivered|returned to sender|user unknown|no such user|was rejected|could not be delivered|mailbox (is )?full|failed recipient|recipient address rejected|delivery (is )?delayed|has been delayed|not yet been delivered|will (continue|keep) (trying|to try)|remote (host|server) (said|returned|replied)|smtp error|\b5\d\d[ \-][45]\.\d+\.\d+|\b[45]\d\d \d\.\d\.\d`)
+	reBounceBody    = regexp.MustCompile(`(?i)(could not|wasn't able to|was unable to|unable to|cannot|can't|couldn't|failed to|has failed to|not able to) (be )?deliver|delivery (to the following|has failed|failed|status|attempt)|the following (address|recipient)|permanent (error|fatal)|undeliverable|did not reach|non-?delivery|message was not delivered|returned to sender|user unknown|no such user|was rejected|could not be delivered|mailbox (is )?full|failed recipient|recipient address rejected|delivery (is )?delayed|has been delayed|not yet been delivered|will (continue|keep) (trying|to try)|remote (host|server) (said|returned|replied)|smtp error|\b5\d\d[ \-][45]\.\d+\.\d+|\b[45]\d\d \d\.\d\.\d` +
+		// Smail's "Failed addresses follow:", USA.NET's "The following
+		// mail has been returned"
+		`|failed addresses|(mail|message) (has been|was) returned`)
+	// reRecipientColon is the recipient line of qmail's and Postfix's
+	// notices (and of the mail systems that copy them, such as Sina's):
+	// "<user@example.com>:" at the start of a line, the reason after it
+	// or on the lines below, whatever language the prose is in.
+	reRecipientColon = regexp.MustCompile(`(?m)^[ \t]*<[^<>\s@]+@[^<>\s]+>:`)
 )
 
 // looksLikeBounce tells whether a message that carries no delivery-status
@@ -65,7 +73,7 @@ func looksLikeBounce(h message.Header, note string) bool {
 	if reDaemonFrom.MatchString(from) || rp == "<>" {
 		score++
 	}
-	if reBounceBody.MatchString(note) {
+	if reBounceBody.MatchString(note) || reRecipientColon.MatchString(note) {
 		score++
 	}
 	return score >= 2
