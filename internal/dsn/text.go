@@ -106,7 +106,7 @@ func isAutoReply(h message.Header) bool {
 
 var (
 	reAddr         = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+`)
-	reLineAddr     = regexp.MustCompile(`(?im)^[ \t>*\-]*(?:(?:recipient|address|original recipient|failed recipient|rcpt to|rcpt|final-recipient|invalid recipient|unknown recipient)s?(?:\(s\))?:?[ \t]*)?(?:"[^"\n]*"[ \t]*|'[^'\n]*'[ \t]*)?<?(?:mailto:)?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?(?:[\s:;,>)\]]|\.\.\.|$)`)
+	reLineAddr     = regexp.MustCompile(`(?im)^[ \t>*\-]*(?:(?:recipient|address|original recipient|intended recipient|failed recipient|rcpt to|rcpt|final-recipient|invalid recipient|unknown recipient)s?(?:\(s\))?:?[ \t]*)?(?:"[^"\n]*"[ \t]*|'[^'\n]*'[ \t]*)?<?(?:mailto:)?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?(?:[\s:;,>)\]]|\.\.\.|$)`)
 	reSendmailLine = regexp.MustCompile(`(?m)^[ \t]*[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? <([^<>\s]+@[^<>\s]+)>\.\.\. `)
 	reSendmailHost = regexp.MustCompile(`^[45]\d\d [^\s<>@]+ \(\w+\)\.\.\. `) // "550 example.org (smtp)... ": the next recipient's host
 	reCodePrefix   = regexp.MustCompile(`^[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? `)
@@ -153,7 +153,7 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 	seen := map[string]bool{}
 	loose := true
 	add := func(a string) {
-		a = strings.TrimRight(a, ".")
+		a = bareAddr(a)
 		l := strings.ToLower(a)
 		if seen[l] || strong[l] || loose && (skip[l] || reDaemon.MatchString(a)) {
 			return
@@ -235,6 +235,19 @@ var (
 	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|could not be delivered|fatal`)
 	reRemote    = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
 )
+
+// bareAddr strips from an address found in prose what is not its: a
+// sentence's final dot, the single quotes around it (Exim 2's "addressed
+// to 'user@example.com'"), and the "SMTP=" of an X.400 O/R address
+// (Exchange 5.5's "c=US;a= ;p=Org;o=Site;dda:SMTP=user@example.com;").
+func bareAddr(a string) string {
+	a = strings.TrimRight(a, ".")
+	a = strings.TrimLeft(a, "'")
+	if len(a) > 5 && strings.EqualFold(a[:5], "smtp=") {
+		a = a[5:]
+	}
+	return a
+}
 
 func remoteMTA(region string) string {
 	if m := reRemote.FindStringSubmatch(region); m != nil {
