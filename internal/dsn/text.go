@@ -111,6 +111,14 @@ var (
 	reSendmailHost = regexp.MustCompile(`^[45]\d\d [^\s<>@]+ \(\w+\)\.\.\. `) // "550 example.org (smtp)... ": the next recipient's host
 	reCodePrefix   = regexp.MustCompile(`^[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? `)
 	reQuotedHeader = regexp.MustCompile(`(?im)^[ \t>]*(from|reply-to|sender|return-path|message-id|in-reply-to|references|envelope-from|x-sender|mail from|date)[ \t]*:.*$`)
+	// rePhraseAddr is a recipient named inside a sentence: Exim 2's "The
+	// following message, addressed to 'user@example.com', failed", the
+	// directory bounces' "The address to which your message was
+	// addressed, user@example.com, did not match".
+	rePhraseAddr   = regexp.MustCompile(`(?i)\b(?:addressed to|was addressed,)[ \t\n]*['"<]?([A-Za-z0-9!#$%&*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])`)
+	reExpandedFrom = regexp.MustCompile(`(?i)\((?:expanded|generated) from:?[ \t]*<?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?\)`)
+	reQuotedTo     = regexp.MustCompile(`(?im)^[ \t>]*(to|cc)[ \t]*:.*$`)
+	reFromBefore   = regexp.MustCompile(`(?i)\bfrom[ \t]*:?[ \t]*[<"'(]?$`)
 	reDaemon       = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|mailer_daemon|mailerdaemon|daemon|root|bounce[s]?|no-?reply)@`)
 )
 
@@ -177,13 +185,28 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 			addr string
 		}
 		var hits []hit
-		for _, re := range []*regexp.Regexp{reLineAddr, reSendmailLine} {
+		for _, re := range []*regexp.Regexp{reLineAddr, reSendmailLine, rePhraseAddr, reExpandedFrom} {
 			for _, m := range re.FindAllStringSubmatchIndex(note, -1) {
 				hits = append(hits, hit{m[2], note[m[2]:m[3]]})
 			}
 		}
 		sort.SliceStable(hits, func(i, j int) bool { return hits[i].at < hits[j].at })
+		var out []hit
 		for _, h := range hits {
+			if n := len(out); n > 0 && out[n-1].at == h.at {
+				continue
+			}
+			// Sendmail's "(expanded from: alias@example.org)" and Exim's
+			// "(generated from alias@example.org)" under (or beside) the
+			// address that failed name the address the sender wrote,
+			// which is what a suppression list must hold.
+			if n := len(out); n > 0 && reExpandedAt(note, h.at) && strings.Count(note[out[n-1].at:h.at], "\n") <= 1 {
+				out[n-1].addr = h.addr
+				continue
+			}
+			out = append(out, h)
+		}
+		for _, h := range out {
 			add(h.addr)
 		}
 		loose = true
@@ -196,8 +219,28 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 				skip[strings.ToLower(a)] = true
 			}
 		}
-		for _, a := range reAddr.FindAllString(note, -1) {
-			add(a)
+		// The original's quoted To and Cc (Exchange's "Your message
+		// To: list@example.org ... did not reach the following
+		// recipient(s)") name where it was sent, often a mailing list,
+		// not who failed: taken only when the prose names nobody else.
+		quotedTo := map[string]bool{}
+		for _, line := range reQuotedTo.FindAllString(note, -1) {
+			for _, a := range reAddr.FindAllString(line, -1) {
+				quotedTo[strings.ToLower(bareAddr(a))] = true
+			}
+		}
+		locs := reAddr.FindAllStringIndex(note, -1)
+		for _, pass := range []int{0, 1} {
+			for _, loc := range locs {
+				a := note[loc[0]:loc[1]]
+				if pass == 0 && quotedTo[strings.ToLower(bareAddr(a))] || afterFrom(note, loc[0]) {
+					continue
+				}
+				add(a)
+			}
+			if len(addrs) > 0 || len(quotedTo) == 0 {
+				break
+			}
 		}
 	}
 	if len(addrs) == 0 && orig != nil {
@@ -235,6 +278,23 @@ var (
 	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|could not be delivered|fatal`)
 	reRemote    = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
 )
+
+// afterFrom tells whether the address at i in note follows "from" on its
+// line: the sender's ("not accepting mail from list@example.org", "mail
+// from <a@b>"), never the failed recipient.
+func afterFrom(note string, i int) bool {
+	start := max(i-24, strings.LastIndexByte(note[:i], '\n')+1, 0)
+	return reFromBefore.MatchString(note[start:i]) && !reExpandedAt(note, i)
+}
+
+// reExpandedAt tells whether the address at i is the one of an
+// "(expanded from: ...)" or "(generated from ...)" remark.
+func reExpandedAt(note string, i int) bool {
+	start := max(i-24, 0)
+	return reExpandedBefore.MatchString(note[start:i])
+}
+
+var reExpandedBefore = regexp.MustCompile(`(?i)\((?:expanded|generated) from:?[ \t]*<?$`)
 
 // bareAddr strips from an address found in prose what is not its: a
 // sentence's final dot, the single quotes around it (Exim 2's "addressed
