@@ -284,7 +284,7 @@ func (p *parsed) report() *Report {
 			return rep
 		}
 		rep.Format = "text"
-		rep.readText(p.header, note, p.orig)
+		rep.readText(p.header, note, text, p.orig)
 	}
 	rep.Kind = kindOf(rep.Recipients)
 	if rep.Kind == KindNone && isAutoReply(p.header) {

@@ -125,7 +125,7 @@ var (
 // readText reads a free-text bounce: the failed recipients are the
 // addresses that start lines in the notification (or the X-Failed-Recipients
 // header), each with the text that follows it as its diagnostic.
-func (rep *Report) readText(h message.Header, note string, orig *message.Header) {
+func (rep *Report) readText(h message.Header, note, text string, orig *message.Header) {
 	skip := map[string]bool{}
 	for _, k := range []string{"From", "To", "Cc", "Reply-To", "Sender", "Return-Path", "Delivered-To"} {
 		for _, a := range headerAddrs(h, k) {
@@ -174,6 +174,14 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 			if a = cleanAddr(a); strings.Contains(a, "@") {
 				add(a)
 			}
+		}
+	}
+	if len(addrs) == 0 {
+		// A heading and a list of bare local parts under it: the list
+		// is the failed recipients, whatever addresses the explanation
+		// below it names.
+		for _, a := range bareNames(note, text, h) {
+			add(a)
 		}
 	}
 	if len(addrs) == 0 {
@@ -278,6 +286,82 @@ var (
 	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|could not be delivered|fatal`)
 	reRemote    = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
 )
+
+var (
+	// reNameListHead is a heading that announces the failed recipients,
+	// ending in a colon: "Your mail to the following recipients could not
+	// be delivered because ...:" (AOL), "Message not delivered to the
+	// following:" (Yale's phquery).
+	reNameListHead = regexp.MustCompile(`(?im)^[^\n]*(?:following (?:recipients?|addresses|address\(es\)|users?)|delivered to the following)[^\n]*:[ \t]*$`)
+	// reNameLine is one entry of such a list given as a bare local part,
+	// indented, alone or followed by its reason after two spaces.
+	reNameLine = regexp.MustCompile(`^[ \t]+([A-Za-z0-9][A-Za-z0-9._+\-]{0,63})(?:[ \t]{2,}\S.*|[ \t]*)$`)
+)
+
+// maxBareNames bounds the bare names read from one notification, and
+// maxBareText the text searched for their full addresses.
+const (
+	maxBareNames = 100
+	maxBareText  = 256 << 10
+)
+
+// bareNames reads a list of failed recipients given as bare local parts
+// (AOL's screen names, a directory's "thomas.dtankengine    No matches"):
+// the reporting system's own users. Each becomes the full address with
+// that local part that the message names elsewhere (the quoted original's
+// "for <user@example.edu>"), else the local part at the domain of the
+// report's From, the system that holds the mailbox.
+func bareNames(note, text string, h message.Header) []string {
+	var names []string
+	for _, loc := range reNameListHead.FindAllStringIndex(note, -1) {
+		rest := note[loc[1]:]
+		blank := 0
+		for rest != "" && len(names) < maxBareNames {
+			line, after, _ := strings.Cut(rest, "\n")
+			rest = after
+			if strings.TrimSpace(line) == "" {
+				if blank++; blank > 2 || len(names) > 0 {
+					break
+				}
+				continue
+			}
+			m := reNameLine.FindStringSubmatch(line)
+			if m == nil {
+				break
+			}
+			names = append(names, m[1])
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	full := map[string]string{}
+	if len(text) > maxBareText {
+		text = text[:maxBareText]
+	}
+	for _, a := range reAddr.FindAllString(text, -1) {
+		a = bareAddr(a)
+		local, _, _ := strings.Cut(strings.ToLower(a), "@")
+		if _, ok := full[local]; !ok {
+			full[local] = a
+		}
+	}
+	domain := ""
+	if from := headerAddrs(h, "From"); len(from) > 0 {
+		if _, d, ok := strings.Cut(from[0], "@"); ok {
+			domain = strings.ToLower(strings.TrimRight(d, "."))
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if a, ok := full[strings.ToLower(n)]; ok {
+			out = append(out, a)
+		} else if domain != "" {
+			out = append(out, n+"@"+domain)
+		}
+	}
+	return out
+}
 
 // afterFrom tells whether the address at i in note follows "from" on its
 // line: the sender's ("not accepting mail from list@example.org", "mail
