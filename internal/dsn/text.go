@@ -261,7 +261,8 @@ func (rep *Report) readText(h message.Header, note, text string, orig *message.H
 	if len(addrs) == 0 {
 		return
 	}
-	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note)
+	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note) &&
+		(!reNotDelivered.MatchString(note) || reRetrying.MatchString(note))
 	ix := newNoteIndex(note, addrs)
 	for _, a := range addrs {
 		region := ix.recipientRegion(a)
@@ -282,9 +283,16 @@ func (rep *Report) readText(h message.Header, note, text string, orig *message.H
 }
 
 var (
-	reDelayed   = regexp.MustCompile(`(?i)has (been|not yet been) (delayed|delivered)|delivery (is |has been )?delayed|will (continue|keep) (trying|to try)|still (trying|being retried)|is still in the queue|temporary (failure|error|problem).*retry|warning: message .* delayed|no action is required on your part|will retry`)
-	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|could not be delivered|fatal`)
-	reRemote    = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
+	reDelayed   = regexp.MustCompile(`(?i)has (been|not yet been) (delayed|delivered)|delivery (is |has been )?delayed|will (continue|keep) (trying|to try)|still (trying|being retried)|is still in the queue|temporary (failure|error|problem).*retry|warning: message .* delayed|no action is required on your part|will retry|` + reRetryingText)
+	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|fatal`)
+	// "could not be delivered" is permanent unless the notice says the
+	// attempts go on: a delay warning (Symantec's gateway: "could not be
+	// delivered to the following recipients ... Delivery attempts will
+	// continue to be made for 5 day(s)"; Postfix's "THIS IS A WARNING
+	// ONLY").
+	reNotDelivered = regexp.MustCompile(`(?i)could not be delivered`)
+	reRetrying     = regexp.MustCompile(`(?i)` + reRetryingText)
+	reRemote       = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
 )
 
 var (
@@ -392,6 +400,8 @@ func bareAddr(a string) string {
 	}
 	return a
 }
+
+const reRetryingText = `attempts will continue|will (continue to )?be retried|will (continue|keep) (trying|to try)|will retry|warning only|do not need to resend`
 
 func remoteMTA(region string) string {
 	if m := reRemote.FindStringSubmatch(region); m != nil {
