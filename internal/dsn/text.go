@@ -147,6 +147,23 @@ func (rep *Report) readText(h message.Header, note, text string, orig *message.H
 	for _, a := range headerAddrs(h, "From") {
 		strong[strings.ToLower(a)] = true
 	}
+	// The sender a report goes back to (its To, the original's From and
+	// Return-Path) and a mail system's role addresses (postmaster,
+	// MAILER-DAEMON) stand in notices as whom the message came from or
+	// whom to contact; as a line's first address they are the failed
+	// recipient only when no other line names one (mail to oneself, to
+	// a postmaster).
+	sender := map[string]bool{}
+	for _, a := range headerAddrs(h, "To") {
+		sender[strings.ToLower(a)] = true
+	}
+	if orig != nil {
+		for _, k := range []string{"From", "Return-Path"} {
+			for _, a := range headerAddrs(*orig, k) {
+				sender[strings.ToLower(a)] = true
+			}
+		}
+	}
 	if orig != nil {
 		for _, a := range headerAddrs(*orig, "Message-Id") {
 			strong[strings.ToLower(a)] = true
@@ -214,7 +231,18 @@ func (rep *Report) readText(h message.Header, note, text string, orig *message.H
 			}
 			out = append(out, h)
 		}
+		others := false
 		for _, h := range out {
+			a := bareAddr(h.addr)
+			if !sender[strings.ToLower(a)] && !reDaemon.MatchString(a) && !strong[strings.ToLower(a)] {
+				others = true
+			}
+		}
+		for _, h := range out {
+			a := bareAddr(h.addr)
+			if others && (sender[strings.ToLower(a)] || reDaemon.MatchString(a)) {
+				continue
+			}
 			add(h.addr)
 		}
 		loose = true
