@@ -226,7 +226,7 @@ func (rep *Report) readText(h message.Header, note, text string, orig *message.H
 			// address that failed name the address the sender wrote,
 			// which is what a suppression list must hold.
 			if n := len(out); n > 0 && reExpandedAt(note, h.at) && strings.Count(note[out[n-1].at:h.at], "\n") <= 1 {
-				out[n-1].addr = h.addr
+				out[n-1].addr, out[n-1].at = h.addr, h.at // the next remark counts its lines from here
 				continue
 			}
 			out = append(out, h)
@@ -403,8 +403,11 @@ func bareNames(note, text string, h message.Header) []string {
 // line: the sender's ("not accepting mail from list@example.org", "mail
 // from <a@b>"), never the failed recipient.
 func afterFrom(note string, i int) bool {
-	start := max(i-24, strings.LastIndexByte(note[:i], '\n')+1, 0)
-	return reFromBefore.MatchString(note[start:i]) && !reExpandedAt(note, i)
+	w := note[max(i-24, 0):i] // a bounded look back: no rescan of long lines
+	if j := strings.LastIndexByte(w, '\n'); j >= 0 {
+		w = w[j+1:]
+	}
+	return reFromBefore.MatchString(w) && !reExpandedAt(note, i)
 }
 
 // reExpandedAt tells whether the address at i is the one of an
