@@ -292,19 +292,47 @@ func (rep *Report) readText(h message.Header, note, text string, orig *message.H
 	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note) &&
 		(!reNotDelivered.MatchString(note) || reRetrying.MatchString(note))
 	ix := newNoteIndex(note, addrs)
+	// A recipient the notice does not name (an X-Failed-Recipients
+	// entry, a bare name given a domain) is read against the whole
+	// notice: that reading is done once, and its class once per domain
+	// (all that decide takes of the address), however many such
+	// recipients there are.
+	var whole *Recipient
+	wholeClass := map[string]string{}
 	for _, a := range addrs {
 		region := ix.recipientRegion(a)
-		if region == "" || FindReply(region) == "" && FindStatus(region) == "" && len(addrs) == 1 {
+		own := region != ""
+		if !own || FindReply(region) == "" && FindStatus(region) == "" && len(addrs) == 1 {
 			region = strings.TrimSpace(region + " " + note)
 		}
-		rc := Recipient{Recipient: a, Action: "failed", Diagnostic: summarize(region)}
+		action := "failed"
 		if delayed {
-			rc.Action = "delayed"
+			action = "delayed"
 		}
-		rc.Status = FindStatus(region)
-		rc.RemoteMTA = remoteMTA(region)
-		rc.Class = decide(input{action: rc.Action, status: rc.Status, detail: region, context: region,
-			recipient: a, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA})
+		var rc Recipient
+		if !own && whole != nil {
+			rc = *whole
+		} else {
+			rc = Recipient{Action: action, Diagnostic: summarize(region), Status: FindStatus(region), RemoteMTA: remoteMTA(region)}
+			if !own {
+				w := rc
+				whole = &w
+			}
+		}
+		rc.Recipient = a
+		in := input{action: rc.Action, status: rc.Status, detail: region, context: region,
+			recipient: a, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA}
+		if own {
+			rc.Class = decide(in)
+		} else {
+			_, domain, _ := strings.Cut(strings.ToLower(a), "@")
+			c, ok := wholeClass[domain]
+			if !ok {
+				c = decide(in)
+				wholeClass[domain] = c
+			}
+			rc.Class = c
+		}
 		rc.Hard = IsHard(rc.Class)
 		rep.Recipients = append(rep.Recipients, rc)
 	}
@@ -350,13 +378,13 @@ const (
 func bareNames(note, text string, h message.Header) []string {
 	var names []string
 	for _, loc := range reNameListHead.FindAllStringIndex(note, -1) {
-		rest := note[loc[1]:]
-		blank := 0
+		rest := strings.TrimPrefix(note[loc[1]:], "\n") // the heading's own line end
+		blank, found := 0, 0
 		for rest != "" && len(names) < maxBareNames {
 			line, after, _ := strings.Cut(rest, "\n")
 			rest = after
 			if strings.TrimSpace(line) == "" {
-				if blank++; blank > 2 || len(names) > 0 {
+				if blank++; blank > 2 || found > 0 {
 					break
 				}
 				continue
@@ -366,6 +394,7 @@ func bareNames(note, text string, h message.Header) []string {
 				break
 			}
 			names = append(names, m[1])
+			found++
 		}
 	}
 	if len(names) == 0 {
