@@ -1,6 +1,8 @@
 package dsn
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -190,5 +192,32 @@ func TestForwardedReport(t *testing.T) {
 		"--out\nContent-Type: message/rfc822\n\n" + inner + "\n--out--\n"
 	if kind, got := failedOf(t, double); kind != KindBounce || !slices.Equal(got, []string{"postmaster@example.com"}) {
 		t.Errorf("bounce of a bounce: kind %s, recipients %q", kind, got)
+	}
+}
+
+// TestListNoticesAreNotBounces: a mailing list manager's answer to a post
+// (fml's "You are not a member of this mailing list", its "Loop Alert:
+// Duplicated Message-ID" to the list admin, Mailman's "awaits moderator
+// approval") is not a bounce. The post was delivered, to the list; no
+// mailbox failed, and the only address such a notice names as its
+// subject is the poster's own (sisimai's recipient for fml-02 is the To,
+// the poster): taking it would put a live sender on the suppression
+// list. sisimai counts lhost-fml-02/03 as bounces (reasons rejected and
+// systemerror); the training figure keeps them as misses.
+func TestListNoticesAreNotBounces(t *testing.T) {
+	for _, name := range []string{"lhost-fml-02.eml", "lhost-fml-03.eml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "sisimai", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind, got := failedOf(t, string(b)); kind != KindNone || len(got) != 0 {
+			t.Errorf("%s: kind %s, recipients %q; want none", name, kind, got)
+		}
+	}
+	held := "From: gpc-talk-bounces@lists.example.org\nTo: poster@example.com\nSubject: Your message to GPC-talk awaits moderator approval\n\n" +
+		"Your mail to 'GPC-talk' with the subject\n\n    Bike lost and found\n\nIs being held until the list moderator can review it for approval.\n\n" +
+		"The reason it is being held:\n\n    Post by non-member to a members-only list\n"
+	if kind, got := failedOf(t, held); kind != KindNone || len(got) != 0 {
+		t.Errorf("moderation notice: kind %s, recipients %q; want none", kind, got)
 	}
 }
