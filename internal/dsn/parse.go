@@ -397,13 +397,16 @@ func cleanAddr(a string) string {
 // (Postfix's "expanded from", PMDF's and Sun Internet Mail Server's
 // internal mailstore "user@sims-ms-daemon" or "USER@host.dept.example"),
 // and what a suppression list must hold is what the sender sends to.
-func sentTo(g map[string][]string, final string) string {
+//
+// An original that expanded to several recipients of the report (counted
+// in expandedTo) is an alias or a list: there final stays.
+func sentTo(g map[string][]string, final string, expandedTo map[string]int) string {
 	v := first(g, "original-recipient")
 	if t, _, ok := strings.Cut(v, ";"); ok && !strings.EqualFold(strings.TrimSpace(t), "rfc822") {
 		return final
 	}
 	o := cleanAddr(typed(v))
-	if o == "" || reAddr.FindString(o) != o {
+	if o == "" || reAddr.FindString(o) != o || expandedTo[strings.ToLower(o)] > 1 {
 		return final
 	}
 	return o
@@ -414,9 +417,17 @@ var reStatusField = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})`)
 func (rep *Report) readStatus(body, note string) {
 	groups := fieldGroups(body)
 	var others []string
+	// An Original-Recipient that several recipients share is an alias or
+	// a list the sender wrote once that expanded to them: each member is
+	// its own failed recipient, and the alias is not dead because one
+	// member is.
+	expandedTo := map[string]int{}
 	for _, g := range groups {
 		if a := cleanAddr(typed(first(g, "final-recipient"))); a != "" {
 			others = append(others, a)
+			if o := cleanAddr(typed(first(g, "original-recipient"))); o != "" && !strings.EqualFold(o, a) {
+				expandedTo[strings.ToLower(o)]++
+			}
 		}
 	}
 	ix := newNoteIndex(note, others)
@@ -435,7 +446,7 @@ func (rep *Report) readStatus(body, note string) {
 			continue
 		}
 		rc := Recipient{
-			Recipient:  sentTo(g, addr),
+			Recipient:  sentTo(g, addr, expandedTo),
 			Action:     strings.ToLower(strings.Fields(first(g, "action") + " x")[0]),
 			RemoteMTA:  typed(first(g, "remote-mta")),
 			Diagnostic: typed(first(g, "diagnostic-code")),

@@ -169,6 +169,18 @@ func TestOriginalRecipient(t *testing.T) {
 			t.Errorf("%q: kind %s, recipients %q; want delay, %q", tc.orig, kind, got, tc.want)
 		}
 	}
+	// An alias that expanded to several failed members: each member is
+	// the recipient, the alias is not dead for one member.
+	alias := "From: MAILER-DAEMON@mx.example.org\nTo: sender@example.net\nSubject: Undelivered Mail Returned to Sender\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\n" +
+		"Reporting-MTA: dns; mx.example.org\n\n" +
+		"Final-Recipient: rfc822; ann@remote.example\nOriginal-Recipient: rfc822; team@example.org\nAction: failed\nStatus: 5.1.1\n\n" +
+		"Final-Recipient: rfc822; bob@remote.example\nOriginal-Recipient: rfc822; team@example.org\nAction: failed\nStatus: 5.1.1\n\n" +
+		"Final-Recipient: rfc822; carol@internal.example.org\nOriginal-Recipient: rfc822; carol@example.org\nAction: failed\nStatus: 5.2.2\n--b--\n"
+	want := []string{"ann@remote.example", "bob@remote.example", "carol@example.org"}
+	if kind, got := failedOf(t, alias); kind != KindBounce || !slices.Equal(got, want) {
+		t.Errorf("alias: kind %s, recipients %q; want bounce, %q", kind, got, want)
+	}
 }
 
 // TestForwardedReport: a report forwarded whole as the only attachment of
