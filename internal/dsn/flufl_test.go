@@ -11,11 +11,24 @@ import (
 
 // fluflFloor is the share of recipients the reader finds on the flufl.bounce
 // corpus (testdata/dsn/SOURCE): bounces collected by GNU Mailman, a second
-// source independent of sisimai, never read while writing the rules. It
-// publishes the failed addresses only (no reason), so it measures the
-// recipient half of "recipient and class right". Measured: 87.7% of 122
-// recipients (101 messages).
-const fluflFloor = 87.0
+// source independent of sisimai. It publishes the failed addresses only (no
+// reason), so it measures the recipient half of "recipient and class right"
+// and bounce versus delay.
+//
+// flufl.bounce is the DEVELOPMENT set for recipient extraction and for
+// bounce versus delay: its samples and the reader's misses on it
+// (DSN_MISMATCHES=flufl go test -v -run Flufl) are read, and rules are
+// written against them — each rule for a bounce format or a wording
+// family, never for one sample. Its figure therefore measures fit, not
+// generalization; the held-out sisimai half, sisimai-2025, BounceParser
+// and PHPMailer-BMH stay unread. Measured when it was last a never-read
+// corpus: 87.7% of 122 recipients, kind right for 95 of 101 messages;
+// now: 98.4%, 101 of 101. The one miss left is yale_01.txt, where
+// flufl's Yale detector adds a guessed second address (@cs.yale.edu).
+const (
+	fluflFloor     = 98.0
+	fluflKindFloor = 101 // messages of 101 whose kind (bounce or delay) is right
+)
 
 func TestFluflRecipients(t *testing.T) {
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "flufl.tsv"))
@@ -85,5 +98,8 @@ func TestFluflRecipients(t *testing.T) {
 	}
 	if pct < fluflFloor {
 		t.Errorf("flufl.bounce: recipient right for %.1f%%, below the floor %.0f%%", pct, fluflFloor)
+	}
+	if kindRight < fluflKindFloor {
+		t.Errorf("flufl.bounce: kind right for %d messages, below the floor %d", kindRight, fluflKindFloor)
 	}
 }

@@ -197,6 +197,14 @@ func (p *parsed) walk(e *message.Entity, depth int, inOriginal bool) {
 	case t == "message/rfc822" || t == "message/global" || t == "text/rfc822-headers" || t == "message/rfc822-headers" || t == "message/global-headers":
 		if p.orig == nil {
 			if oe, err := message.Read(io.LimitReader(e.Body, MaxBytes)); oe != nil {
+				if ot, _ := mediaType(&oe.Header); ot == "multipart/report" && !inOriginal && len(p.texts) == 0 && len(p.statuses) == 0 {
+					// A report forwarded whole as an attachment, with no
+					// text of its own before it (a gateway that wraps
+					// the DSN it got in a multipart/mixed): the
+					// attached report is the report.
+					p.walk(oe, depth+1, false)
+					return
+				}
 				h := oe.Header
 				p.orig = &h
 			} else {
@@ -276,7 +284,7 @@ func (p *parsed) report() *Report {
 			return rep
 		}
 		rep.Format = "text"
-		rep.readText(p.header, note, p.orig)
+		rep.readText(p.header, note, text, p.orig)
 	}
 	rep.Kind = kindOf(rep.Recipients)
 	if rep.Kind == KindNone && isAutoReply(p.header) {
@@ -382,14 +390,44 @@ func cleanAddr(a string) string {
 	return strings.TrimSpace(a)
 }
 
+// sentTo returns the address the sender wrote for a recipient group: its
+// Original-Recipient (RFC 3464 2.3.1, the RFC 3461 ORCPT) when that is a
+// plain rfc822 address, else final, the Final-Recipient. After an alias or
+// a forward the final recipient is an address the sender never used
+// (Postfix's "expanded from", PMDF's and Sun Internet Mail Server's
+// internal mailstore "user@sims-ms-daemon" or "USER@host.dept.example"),
+// and what a suppression list must hold is what the sender sends to.
+//
+// An original that expanded to several recipients of the report (counted
+// in expandedTo) is an alias or a list: there final stays.
+func sentTo(g map[string][]string, final string, expandedTo map[string]int) string {
+	v := first(g, "original-recipient")
+	if t, _, ok := strings.Cut(v, ";"); ok && !strings.EqualFold(strings.TrimSpace(t), "rfc822") {
+		return final
+	}
+	o := cleanAddr(typed(v))
+	if o == "" || reAddr.FindString(o) != o || expandedTo[strings.ToLower(o)] > 1 {
+		return final
+	}
+	return o
+}
+
 var reStatusField = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})`)
 
 func (rep *Report) readStatus(body, note string) {
 	groups := fieldGroups(body)
 	var others []string
+	// An Original-Recipient that several recipients share is an alias or
+	// a list the sender wrote once that expanded to them: each member is
+	// its own failed recipient, and the alias is not dead because one
+	// member is.
+	expandedTo := map[string]int{}
 	for _, g := range groups {
 		if a := cleanAddr(typed(first(g, "final-recipient"))); a != "" {
 			others = append(others, a)
+			if o := cleanAddr(typed(first(g, "original-recipient"))); o != "" && !strings.EqualFold(o, a) {
+				expandedTo[strings.ToLower(o)]++
+			}
 		}
 	}
 	ix := newNoteIndex(note, others)
@@ -408,7 +446,7 @@ func (rep *Report) readStatus(body, note string) {
 			continue
 		}
 		rc := Recipient{
-			Recipient:  addr,
+			Recipient:  sentTo(g, addr, expandedTo),
 			Action:     strings.ToLower(strings.Fields(first(g, "action") + " x")[0]),
 			RemoteMTA:  typed(first(g, "remote-mta")),
 			Diagnostic: typed(first(g, "diagnostic-code")),

@@ -44,9 +44,17 @@ func notification(text string) string {
 }
 
 var (
-	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|failure|failed|has failed|problem|report|notification|incomplete|error)|failure notice|returned mail|return(ed)? to sender|mail delivery (failed|failure|system|subsystem|error)|could not be delivered|nondeliverable|non[- ]delivery|not delivered|delivery unsuccessful|rejected|bounce|message (not delivered|delivery failed|could not)|permanent (error|failure)|warning: could not send|unzustellbar|nicht zustellbar|delivery (notification|warning)|mail system error|failed delivery|no se puede entregar|non remis|nondelivery|mail could not|message you sent|delivery delayed|delayed mail|mail failure|unable to deliver|problem delivering|sending failed|error sending|unsuccessful delivery|recipient.*(unknown|rejected)|не доставлено|недоставлен|доставки|未達|エラー`)
+	reBounceSubject = regexp.MustCompile(`(?i)undeliver|undelivered|delivery (status notification|failure|failed|has failed|problem|report|notification|incomplete|error)|failure notice|returned mail|return(ed|ing)? to sender|failed mail|mail failed|mail delivery (failed|failure|system|subsystem|error)|could not be delivered|nondeliverable|non[- ]delivery|not delivered|delivery unsuccessful|rejected|bounce|message (not delivered|delivery failed|could not)|permanent (error|failure)|warning: could not send|unzustellbar|nicht zustellbar|delivery (notification|warning)|mail system error|failed delivery|no se puede entregar|non remis|nondelivery|mail could not|message you sent|delivery delayed|delayed mail|mail failure|unable to deliver|problem delivering|sending failed|error sending|unsuccessful delivery|recipient.*(unknown|rejected)|не доставлено|недоставлен|доставки|未達|エラー`)
 	reDaemonFrom    = regexp.MustCompile(`(?i)mailer[-_]?daemon|post_?master|mail delivery (system|subsystem)|mail ?administrator|mailadmin|bounce|no-?reply.*(delivery|mailer)|mailerdaemon|mdaemon|notification|network service|ms exchange|system administrator|mail-?router|smtp gateway|daemon@`)
-	reBounceBody    = regexp.MustCompile(`(?i)(could not|wasn't able to|was unable to|unable to|cannot|can't|couldn't|failed to|has failed to|not able to) (be )?deliver|delivery (to the following|has failed|failed|status|attempt)|the following (address|recipient)|permanent (error|fatal)|undeliverable|did not reach|non-?delivery|message was not delivered|returned to sender|user unknown|no such user|was rejected|could not be delivered|mailbox (is )?full|failed recipient|recipient address rejected|delivery (is )?delayed|has been delayed|not yet been delivered|will (continue|keep) (trying|to try)|remote (host|server) (said|returned|replied)|smtp error|\b5\d\d[ \-][45]\.\d+\.\d+|\b[45]\d\d \d\.\d\.\d`)
+	reBounceBody    = regexp.MustCompile(`(?i)(could not|wasn't able to|was unable to|unable to|cannot|can't|couldn't|failed to|has failed to|not able to) (be )?deliver|delivery (to the following|has failed|failed|status|attempt)|the following (address|recipient)|permanent (error|fatal)|undeliverable|did not reach|non-?delivery|message was not delivered|returned to sender|user unknown|no such user|was rejected|could not be delivered|mailbox (is )?full|failed recipient|recipient address rejected|delivery (is )?delayed|has been delayed|not yet been delivered|will (continue|keep) (trying|to try)|remote (host|server) (said|returned|replied)|smtp error|\b5\d\d[ \-][45]\.\d+\.\d+|\b[45]\d\d \d\.\d\.\d` +
+		// Smail's "Failed addresses follow:", USA.NET's "The following
+		// mail has been returned"
+		`|failed addresses|(mail|message) (has been|was) returned`)
+	// reRecipientColon is the recipient line of qmail's and Postfix's
+	// notices (and of the mail systems that copy them, such as Sina's):
+	// "<user@example.com>:" at the start of a line, the reason after it
+	// or on the lines below, whatever language the prose is in.
+	reRecipientColon = regexp.MustCompile(`(?m)^[ \t]*<[^<>\s@]+@[^<>\s]+>:`)
 )
 
 // looksLikeBounce tells whether a message that carries no delivery-status
@@ -65,7 +73,7 @@ func looksLikeBounce(h message.Header, note string) bool {
 	if reDaemonFrom.MatchString(from) || rp == "<>" {
 		score++
 	}
-	if reBounceBody.MatchString(note) {
+	if reBounceBody.MatchString(note) || reRecipientColon.MatchString(note) {
 		score++
 	}
 	return score >= 2
@@ -98,18 +106,26 @@ func isAutoReply(h message.Header) bool {
 
 var (
 	reAddr         = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+`)
-	reLineAddr     = regexp.MustCompile(`(?im)^[ \t>*\-]*(?:(?:recipient|address|original recipient|failed recipient|rcpt to|rcpt|final-recipient|invalid recipient|unknown recipient)s?(?:\(s\))?:?[ \t]*)?(?:"[^"\n]*"[ \t]*|'[^'\n]*'[ \t]*)?<?(?:mailto:)?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?(?:[\s:;,>)\]]|\.\.\.|$)`)
+	reLineAddr     = regexp.MustCompile(`(?im)^[ \t>*\-]*(?:(?:recipient|address|original recipient|intended recipient|failed recipient|rcpt to|rcpt|final-recipient|invalid recipient|unknown recipient)s?(?:\(s\))?:?[ \t]*)?(?:"[^"\n]*"[ \t]*|'[^'\n]*'[ \t]*)?<?(?:mailto:)?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?(?:[\s:;,>)\]]|\.\.\.|$)`)
 	reSendmailLine = regexp.MustCompile(`(?m)^[ \t]*[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? <([^<>\s]+@[^<>\s]+)>\.\.\. `)
 	reSendmailHost = regexp.MustCompile(`^[45]\d\d [^\s<>@]+ \(\w+\)\.\.\. `) // "550 example.org (smtp)... ": the next recipient's host
 	reCodePrefix   = regexp.MustCompile(`^[45]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})? `)
 	reQuotedHeader = regexp.MustCompile(`(?im)^[ \t>]*(from|reply-to|sender|return-path|message-id|in-reply-to|references|envelope-from|x-sender|mail from|date)[ \t]*:.*$`)
+	// rePhraseAddr is a recipient named inside a sentence: Exim 2's "The
+	// following message, addressed to 'user@example.com', failed", the
+	// directory bounces' "The address to which your message was
+	// addressed, user@example.com, did not match".
+	rePhraseAddr   = regexp.MustCompile(`(?i)\b(?:addressed to|was addressed,)[ \t\n]*['"<]?([A-Za-z0-9!#$%&*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])`)
+	reExpandedFrom = regexp.MustCompile(`(?i)\((?:expanded|generated) from:?[ \t]*<?([A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?\)`)
+	reQuotedTo     = regexp.MustCompile(`(?im)^[ \t>]*(to|cc)[ \t]*:.*$`)
+	reFromBefore   = regexp.MustCompile(`(?i)\bfrom[ \t]*:?[ \t]*[<"'(]?$`)
 	reDaemon       = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|mailer_daemon|mailerdaemon|daemon|root|bounce[s]?|no-?reply)@`)
 )
 
 // readText reads a free-text bounce: the failed recipients are the
 // addresses that start lines in the notification (or the X-Failed-Recipients
 // header), each with the text that follows it as its diagnostic.
-func (rep *Report) readText(h message.Header, note string, orig *message.Header) {
+func (rep *Report) readText(h message.Header, note, text string, orig *message.Header) {
 	skip := map[string]bool{}
 	for _, k := range []string{"From", "To", "Cc", "Reply-To", "Sender", "Return-Path", "Delivered-To"} {
 		for _, a := range headerAddrs(h, k) {
@@ -131,6 +147,23 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 	for _, a := range headerAddrs(h, "From") {
 		strong[strings.ToLower(a)] = true
 	}
+	// The sender a report goes back to (its To, the original's From and
+	// Return-Path) and a mail system's role addresses (postmaster,
+	// MAILER-DAEMON) stand in notices as whom the message came from or
+	// whom to contact; as a line's first address they are the failed
+	// recipient only when no other line names one (mail to oneself, to
+	// a postmaster).
+	sender := map[string]bool{}
+	for _, a := range headerAddrs(h, "To") {
+		sender[strings.ToLower(a)] = true
+	}
+	if orig != nil {
+		for _, k := range []string{"From", "Return-Path"} {
+			for _, a := range headerAddrs(*orig, k) {
+				sender[strings.ToLower(a)] = true
+			}
+		}
+	}
 	if orig != nil {
 		for _, a := range headerAddrs(*orig, "Message-Id") {
 			strong[strings.ToLower(a)] = true
@@ -145,7 +178,7 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 	seen := map[string]bool{}
 	loose := true
 	add := func(a string) {
-		a = strings.TrimRight(a, ".")
+		a = bareAddr(a)
 		l := strings.ToLower(a)
 		if seen[l] || strong[l] || loose && (skip[l] || reDaemon.MatchString(a)) {
 			return
@@ -161,6 +194,14 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 		}
 	}
 	if len(addrs) == 0 {
+		// A heading and a list of bare local parts under it: the list
+		// is the failed recipients, whatever addresses the explanation
+		// below it names.
+		for _, a := range bareNames(note, text, h) {
+			add(a)
+		}
+	}
+	if len(addrs) == 0 {
 		// Lines that start with an address, and Sendmail's
 		// "554 <addr>... reason" lines, in the order they come.
 		loose = false
@@ -169,13 +210,39 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 			addr string
 		}
 		var hits []hit
-		for _, re := range []*regexp.Regexp{reLineAddr, reSendmailLine} {
+		for _, re := range []*regexp.Regexp{reLineAddr, reSendmailLine, rePhraseAddr, reExpandedFrom} {
 			for _, m := range re.FindAllStringSubmatchIndex(note, -1) {
 				hits = append(hits, hit{m[2], note[m[2]:m[3]]})
 			}
 		}
 		sort.SliceStable(hits, func(i, j int) bool { return hits[i].at < hits[j].at })
+		var out []hit
 		for _, h := range hits {
+			if n := len(out); n > 0 && out[n-1].at == h.at {
+				continue
+			}
+			// Sendmail's "(expanded from: alias@example.org)" and Exim's
+			// "(generated from alias@example.org)" under (or beside) the
+			// address that failed name the address the sender wrote,
+			// which is what a suppression list must hold.
+			if n := len(out); n > 0 && reExpandedAt(note, h.at) && strings.Count(note[out[n-1].at:h.at], "\n") <= 1 {
+				out[n-1].addr, out[n-1].at = h.addr, h.at // the next remark counts its lines from here
+				continue
+			}
+			out = append(out, h)
+		}
+		others := false
+		for _, h := range out {
+			a := bareAddr(h.addr)
+			if !sender[strings.ToLower(a)] && !reDaemon.MatchString(a) && !strong[strings.ToLower(a)] {
+				others = true
+			}
+		}
+		for _, h := range out {
+			a := bareAddr(h.addr)
+			if others && (sender[strings.ToLower(a)] || reDaemon.MatchString(a)) {
+				continue
+			}
 			add(h.addr)
 		}
 		loose = true
@@ -188,8 +255,28 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 				skip[strings.ToLower(a)] = true
 			}
 		}
-		for _, a := range reAddr.FindAllString(note, -1) {
-			add(a)
+		// The original's quoted To and Cc (Exchange's "Your message
+		// To: list@example.org ... did not reach the following
+		// recipient(s)") name where it was sent, often a mailing list,
+		// not who failed: taken only when the prose names nobody else.
+		quotedTo := map[string]bool{}
+		for _, line := range reQuotedTo.FindAllString(note, -1) {
+			for _, a := range reAddr.FindAllString(line, -1) {
+				quotedTo[strings.ToLower(bareAddr(a))] = true
+			}
+		}
+		locs := reAddr.FindAllStringIndex(note, -1)
+		for _, pass := range []int{0, 1} {
+			for _, loc := range locs {
+				a := note[loc[0]:loc[1]]
+				if pass == 0 && quotedTo[strings.ToLower(bareAddr(a))] || afterFrom(note, loc[0]) {
+					continue
+				}
+				add(a)
+			}
+			if len(addrs) > 0 || len(quotedTo) == 0 {
+				break
+			}
 		}
 	}
 	if len(addrs) == 0 && orig != nil {
@@ -202,31 +289,179 @@ func (rep *Report) readText(h message.Header, note string, orig *message.Header)
 	if len(addrs) == 0 {
 		return
 	}
-	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note)
+	delayed := reDelayed.MatchString(note) && !rePermanent.MatchString(note) &&
+		(!reNotDelivered.MatchString(note) || reRetrying.MatchString(note))
 	ix := newNoteIndex(note, addrs)
+	// A recipient the notice does not name (an X-Failed-Recipients
+	// entry, a bare name given a domain) is read against the whole
+	// notice: that reading is done once, and its class once per domain
+	// (all that decide takes of the address), however many such
+	// recipients there are.
+	var whole *Recipient
+	wholeClass := map[string]string{}
 	for _, a := range addrs {
 		region := ix.recipientRegion(a)
-		if region == "" || FindReply(region) == "" && FindStatus(region) == "" && len(addrs) == 1 {
+		own := region != ""
+		if !own || FindReply(region) == "" && FindStatus(region) == "" && len(addrs) == 1 {
 			region = strings.TrimSpace(region + " " + note)
 		}
-		rc := Recipient{Recipient: a, Action: "failed", Diagnostic: summarize(region)}
+		action := "failed"
 		if delayed {
-			rc.Action = "delayed"
+			action = "delayed"
 		}
-		rc.Status = FindStatus(region)
-		rc.RemoteMTA = remoteMTA(region)
-		rc.Class = decide(input{action: rc.Action, status: rc.Status, detail: region, context: region,
-			recipient: a, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA})
+		var rc Recipient
+		if !own && whole != nil {
+			rc = *whole
+		} else {
+			rc = Recipient{Action: action, Diagnostic: summarize(region), Status: FindStatus(region), RemoteMTA: remoteMTA(region)}
+			if !own {
+				w := rc
+				whole = &w
+			}
+		}
+		rc.Recipient = a
+		in := input{action: rc.Action, status: rc.Status, detail: region, context: region,
+			recipient: a, remoteMTA: rc.RemoteMTA, reportingMTA: rep.ReportingMTA}
+		if own {
+			rc.Class = decide(in)
+		} else {
+			_, domain, _ := strings.Cut(strings.ToLower(a), "@")
+			c, ok := wholeClass[domain]
+			if !ok {
+				c = decide(in)
+				wholeClass[domain] = c
+			}
+			rc.Class = c
+		}
 		rc.Hard = IsHard(rc.Class)
 		rep.Recipients = append(rep.Recipients, rc)
 	}
 }
 
 var (
-	reDelayed   = regexp.MustCompile(`(?i)has (been|not yet been) (delayed|delivered)|delivery (is |has been )?delayed|will (continue|keep) (trying|to try)|still (trying|being retried)|is still in the queue|temporary (failure|error|problem).*retry|warning: message .* delayed|no action is required on your part|will retry`)
-	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|could not be delivered|fatal`)
-	reRemote    = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
+	reDelayed   = regexp.MustCompile(`(?i)has (been|not yet been) (delayed|delivered)|delivery (is |has been )?delayed|will (continue|keep) (trying|to try)|still (trying|being retried)|is still in the queue|temporary (failure|error|problem).*retry|warning: message .* delayed|no action is required on your part|will retry|` + reRetryingText)
+	rePermanent = regexp.MustCompile(`(?i)permanent|given up|giving up|gave up|failed permanently|fatal`)
+	// "could not be delivered" is permanent unless the notice says the
+	// attempts go on: a delay warning (Symantec's gateway: "could not be
+	// delivered to the following recipients ... Delivery attempts will
+	// continue to be made for 5 day(s)"; Postfix's "THIS IS A WARNING
+	// ONLY").
+	reNotDelivered = regexp.MustCompile(`(?i)could not be delivered`)
+	reRetrying     = regexp.MustCompile(`(?i)` + reRetryingText)
+	reRemote       = regexp.MustCompile(`(?i)(?:host|server|mx|remote host|by)\s+\[?([a-z0-9][a-z0-9.\-]*\.[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})\]?(?:\s*\[[0-9a-f.:]+\])?\s*(?:said|says|replied|returned|answered|:)`)
 )
+
+var (
+	// reNameListHead is a heading that announces the failed recipients,
+	// ending in a colon: "Your mail to the following recipients could not
+	// be delivered because ...:" (AOL), "Message not delivered to the
+	// following:" (Yale's phquery).
+	reNameListHead = regexp.MustCompile(`(?im)^[^\n]*(?:following (?:recipients?|addresses|address\(es\)|users?)|delivered to the following)[^\n]*:[ \t]*$`)
+	// reNameLine is one entry of such a list given as a bare local part,
+	// indented, alone or followed by its reason after two spaces.
+	reNameLine = regexp.MustCompile(`^[ \t]+([A-Za-z0-9][A-Za-z0-9._+\-]{0,63})(?:[ \t]{2,}\S.*|[ \t]*)$`)
+)
+
+// maxBareNames bounds the bare names read from one notification, and
+// maxBareText the text searched for their full addresses.
+const (
+	maxBareNames = 100
+	maxBareText  = 256 << 10
+)
+
+// bareNames reads a list of failed recipients given as bare local parts
+// (AOL's screen names, a directory's "thomas.dtankengine    No matches"):
+// the reporting system's own users. Each becomes the full address with
+// that local part that the message names elsewhere (the quoted original's
+// "for <user@example.edu>"), else the local part at the domain of the
+// report's From, the system that holds the mailbox.
+func bareNames(note, text string, h message.Header) []string {
+	var names []string
+	for _, loc := range reNameListHead.FindAllStringIndex(note, -1) {
+		rest := strings.TrimPrefix(note[loc[1]:], "\n") // the heading's own line end
+		blank, found := 0, 0
+		for rest != "" && len(names) < maxBareNames {
+			line, after, _ := strings.Cut(rest, "\n")
+			rest = after
+			if strings.TrimSpace(line) == "" {
+				if blank++; blank > 2 || found > 0 {
+					break
+				}
+				continue
+			}
+			m := reNameLine.FindStringSubmatch(line)
+			if m == nil {
+				break
+			}
+			names = append(names, m[1])
+			found++
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	full := map[string]string{}
+	if len(text) > maxBareText {
+		text = text[:maxBareText]
+	}
+	for _, a := range reAddr.FindAllString(text, -1) {
+		a = bareAddr(a)
+		local, _, _ := strings.Cut(strings.ToLower(a), "@")
+		if _, ok := full[local]; !ok {
+			full[local] = a
+		}
+	}
+	domain := ""
+	if from := headerAddrs(h, "From"); len(from) > 0 {
+		if _, d, ok := strings.Cut(from[0], "@"); ok {
+			domain = strings.ToLower(strings.TrimRight(d, "."))
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if a, ok := full[strings.ToLower(n)]; ok {
+			out = append(out, a)
+		} else if domain != "" {
+			out = append(out, n+"@"+domain)
+		}
+	}
+	return out
+}
+
+// afterFrom tells whether the address at i in note follows "from" on its
+// line: the sender's ("not accepting mail from list@example.org", "mail
+// from <a@b>"), never the failed recipient.
+func afterFrom(note string, i int) bool {
+	w := note[max(i-24, 0):i] // a bounded look back: no rescan of long lines
+	if j := strings.LastIndexByte(w, '\n'); j >= 0 {
+		w = w[j+1:]
+	}
+	return reFromBefore.MatchString(w) && !reExpandedAt(note, i)
+}
+
+// reExpandedAt tells whether the address at i is the one of an
+// "(expanded from: ...)" or "(generated from ...)" remark.
+func reExpandedAt(note string, i int) bool {
+	start := max(i-24, 0)
+	return reExpandedBefore.MatchString(note[start:i])
+}
+
+var reExpandedBefore = regexp.MustCompile(`(?i)\((?:expanded|generated) from:?[ \t]*<?$`)
+
+// bareAddr strips from an address found in prose what is not its: a
+// sentence's final dot, the single quotes around it (Exim 2's "addressed
+// to 'user@example.com'"), and the "SMTP=" of an X.400 O/R address
+// (Exchange 5.5's "c=US;a= ;p=Org;o=Site;dda:SMTP=user@example.com;").
+func bareAddr(a string) string {
+	a = strings.TrimRight(a, ".")
+	a = strings.TrimLeft(a, "'")
+	if len(a) > 5 && strings.EqualFold(a[:5], "smtp=") {
+		a = a[5:]
+	}
+	return a
+}
+
+const reRetryingText = `attempts will continue|will (continue to )?be retried|will (continue|keep) (trying|to try)|will retry|warning only|do not need to resend`
 
 func remoteMTA(region string) string {
 	if m := reRemote.FindStringSubmatch(region); m != nil {
