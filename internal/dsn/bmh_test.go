@@ -48,7 +48,7 @@ var bmhKind = map[string]Kind{"delayed": KindDelay, "autoreply": KindAutoReply, 
 // per-MTA and per-host tables: recipient+class 69.6% (16), hard/soft 80.0%.
 const (
 	bmhRecipientFloor = 94.0
-	bmhClassFloor     = 67.0
+	bmhClassFloor     = 71.0
 	bmhHardFloor      = 78.0
 )
 

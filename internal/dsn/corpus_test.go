@@ -287,9 +287,9 @@ func report(t *testing.T, name string, s score) {
 // The targets of issue 15, and the floors the tests assert: the figures
 // measured when the rules were last changed, less a margin. Below a floor is
 // a regression. Held-out figures with the reason engine (reason.go, lhost.go,
-// rhost.go: sisimai's published tables): recipient+class 90.2% (target
-// 90%), hard/soft 94.6% (target 95%, one recipient short), explain 86.3%
-// (target 85%). The held-out half was not read while writing our rules
+// rhost.go: sisimai's published tables) and the recipient rules of
+// flufl.bounce: recipient+class 90.7% (target 90%), hard/soft 95.1%
+// (target 95%), explain 86.4% (target 85%). The held-out half was not read while writing our rules
 // (only these summary figures were), but sisimai's authors wrote their
 // tables over the whole corpus: testdata/dsn/SOURCE. testdata/dsn/README
 // has the one remap of sisimai's labels.
@@ -297,7 +297,7 @@ const (
 	classTarget, hardTarget, explainTarget = 90.0, 95.0, 85.0
 
 	trainClassFloor, trainHardFloor = 95.0, 99.0
-	classFloor, hardFloor           = 89.0, 93.5
+	classFloor, hardFloor           = 89.0, 94.0
 	explainFloor                    = 85.0
 )
 
