@@ -73,7 +73,8 @@ func looksLikeBounce(h message.Header, note string) bool {
 	if reDaemonFrom.MatchString(from) || rp == "<>" {
 		score++
 	}
-	if reBounceBody.MatchString(note) || reRecipientColon.MatchString(note) {
+	// The wording may be wrapped: Postfix's "could not be\ndelivered".
+	if reBounceBody.MatchString(note) || reRecipientColon.MatchString(note) || reBounceBody.MatchString(strings.Join(strings.Fields(note), " ")) {
 		score++
 	}
 	return score >= 2

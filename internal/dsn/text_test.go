@@ -233,3 +233,17 @@ func TestListNoticesAreNotBounces(t *testing.T) {
 		t.Errorf("moderation notice: kind %s, recipients %q; want none", kind, got)
 	}
 }
+
+// TestWrappedBounceWording: a notice whose wording is wrapped across lines
+// ("could not be\ndelivered") still counts as one sign of a bounce.
+func TestWrappedBounceWording(t *testing.T) {
+	msg := "Return-Path: <>\nFrom: Mail System <mail@mx.example.org>\nSubject: Message status\n\n" +
+		"I'm sorry to have to inform you that your message could not be\ndelivered to neko@example.net:\nthe mailbox does not exist.\n"
+	rep, err := Parse(strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.IsBounce() || len(rep.Failed()) != 1 || rep.Failed()[0].Recipient != "neko@example.net" || rep.Failed()[0].Class != UserUnknown {
+		t.Fatalf("report = %+v", rep)
+	}
+}
