@@ -35,9 +35,7 @@ func TestPostfixDMARCReportToRUA(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("hostname = \"mx.pftest.test\"\n[greylist.redis]\naddrs = [%q]\n[dmarc]\nstore = \"redis\"\nprefix = \"e2e:dmarc:\"\nrua_addresses = [\"dmarc@rua.pftest.test\"]\n", rs.Addr)), 0o644)
 	appendFile(t, filepath.Join(p.conf, "main.cf"), "relay_domains = elsewhere.test, localhost, rua.pftest.test\ntransport_maps = inline:{rua.pftest.test=dmarcread:}\n")
 	appendFile(t, filepath.Join(p.conf, "master.cf"), fmt.Sprintf("dmarcread unix - n n - - pipe\n  flags=R user=nobody argv=%s dmarc read -c %s\n", bin, cfg))
-	if out, err := exec.Command("postfix", "-c", p.conf, "reload").CombinedOutput(); err != nil {
-		t.Fatalf("postfix reload: %v\n%s", err, out)
-	}
+	p.control(t, "reload")
 	time.Sleep(500 * time.Millisecond)
 
 	report, err := os.ReadFile("../testdata/dmarc/aggregate/twilight.eml")

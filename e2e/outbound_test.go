@@ -72,12 +72,8 @@ keys = "`+keys+`"
 	if out, err := exec.Command("postconf", "-c", p.conf, "-e", "virtual_mailbox_domains = example.test, example.org").CombinedOutput(); err != nil {
 		t.Fatalf("postconf: %v\n%s", err, out)
 	}
-	past := time.Now().Add(-time.Minute)
-	os.Chtimes(filepath.Join(p.conf, "main.cf"), past, past)
-	exec.Command("postfix", "-c", p.conf, "stop").Run()
-	if out, err := exec.Command("postfix", "-c", p.conf, "start").CombinedOutput(); err != nil {
-		t.Fatalf("postfix start: %v\n%s", err, out)
-	}
+	p.run("stop", time.Minute)
+	p.control(t, "start")
 	return &outbound{m: m, p: p, keys: keys}
 }
 
