@@ -25,6 +25,9 @@ type DMARC struct {
 	Rand func(n int) int
 	// ListHosts: mail with a List-Id under these is only annotated: lists
 	// change messages and break DKIM, and their subscribers asked for it.
+	// The List-Id counts only when the list host is authenticated as the
+	// one that handed us the message (listAuthenticated): the sender
+	// writes that header.
 	ListHosts []string
 	// Forwarders: clients (networks, or suffixes of a forward-confirmed
 	// hostname) that forward mail to us, and break SPF doing so.
@@ -63,8 +66,10 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		r := Result{Status: TempError, Reason: ReasonDMARCTempError, Text: err.Error(), Reply: d.Temp.Expand(vars), AuthRes: []authres.Result{ar}}
 		if al := d.aligned(env, from, &dmarc.Record{SPFAlignment: dmarc.AlignmentStrict, DKIMAlignment: dmarc.AlignmentStrict}); al.spf || al.dkim {
 			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; an identifier passed for "+from+" itself"
-		} else if why := d.override(env); why != "" {
+		} else if why, list := d.override(env); why != "" {
 			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; not enforced: "+why
+		} else if list != "" {
+			r.Text += "; " + list
 		}
 		return r
 	case rec == nil:
@@ -87,7 +92,7 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 		}
 		return Result{Status: Pass, Reason: ReasonDMARCPass, Text: "aligned " + how, Details: details, AuthRes: []authres.Result{ar}}
 	}
-	override := d.override(env)
+	override, list := d.override(env)
 	if al.temp != "" {
 		// RFC 7489 §6.6.2: an aligned identifier that could not be
 		// verified now might pass later; the result is temperror, and a
@@ -100,6 +105,8 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; policy none"
 		case override != "":
 			r.Reason, r.Text = ReasonDMARCTempErrorUnenforced, r.Text+"; not enforced: "+override
+		case list != "":
+			r.Text += "; " + list
 		}
 		return r
 	}
@@ -120,6 +127,8 @@ func (d *DMARC) CheckData(ctx context.Context, env *Envelope) Result {
 	}
 	if override != "" {
 		r.Reason, r.Text = ReasonDMARCOverride, r.Text+"; not enforced: "+override
+	} else if list != "" {
+		r.Text += "; " + list
 	}
 	return r
 }
@@ -226,29 +235,67 @@ func organizationalDomain(d string) string {
 }
 
 // override says why the policy is not enforced for this message, or "".
-func (d *DMARC) override(env *Envelope) string {
+// When it is "" and a List-Id names one of ListHosts that nothing
+// authenticates, unauthenticatedList says so, for the result's text.
+func (d *DMARC) override(env *Envelope) (why, unauthenticatedList string) {
 	for _, h := range env.Headers {
-		if strings.EqualFold(h.Name, "List-Id") {
-			id := h.Value
-			if i, j := strings.LastIndexByte(id, '<'), strings.LastIndexByte(id, '>'); i >= 0 && j > i {
-				id = id[i+1 : j]
+		if !strings.EqualFold(h.Name, "List-Id") {
+			continue
+		}
+		id := h.Value
+		if i, j := strings.LastIndexByte(id, '<'), strings.LastIndexByte(id, '>'); i >= 0 && j > i {
+			id = id[i+1 : j]
+		}
+		for _, host := range d.ListHosts {
+			if !domainMatch(strings.TrimSpace(id), host) {
+				continue
 			}
-			for _, host := range d.ListHosts {
-				if domainMatch(strings.TrimSpace(id), host) {
-					return "mailing list " + host
-				}
+			// Anyone can write a List-Id: it counts only when the list
+			// host handed us the message.
+			if by := listAuthenticated(env, host); by != "" {
+				return "mailing list " + host + " (" + by + ")", ""
+			}
+			if unauthenticatedList == "" {
+				unauthenticatedList = "List-Id names " + host + " but neither SPF, DKIM nor the client's name authenticate it"
 			}
 		}
 	}
 	for _, p := range d.ForwarderNets {
 		if env.ClientIP.IsValid() && p.Contains(env.ClientIP) {
-			return "trusted forwarder " + p.String()
+			return "trusted forwarder " + p.String(), ""
 		}
 	}
 	for _, n := range d.ForwarderNames {
 		if name := env.VerifiedName(); name != "" && domainMatch(name, n) {
-			return "trusted forwarder " + n
+			return "trusted forwarder " + n, ""
 		}
+	}
+	return "", unauthenticatedList
+}
+
+// listAuthenticated says which identifier shows that the list host handed
+// us the message, or "": an SPF pass, a passing DKIM signature, or the
+// client's verified name, for a domain whose organizational domain is the
+// list host's. Lists send with their own bounce address
+// (list-bounces@lists.example.org) and often sign (d=googlegroups.com).
+func listAuthenticated(env *Envelope, host string) string {
+	org := orgDomain(normDomain(host))
+	ours := func(domain string) bool {
+		domain = normDomain(domain)
+		return domain != "" && orgDomain(domain) == org
+	}
+	if o := env.SPF; o != nil && o.Status == Pass && ours(o.Domain) {
+		return "SPF pass for " + normDomain(o.Domain)
+	}
+	if k := env.DKIM; k != nil {
+		for _, sig := range k.Signatures {
+			if sig.Status == Pass && ours(sig.Domain) {
+				return "DKIM pass for d=" + normDomain(sig.Domain)
+			}
+		}
+	}
+	if name := env.VerifiedName(); ours(name) {
+		return "client " + normDomain(name)
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-msgauth/authres"
@@ -29,6 +30,14 @@ func TestDMARC(t *testing.T) {
 	spfTemp := func(sender string) Result {
 		return Result{Check: "spf", Status: TempError, AuthRes: []authres.Result{&authres.SPFResult{Value: authres.ResultTempError, From: sender}},
 			SPF: &SPFOutcome{Status: TempError, Identity: "mailfrom", Domain: afterAt(sender)}}
+	}
+	dkimFail := func(domain string) Result {
+		return Result{Check: "dkim", Status: Fail, AuthRes: []authres.Result{&authres.DKIMResult{Value: authres.ResultFail, Domain: domain}},
+			DKIM: &DKIMOutcome{Status: Fail, Signatures: []DKIMSignature{{Status: Fail, Domain: domain}}}}
+	}
+	ptrPass := func(name string) Result { return Result{Check: "ptr", Status: Pass, ClientName: name} }
+	list := func(from string) []Header {
+		return []Header{{"From", from}, {"List-Id", "Users <users.lists.example.org>"}}
 	}
 	from := func(v ...string) []Header {
 		var hs []Header
@@ -87,9 +96,16 @@ func TestDMARC(t *testing.T) {
 			"451 4.7.1 Temporary DNS failure evaluating DMARC for quarantine.test, try again later", ""},
 		{"aligned dkim temperror, p=none", from("a@none.test"), []Result{dkimTemp("none.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
 			"451 4.7.1 Temporary DNS failure evaluating DMARC for none.test, try again later", ""},
-		{"aligned dkim temperror, mailing list", append(from("a@reject.test"), Header{"List-Id", "<users.lists.example.org>"}),
-			[]Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
+		{"aligned dkim temperror, forged List-Id", append(from("a@reject.test"), Header{"List-Id", "<users.lists.example.org>"}),
+			[]Result{dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror",
 			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"aligned dkim temperror, mailing list", append(from("a@reject.test"), Header{"List-Id", "<users.lists.example.org>"}),
+			[]Result{spfPass("bounces.lists.example.org"), dkimTemp("reject.test")}, 0, "", TempError, "dmarc-temperror-unenforced",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for reject.test, try again later", ""},
+		{"policy lookup fails, forged List-Id", list("a@dmarctemp.test"), nil, 0, "", TempError, "dmarc-temperror",
+			"451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
+		{"policy lookup fails, mailing list", list("a@dmarctemp.test"), []Result{dkimPass("lists.example.org")}, 0, "", TempError,
+			"dmarc-temperror-unenforced", "451 4.7.1 Temporary DNS failure evaluating DMARC for dmarctemp.test, try again later", ""},
 		{"unaligned dkim temperror", from("a@reject.test"), []Result{dkimTemp("other.test")}, 0, "", Fail, "dmarc-fail-reject",
 			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
 		{"strict: unaligned dkim temperror", from("a@strict.test"), []Result{dkimTemp("k.strict.test")}, 0, "", Fail, "dmarc-fail-reject",
@@ -109,9 +125,39 @@ func TestDMARC(t *testing.T) {
 		{"no From", nil, nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
 		{"two From", from("a@reject.test", "b@reject.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
 		{"two addresses", from("a@reject.test, b@none.test"), nil, 0, "", PermError, "dmarc-from-invalid", "550 5.7.1 Message must have exactly one From address", ""},
-		{"mailing list", append(from("a@reject.test"), Header{"List-Id", "Users <users.lists.example.org>"}), nil, 0, "", Fail, "dmarc-override",
-			"550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"forged List-Id", list("a@reject.test"), nil, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test",
+			"mx.mailsift.test; dmarc=fail header.from=reject.test policy.dmarc=reject"},
+		{"mailing list: spf pass for its bounce domain", list("a@reject.test"), []Result{spfPass("bounces.lists.example.org")}, 0, "", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test",
+			"mx.mailsift.test; dmarc=fail header.from=reject.test policy.dmarc=reject"},
+		{"mailing list: spf pass for its org domain", list("a@reject.test"), []Result{spfPass("example.org")}, 0, "", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"mailing list: dkim pass", list("a@reject.test"), []Result{dkimPass("lists.example.org")}, 0, "", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"mailing list: verified client name", list("a@reject.test"), []Result{ptrPass("mail.Example.ORG.")}, 0, "", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"List-Id: spf pass for another domain", list("a@reject.test"), []Result{spfPass("lists.example.net")}, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"List-Id: spf pass for a name that ends like it", list("a@reject.test"), []Result{spfPass("lists.example.org.attacker.test")}, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"List-Id: dkim fail for the list", list("a@reject.test"), []Result{dkimFail("lists.example.org")}, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"List-Id: client name elsewhere", list("a@reject.test"), []Result{ptrPass("lists.example.org.attacker.test")}, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"List-Id: list's spf temperror", list("a@reject.test"), []Result{spfTemp("list-bounces@lists.example.org")}, 0, "", Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"List-Id of an unlisted host", append(from("a@reject.test"), Header{"List-Id", "<users.lists.example.net>"}), []Result{spfPass("lists.example.net")}, 0, "",
+			Fail, "dmarc-fail-reject", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+		{"forged List-Id, quarantine", list("a@quarantine.test"), nil, 0, "", Fail, "dmarc-fail-quarantine", "", ""},
 		{"forwarder", from("a@reject.test"), nil, 0, "203.0.113.5", Fail, "dmarc-override", "550 5.7.1 Email rejected per DMARC policy for reject.test", ""},
+	}
+	// What the log says, for some of the cases.
+	const forged = "List-Id names lists.example.org but neither SPF, DKIM nor the client's name authenticate it"
+	texts := map[string]string{
+		"forged List-Id":                         "reject.test: neither SPF nor DKIM aligned; policy reject; " + forged,
+		"forged List-Id, quarantine":             "quarantine.test: neither SPF nor DKIM aligned; policy quarantine; " + forged,
+		"aligned dkim temperror, forged List-Id": "reject.test: no aligned pass; DKIM temperror for d=reject.test; " + forged,
+		"policy lookup fails, forged List-Id":    "; " + forged,
+		"List-Id of an unlisted host":            "reject.test: neither SPF nor DKIM aligned; policy reject",
+		"List-Id: spf pass for another domain":   "reject.test: neither SPF nor DKIM aligned; policy reject; " + forged,
+		"mailing list: spf pass for its bounce domain": "reject.test: neither SPF nor DKIM aligned; policy reject; " +
+			"not enforced: mailing list lists.example.org (SPF pass for bounces.lists.example.org)",
+		"mailing list: dkim pass":            "; not enforced: mailing list lists.example.org (DKIM pass for d=lists.example.org)",
+		"mailing list: verified client name": "; not enforced: mailing list lists.example.org (client mail.example.org)",
+		"aligned dkim temperror, mailing list": "reject.test: no aligned pass; DKIM temperror for d=reject.test; " +
+			"not enforced: mailing list lists.example.org (SPF pass for bounces.lists.example.org)",
+		"policy lookup fails, mailing list": "; not enforced: mailing list lists.example.org (DKIM pass for d=lists.example.org)",
 	}
 	var written arHeaders
 	defer written.check(t)
@@ -129,6 +175,12 @@ func TestDMARC(t *testing.T) {
 			if res.Status != tt.status || res.Reason != tt.reason || replyString(res.Reply) != tt.reply {
 				t.Fatalf("= %s/%s %q (%s), want %s/%s %q", res.Status, res.Reason, replyString(res.Reply), res.Text, tt.status, tt.reason, tt.reply)
 			}
+			if want, ok := texts[tt.name]; ok {
+				delete(texts, tt.name)
+				if !strings.HasSuffix(res.Text, want) {
+					t.Fatalf("text %q, want it to end in %q", res.Text, want)
+				}
+			}
 			written.add(res.AuthRes)
 			if tt.ar != "" {
 				if got := FormatAuthRes("mx.mailsift.test", res.AuthRes); got != tt.ar {
@@ -136,6 +188,9 @@ func TestDMARC(t *testing.T) {
 				}
 			}
 		})
+	}
+	for name := range texts {
+		t.Errorf("text for %q: no such case", name)
 	}
 }
 

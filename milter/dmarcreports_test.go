@@ -77,8 +77,10 @@ func sendMessage(t *testing.T, f *fixture, mailFrom, rcpt, from string, extra []
 // Each inbound message's DMARC evaluation is kept for the aggregate report
 // with what was done to it: accepted (none), refused at the end of the
 // message (reject, RFC 7489 reports those too), tagged as failing a
-// quarantine policy (quarantine), not enforced for a mailing list (none,
-// mailing_list); a domain without rua gets no record.
+// quarantine policy (quarantine), not enforced for a mailing list that its
+// SPF pass authenticates (none, mailing_list); a List-Id that nothing
+// authenticates is any message's: refused. A domain without rua gets no
+// record.
 func TestDMARCEvaluationsRecorded(t *testing.T) {
 	rt, st := dmarcReportRuntime(t, policy.Enforce)
 	f := start(t, rt)
@@ -93,17 +95,25 @@ func TestDMARCEvaluationsRecorded(t *testing.T) {
 	if r := sendMessage(t, f, "y@checks.test", "bob@example.test", "news@quarantine.reports.test", nil, "News.\r\n"); r != "" {
 		t.Fatalf("quarantine: %q", r)
 	}
-	if r := sendMessage(t, f, "z@checks.test", "bob@example.test", "ceo@reports.test", [][2]string{{"List-Id", " Talk <talk.lists.example>"}}, "List.\r\n"); r != "" {
+	if r := sendMessage(t, f, "talk-bounces@lists.example", "bob@example.test", "ceo@reports.test", [][2]string{{"List-Id", " Talk <talk.lists.example>"}}, "List.\r\n"); r != "" {
 		t.Fatalf("mailing list: %q", r)
+	}
+	if r := sendMessage(t, f, "z@checks.test", "bob@example.test", "ceo@reports.test", [][2]string{{"List-Id", " Talk <talk.lists.example>"}}, "Forged.\r\n"); r != want {
+		t.Fatalf("forged List-Id: %q, want %q", r, want)
 	}
 	if r := sendMessage(t, f, "w@checks.test", "bob@example.test", "a@norua.reports.test", nil, "No rua.\r\n"); r != want[:len(want)-len("reports.test")]+"norua.reports.test" {
 		t.Fatalf("norua: %q", r)
 	}
-	f.logs.waitRecords(t, 5)
+	logs := f.logs.waitRecords(t, 6)
+	for i, want := range []string{"dmarc-override", "dmarc-fail-reject"} {
+		if got := logs[3+i]["mailsift.checks.dmarc.reason"]; got != want {
+			t.Errorf("log %d: dmarc reason %v, want %s", 3+i, got, want)
+		}
+	}
 
 	recs, _ := st.Records(context.Background(), time.Time{}, time.Now().Add(time.Hour))
-	if len(recs) != 4 {
-		t.Fatalf("%d records, want 4: %+v", len(recs), recs)
+	if len(recs) != 5 {
+		t.Fatalf("%d records, want 5: %+v", len(recs), recs)
 	}
 	type got struct {
 		from, policyDomain, envFrom, disp string
@@ -114,13 +124,17 @@ func TestDMARCEvaluationsRecorded(t *testing.T) {
 		{"reports.test", "reports.test", "reports.test", "none", true, false, ""},
 		{"reports.test", "reports.test", "checks.test", "reject", false, false, ""},
 		{"quarantine.reports.test", "quarantine.reports.test", "checks.test", "quarantine", false, false, ""},
-		{"reports.test", "reports.test", "checks.test", "none", false, false, "mailing_list"},
+		{"reports.test", "reports.test", "lists.example", "none", false, false, "mailing_list"},
+		{"reports.test", "reports.test", "checks.test", "reject", false, false, ""},
 	}
 	for i, r := range recs {
 		g := got{r.HeaderFrom, r.PolicyDomain, r.EnvelopeFrom, r.Disposition, r.SPFAligned, r.DKIMAligned, strings.Join(r.Reasons, ",")}
 		if g != wantRecs[i] || r.SourceIP != netip.MustParseAddr("192.0.2.10") || r.EnvelopeTo != "example.test" || len(r.Policy.RUA) != 1 {
 			t.Errorf("record %d: %+v\nwant %+v", i, r, wantRecs[i])
 		}
+	}
+	if c := recs[3].Comment; c != "mailing list lists.example (SPF pass for lists.example)" {
+		t.Errorf("mailing list's comment %q", c)
 	}
 }
 
