@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,31 +56,15 @@ const (
 // host-unknown). BMH's "unrecognized" (it found no bounce, nor a
 // recipient) is dropped; autoreply and outofoffice must be KindAutoReply.
 func TestBMHCorpus(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "bmh.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var total, recipientRight, classTotal, classRight, hardRight, bmhTypeAgrees, dropped, kindTotal, kindRight int
 	var misses []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "#") {
-			continue
-		}
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) != 4 {
-			t.Fatalf("bmh.tsv: bad line %q", sc.Text())
-		}
+	for _, c := range readTSV(t, "bmh.tsv", 4) {
 		file, category, bmhType, addr := c[0], c[1], c[2], c[3]
 		class, ok := bmhClass[category]
 		if !ok {
 			t.Fatalf("bmh.tsv: category %q has no entry in bmhClass", category)
 		}
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "bmh", file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := readSample(t, "bmh", file)
 		if category == "unrecognized" {
 			dropped++
 			continue
@@ -110,20 +91,7 @@ func TestBMHCorpus(t *testing.T) {
 		if (bmhType == "hard") == wantHard {
 			bmhTypeAgrees++
 		}
-		var got Recipient
-		found := false
-		for _, r := range rep.Recipients {
-			if r.Action != "failed" && r.Action != "delayed" {
-				continue
-			}
-			if got.Recipient == "" {
-				got = r
-			}
-			if strings.EqualFold(r.Recipient, addr) {
-				got, found = r, true
-				break
-			}
-		}
+		got, found := findRecipient(undelivered(rep), addr)
 		if found {
 			recipientRight++
 		}
@@ -140,21 +108,11 @@ func TestBMHCorpus(t *testing.T) {
 			misses = append(misses, file+": "+got.Recipient+" "+got.Class+", want "+addr+" "+category+" diag="+trunc(got.Diagnostic, 120))
 		}
 	}
-	pct := func(n, of int) float64 { return 100 * float64(n) / float64(max(of, 1)) }
 	t.Logf("PHPMailer-BMH: %d bounces; recipient right %.1f%%, recipient+class right %.1f%% (of %d with a class), hard/soft right %.1f%%; kind right for %d of %d; %d dropped (unrecognized); BMH's own bounce type agrees with mailsift's hard/soft for %d of %d",
-		total, pct(recipientRight, total), pct(classRight, classTotal), classTotal, pct(hardRight, total), kindRight, kindTotal, dropped, bmhTypeAgrees, total)
-	if testing.Verbose() && os.Getenv("DSN_MISMATCHES") == "bmh" {
-		for _, m := range misses {
-			t.Log(m)
-		}
-	}
-	if p := pct(recipientRight, total); p < bmhRecipientFloor {
-		t.Errorf("PHPMailer-BMH: recipient right for %.1f%%, below the floor %.0f%%", p, bmhRecipientFloor)
-	}
-	if p := pct(classRight, classTotal); p < bmhClassFloor {
-		t.Errorf("PHPMailer-BMH: recipient+class right for %.1f%%, below the floor %.0f%%", p, bmhClassFloor)
-	}
-	if p := pct(hardRight, total); p < bmhHardFloor {
-		t.Errorf("PHPMailer-BMH: hard/soft right for %.1f%%, below the floor %.0f%%", p, bmhHardFloor)
-	}
+		total, share(recipientRight, total), share(classRight, classTotal), classTotal, share(hardRight, total), kindRight, kindTotal, dropped, bmhTypeAgrees, total)
+	logMisses(t, "bmh", misses)
+	checkFloors(t, "PHPMailer-BMH",
+		floor{"recipient right", share(recipientRight, total), bmhRecipientFloor},
+		floor{"recipient+class right", share(classRight, classTotal), bmhClassFloor},
+		floor{"hard/soft right", share(hardRight, total), bmhHardFloor})
 }

@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,22 +51,10 @@ const (
 // counts that label's classes right, lenient any label's the test allows.
 // Hard/soft is mailsift's, from the strict label's classes.
 func TestBounceClassifierReplies(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "bounceclassifier", "replies.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var total, strict, lenient, hardTotal, hardRight int
 	var misses []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "#") {
-			continue
-		}
-		labels, reply, ok := strings.Cut(sc.Text(), "\t")
-		if !ok {
-			t.Fatalf("replies.tsv: bad line %q", sc.Text())
-		}
+	for _, c := range readTSV(t, "bounceclassifier/replies.tsv", 2) {
+		labels, reply := c[0], c[1]
 		var named, allowed []string
 		for i, l := range strings.Split(labels, ",") {
 			cs, ok := bounceClassifierClasses[l]
@@ -98,24 +83,11 @@ func TestBounceClassifierReplies(t *testing.T) {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	pct := func(n, of int) float64 { return 100 * float64(n) / float64(max(of, 1)) }
 	t.Logf("bounce-classifier: explain right class for %d of %d reply lines (%.1f%%) by the label each test names, %d (%.1f%%) by any label it allows; hard/soft right for %d of %d (%.1f%%)",
-		strict, total, pct(strict, total), lenient, pct(lenient, total), hardRight, hardTotal, pct(hardRight, hardTotal))
-	if testing.Verbose() && os.Getenv("DSN_MISMATCHES") == "bounceclassifier" {
-		for _, m := range misses {
-			t.Log(m)
-		}
-	}
-	if p := pct(strict, total); p < bounceClassifierStrictFloor {
-		t.Errorf("bounce-classifier: explain right class (named label) for %.1f%%, below the floor %.0f%%", p, bounceClassifierStrictFloor)
-	}
-	if p := pct(lenient, total); p < bounceClassifierLenientFloor {
-		t.Errorf("bounce-classifier: explain right class (any allowed label) for %.1f%%, below the floor %.0f%%", p, bounceClassifierLenientFloor)
-	}
-	if p := pct(hardRight, hardTotal); p < bounceClassifierHardFloor {
-		t.Errorf("bounce-classifier: hard/soft right for %.1f%%, below the floor %.0f%%", p, bounceClassifierHardFloor)
-	}
+		strict, total, share(strict, total), lenient, share(lenient, total), hardRight, hardTotal, share(hardRight, hardTotal))
+	logMisses(t, "bounceclassifier", misses)
+	checkFloors(t, "bounce-classifier",
+		floor{"explain right class (named label)", share(strict, total), bounceClassifierStrictFloor},
+		floor{"explain right class (any allowed label)", share(lenient, total), bounceClassifierLenientFloor},
+		floor{"hard/soft right", share(hardRight, hardTotal), bounceClassifierHardFloor})
 }

@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,35 +29,14 @@ var bounceParserClasses = map[string][]string{
 const bounceParserFloor = 91.0
 
 func TestBounceParserCorpus(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "bounceparser.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var bounces, classRight, recipientRight, withAddr, notBounce, notBounceRight, hardKnown, hardRight int
+	var bounces, classRight, recipientRight, withAddr, hardKnown, hardRight int
+	var notBounce nonBounces
 	var misses []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "#") {
-			continue
-		}
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) != 3 {
-			t.Fatalf("bounceparser.tsv: bad line %q", sc.Text())
-		}
+	for _, c := range readTSV(t, "bounceparser.tsv", 3) {
 		file, reason, addr := c[0], c[1], strings.ToLower(c[2])
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "bounceparser", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := Parse(strings.NewReader(string(raw)))
+		rep, err := Parse(strings.NewReader(string(readSample(t, "bounceparser", file))))
 		if reason == "not_bounce" {
-			notBounce++
-			if err == nil && rep.Kind != KindBounce {
-				notBounceRight++
-			} else {
-				misses = append(misses, file+": a bounce, want none")
-			}
+			misses = notBounce.add(misses, file, rep, err)
 			continue
 		}
 		want, ok := bounceParserClasses[reason]
@@ -75,17 +51,9 @@ func TestBounceParserCorpus(t *testing.T) {
 			misses = append(misses, file+": "+err.Error())
 			continue
 		}
-		fs := rep.Failed()
-		var got Recipient
-		if len(fs) > 0 {
-			got = fs[0]
-		}
-		for _, r := range fs {
-			if addr != "" && strings.EqualFold(r.Recipient, addr) {
-				got = r
-				recipientRight++
-				break
-			}
+		got, found := findRecipient(rep.Failed(), addr)
+		if found {
+			recipientRight++
 		}
 		if len(want) == 1 {
 			// Hard or soft follows from the class; domain_error's two
@@ -101,15 +69,8 @@ func TestBounceParserCorpus(t *testing.T) {
 			misses = append(misses, file+": "+got.Recipient+" "+got.Class+", want "+reason+" diag="+trunc(got.Diagnostic, 120))
 		}
 	}
-	pct := 100 * float64(classRight) / float64(max(bounces, 1))
 	t.Logf("BounceParser: %d bounces, class right %.1f%%, hard/soft right %.1f%% (of %d); published recipient found for %d of %d; %d of %d non-bounces not taken for bounces",
-		bounces, pct, 100*float64(hardRight)/float64(max(hardKnown, 1)), hardKnown, recipientRight, withAddr, notBounceRight, notBounce)
-	if testing.Verbose() && os.Getenv("DSN_MISMATCHES") == "bounceparser" {
-		for _, m := range misses {
-			t.Log(m)
-		}
-	}
-	if pct < bounceParserFloor {
-		t.Errorf("BounceParser: class right for %.1f%%, below the floor %.0f%%", pct, bounceParserFloor)
-	}
+		bounces, share(classRight, bounces), share(hardRight, hardKnown), hardKnown, recipientRight, withAddr, notBounce.right, notBounce.total)
+	logMisses(t, "bounceparser", misses)
+	checkFloors(t, "BounceParser", floor{"class right", share(classRight, bounces), bounceParserFloor})
 }

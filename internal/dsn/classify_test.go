@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -101,11 +98,7 @@ func TestExplainHeldOut(t *testing.T) {
 		if exps[0].class == "" {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "sisimai", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := Parse(strings.NewReader(string(raw)))
+		rep, err := Parse(strings.NewReader(string(readSample(t, "sisimai", file))))
 		if err != nil {
 			continue
 		}
@@ -120,19 +113,10 @@ func TestExplainHeldOut(t *testing.T) {
 			}
 		}
 	}
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "sisimai-replies.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		reason, line, ok := strings.Cut(sc.Text(), "\t")
-		if !ok || strings.HasPrefix(reason, "#") {
-			continue
-		}
+	for _, c := range readTSV(t, "sisimai-replies.tsv", 2) {
+		reason, line := c[0], c[1]
 		total++
-		if Explain("", line).Class == sisimaiClass[reason] {
+		if Explain("", line).Class == reasonClass[reason] {
 			right++
 		}
 	}

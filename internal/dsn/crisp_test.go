@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -70,42 +67,20 @@ func crispMessage(sample []byte) string {
 // host-unknown); and Explain on the reply text Crisp's tests expect it to
 // extract (email.error).
 func TestCrispCorpus(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "crisp.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	unescape := strings.NewReplacer(`\\`, `\`, `\r`, "\r", `\n`, "\n", `\t`, "\t")
 	var total, recipientRight, classTotal, classRight, hardTotal, hardRight, permanentAgrees int
-	var explainTotal, explainRight, notBounce, notBounceRight int
+	var explainTotal, explainRight int
+	var notBounce nonBounces
 	var misses []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "#") {
-			continue
-		}
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) != 6 {
-			t.Fatalf("crisp.tsv: bad line %q", sc.Text())
-		}
+	for _, c := range readTSV(t, "crisp.tsv", 6) {
 		file, bounce, addr, typ, permanent, reply := c[0], c[1], c[2], c[3], c[4], unescape.Replace(c[5])
 		want, ok := crispClasses[typ]
 		if !ok {
 			t.Fatalf("crisp.tsv: type %q has no entry in crispClasses", typ)
 		}
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "crisp", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := Parse(strings.NewReader(crispMessage(raw)))
+		rep, err := Parse(strings.NewReader(crispMessage(readSample(t, "crisp", file))))
 		if bounce == "false" {
-			notBounce++
-			if err == nil && rep.Kind != KindBounce {
-				notBounceRight++
-			} else {
-				misses = append(misses, file+": a bounce, want none")
-			}
+			misses = notBounce.add(misses, file, rep, err)
 			continue
 		}
 		// Hard or soft follows from the class when every allowed class
@@ -136,20 +111,7 @@ func TestCrispCorpus(t *testing.T) {
 			}
 			continue
 		}
-		var got Recipient
-		found := false
-		for _, r := range rep.Recipients {
-			if r.Action != "failed" && r.Action != "delayed" {
-				continue
-			}
-			if got.Recipient == "" {
-				got = r
-			}
-			if strings.EqualFold(r.Recipient, addr) {
-				got, found = r, true
-				break
-			}
-		}
+		got, found := findRecipient(undelivered(rep), addr)
 		if found {
 			recipientRight++
 		}
@@ -169,31 +131,16 @@ func TestCrispCorpus(t *testing.T) {
 			misses = append(misses, file+": "+got.Recipient+" "+got.Class+", want "+addr+" "+typ+" diag="+trunc(got.Diagnostic, 120))
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	pct := func(n, of int) float64 { return 100 * float64(n) / float64(max(of, 1)) }
 	t.Logf("Crisp email-bounce-parser: %d bounces with a recipient; recipient right %.1f%%, recipient+class right %.1f%% (of %d with a class), hard/soft right %.1f%% (of %d); explain right class for %d of %d reply lines (%.1f%%); %d of %d non-bounces not taken for bounces; Crisp's permanent flag agrees with mailsift's hard/soft for %d of %d",
-		total, pct(recipientRight, total), pct(classRight, classTotal), classTotal, pct(hardRight, hardTotal), hardTotal,
-		explainRight, explainTotal, pct(explainRight, explainTotal), notBounceRight, notBounce, permanentAgrees, hardTotal)
-	if testing.Verbose() && os.Getenv("DSN_MISMATCHES") == "crisp" {
-		for _, m := range misses {
-			t.Log(m)
-		}
-	}
-	if p := pct(recipientRight, total); p < crispRecipientFloor {
-		t.Errorf("Crisp: recipient right for %.1f%%, below the floor %.0f%%", p, crispRecipientFloor)
-	}
-	if p := pct(classRight, classTotal); p < crispClassFloor {
-		t.Errorf("Crisp: recipient+class right for %.1f%%, below the floor %.0f%%", p, crispClassFloor)
-	}
-	if p := pct(hardRight, hardTotal); p < crispHardFloor {
-		t.Errorf("Crisp: hard/soft right for %.1f%%, below the floor %.0f%%", p, crispHardFloor)
-	}
-	if p := pct(explainRight, explainTotal); p < crispExplainFloor {
-		t.Errorf("Crisp: explain right class for %.1f%% of reply lines, below the floor %.0f%%", p, crispExplainFloor)
-	}
-	if notBounceRight != notBounce {
-		t.Errorf("Crisp: %d of %d non-bounces taken for bounces", notBounce-notBounceRight, notBounce)
+		total, share(recipientRight, total), share(classRight, classTotal), classTotal, share(hardRight, hardTotal), hardTotal,
+		explainRight, explainTotal, share(explainRight, explainTotal), notBounce.right, notBounce.total, permanentAgrees, hardTotal)
+	logMisses(t, "crisp", misses)
+	checkFloors(t, "Crisp",
+		floor{"recipient right", share(recipientRight, total), crispRecipientFloor},
+		floor{"recipient+class right", share(classRight, classTotal), crispClassFloor},
+		floor{"hard/soft right", share(hardRight, hardTotal), crispHardFloor},
+		floor{"explain right class of reply lines", share(explainRight, explainTotal), crispExplainFloor})
+	if notBounce.right != notBounce.total {
+		t.Errorf("Crisp: %d of %d non-bounces taken for bounces", notBounce.total-notBounce.right, notBounce.total)
 	}
 }

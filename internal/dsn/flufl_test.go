@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -31,27 +28,11 @@ const (
 )
 
 func TestFluflRecipients(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "flufl.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var right, total, kindRight, files int
 	var misses []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "#") {
-			continue
-		}
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) != 3 {
-			t.Fatalf("flufl.tsv: bad line %q", sc.Text())
-		}
+	for _, c := range readTSV(t, "flufl.tsv", 3) {
 		file, temporary, want := c[0], c[1] == "1", strings.Split(strings.ToLower(c[2]), ",")
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dsn", "flufl", file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := readSample(t, "flufl", file)
 		files++
 		total += len(want)
 		rep, err := Parse(strings.NewReader(string(raw)))
@@ -68,11 +49,9 @@ func TestFluflRecipients(t *testing.T) {
 		}
 		got := map[string]bool{}
 		var gotList []string
-		for _, r := range rep.Recipients {
-			if r.Action == "failed" || r.Action == "delayed" {
-				got[strings.ToLower(r.Recipient)] = true
-				gotList = append(gotList, strings.ToLower(r.Recipient))
-			}
+		for _, r := range undelivered(rep) {
+			got[strings.ToLower(r.Recipient)] = true
+			gotList = append(gotList, strings.ToLower(r.Recipient))
 		}
 		n := 0
 		for _, w := range want {
@@ -88,17 +67,10 @@ func TestFluflRecipients(t *testing.T) {
 			misses = append(misses, file+": kind "+string(rep.Kind)+", got "+strings.Join(gotList, ",")+", want "+strings.Join(want, ","))
 		}
 	}
-	pct := 100 * float64(right) / float64(max(total, 1))
 	t.Logf("flufl.bounce: %d messages, %d recipients; recipient right %.1f%%, kind (bounce/delay) right for %d messages",
-		files, total, pct, kindRight)
-	if testing.Verbose() && os.Getenv("DSN_MISMATCHES") == "flufl" {
-		for _, m := range misses {
-			t.Log(m)
-		}
-	}
-	if pct < fluflFloor {
-		t.Errorf("flufl.bounce: recipient right for %.1f%%, below the floor %.0f%%", pct, fluflFloor)
-	}
+		files, total, share(right, total), kindRight)
+	logMisses(t, "flufl", misses)
+	checkFloors(t, "flufl.bounce", floor{"recipient right", share(right, total), fluflFloor})
 	if kindRight < fluflKindFloor {
 		t.Errorf("flufl.bounce: kind right for %d messages, below the floor %d", kindRight, fluflKindFloor)
 	}

@@ -1,9 +1,6 @@
 package dsn
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,20 +23,11 @@ var zoneMTAClass = map[string]string{
 const zoneMTAFloor = 98.0
 
 func TestZoneMTAReplies(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "dsn", "zonemta-replies.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	unescape := strings.NewReplacer(`\r`, "\r", `\n`, "\n")
 	var total, right, dropped int
 	var misses []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		category, reply, ok := strings.Cut(sc.Text(), "\t")
-		if !ok || strings.HasPrefix(category, "#") {
-			continue
-		}
+	for _, c := range readTSV(t, "zonemta-replies.tsv", 2) {
+		category, reply := c[0], c[1]
 		want, ok := zoneMTAClass[category]
 		if !ok {
 			dropped++
@@ -53,14 +41,7 @@ func TestZoneMTAReplies(t *testing.T) {
 			misses = append(misses, reply+": "+got+", want "+want+" ("+category+")")
 		}
 	}
-	pct := 100 * float64(right) / float64(max(total, 1))
-	t.Logf("zone-mta: explain right class for %d of %d reply lines (%.1f%%), %d dropped", right, total, pct, dropped)
-	if testing.Verbose() && os.Getenv("DSN_MISMATCHES") == "zonemta" {
-		for _, m := range misses {
-			t.Log(m)
-		}
-	}
-	if pct < zoneMTAFloor {
-		t.Errorf("zone-mta: explain right class for %.1f%% of reply lines, below the floor %.0f%%", pct, zoneMTAFloor)
-	}
+	t.Logf("zone-mta: explain right class for %d of %d reply lines (%.1f%%), %d dropped", right, total, share(right, total), dropped)
+	logMisses(t, "zonemta", misses)
+	checkFloors(t, "zone-mta", floor{"explain right class of reply lines", share(right, total), zoneMTAFloor})
 }
