@@ -36,22 +36,16 @@ var lhosts = parseLhosts(lhostData)
 func parseLhosts(data string) []*lhostModule {
 	var out []*lhostModule
 	var cur *lhostModule
-	for _, line := range strings.Split(data, "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if line[0] == '[' {
-			cur = &lhostModule{name: strings.Trim(line, "[]")}
-			out = append(out, cur)
-			continue
-		}
-		f := strings.Split(line, "\t")
+	tableLines(data, func(name string) {
+		cur = &lhostModule{name: name}
+		out = append(out, cur)
+	}, func(f []string) {
 		switch {
 		case cur == nil || len(f) < 3:
 		case f[0] == "any" && len(f) == 3, f[0] == "aligned":
 			cur.rows = append(cur.rows, lhostRow{reason: f[1], parts: f[2:]})
 		}
-	}
+	})
 	return out
 }
 

@@ -48,19 +48,13 @@ func parseReasonTable(data string) *reasonTable {
 	t := &reasonTable{phrases: map[string]*phraseSet{}, status: map[string]string{}}
 	var cur *phraseSet
 	section := ""
-	for _, line := range strings.Split(data, "\n") {
-		if line == "" || line[0] == '#' {
-			continue
+	tableLines(data, func(name string) {
+		section = name
+		if section != "status" {
+			cur = &phraseSet{}
+			t.phrases[section] = cur
 		}
-		if line[0] == '[' {
-			section = strings.Trim(line, "[]")
-			if section != "status" {
-				cur = &phraseSet{}
-				t.phrases[section] = cur
-			}
-			continue
-		}
-		f := strings.Split(line, "\t")
+	}, func(f []string) {
 		switch {
 		case section == "status" && len(f) == 2:
 			t.status[f[0]] = f[1]
@@ -72,8 +66,24 @@ func parseReasonTable(data string) *reasonTable {
 		case f[0] == "pair" && len(f) >= 2:
 			cur.pairs = append(cur.pairs, f[1:])
 		}
-	}
+	})
 	return t
+}
+
+// tableLines reads one of the embedded table files: a "[name]" line starts
+// a section (section is called), every other line is a row of
+// tab-separated fields (row is called); blank lines and '#' comments are
+// skipped.
+func tableLines(data string, section func(name string), row func(fields []string)) {
+	for _, line := range strings.Split(data, "\n") {
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '[':
+			section(strings.Trim(line, "[]"))
+		default:
+			row(strings.Split(line, "\t"))
+		}
+	}
 }
 
 // included reports whether the lowercased text carries one of reason's

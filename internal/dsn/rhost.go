@@ -49,16 +49,10 @@ func parseRhosts(data string) []*rhostClass {
 		}
 		return s
 	}
-	for _, line := range strings.Split(data, "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if line[0] == '[' {
-			cur = &rhostClass{name: strings.Trim(line, "[]")}
-			out = append(out, cur)
-			continue
-		}
-		f := strings.Split(line, "\t")
+	tableLines(data, func(name string) {
+		cur = &rhostClass{name: name}
+		out = append(out, cur)
+	}, func(f []string) {
 		switch {
 		case cur == nil:
 		case f[0] == "host" && len(f) == 2:
@@ -68,7 +62,7 @@ func parseRhosts(data string) []*rhostClass {
 		case f[0] == "row" && len(f) == 5:
 			cur.rows = append(cur.rows, rhostRow{reason: f[1], reply: none(f[2]), status: none(f[3]), phrase: f[4]})
 		}
-	}
+	})
 	return out
 }
 
