@@ -2,8 +2,6 @@ package dmarcreport
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -21,18 +19,10 @@ type RedisConfig = redisconn.Config
 // Redis is a Store in Redis, shared by the MX hosts of a fleet: two
 // sorted sets, records by time and received rows by their report's end,
 // each member a JSON document.
-type Redis struct {
-	c      redis.UniversalClient
-	prefix string
-}
+type Redis struct{ redisconn.Conn }
 
 // NewRedis returns a Redis store; it connects on first use.
-func NewRedis(cfg RedisConfig) *Redis {
-	return &Redis{prefix: cfg.Prefix, c: cfg.Client()}
-}
-
-// Close closes the connections.
-func (s *Redis) Close() error { return s.c.Close() }
+func NewRedis(cfg RedisConfig) *Redis { return &Redis{redisconn.NewConn(cfg)} }
 
 // member makes a set member unique: two identical records are two messages.
 type member[T any] struct {
@@ -40,21 +30,15 @@ type member[T any] struct {
 	V  T      `json:"v"`
 }
 
-func uniqueID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 func score(t time.Time) float64 { return float64(t.Unix()) }
 
 // Add implements Store.
 func (s *Redis) Add(ctx context.Context, r Record) error {
-	b, err := json.Marshal(member[Record]{uniqueID(), r})
+	b, err := json.Marshal(member[Record]{redisconn.Nonce(), r})
 	if err != nil {
 		return err
 	}
-	if err := s.c.ZAdd(ctx, s.prefix+"records", redis.Z{Score: score(r.Time), Member: b}).Err(); err != nil {
+	if err := s.Client().ZAdd(ctx, s.Key("records"), redis.Z{Score: score(r.Time), Member: b}).Err(); err != nil {
 		return fmt.Errorf("dmarc store: redis: %w", err)
 	}
 	return nil
@@ -77,13 +61,13 @@ func (s *Redis) AddRows(ctx context.Context, rows []Row) error {
 	}
 	zs := make([]redis.Z, len(rows))
 	for i, r := range rows {
-		b, err := json.Marshal(member[Row]{uniqueID(), r})
+		b, err := json.Marshal(member[Row]{redisconn.Nonce(), r})
 		if err != nil {
 			return err
 		}
 		zs[i] = redis.Z{Score: score(r.End), Member: b}
 	}
-	if err := s.c.ZAdd(ctx, s.prefix+"rows", zs...).Err(); err != nil {
+	if err := s.Client().ZAdd(ctx, s.Key("rows"), zs...).Err(); err != nil {
 		return fmt.Errorf("dmarc store: redis: %w", err)
 	}
 	return nil
@@ -100,14 +84,14 @@ func (s *Redis) PruneRows(ctx context.Context, before time.Time) error {
 }
 
 func (s *Redis) zrem(ctx context.Context, key string, before time.Time) error {
-	if err := s.c.ZRemRangeByScore(ctx, s.prefix+key, "-inf", "("+strconv.FormatInt(before.Unix(), 10)).Err(); err != nil {
+	if err := s.Client().ZRemRangeByScore(ctx, s.Key(key), "-inf", "("+strconv.FormatInt(before.Unix(), 10)).Err(); err != nil {
 		return fmt.Errorf("dmarc store: redis: %w", err)
 	}
 	return nil
 }
 
 func zrange[T any](ctx context.Context, s *Redis, key, min, max string) ([]T, error) {
-	vals, err := s.c.ZRangeByScore(ctx, s.prefix+key, &redis.ZRangeBy{Min: min, Max: max}).Result()
+	vals, err := s.Client().ZRangeByScore(ctx, s.Key(key), &redis.ZRangeBy{Min: min, Max: max}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("dmarc store: redis: %w", err)
 	}
@@ -115,7 +99,7 @@ func zrange[T any](ctx context.Context, s *Redis, key, min, max string) ([]T, er
 	for _, v := range vals {
 		var m member[T]
 		if err := json.Unmarshal([]byte(v), &m); err != nil {
-			return nil, fmt.Errorf("dmarc store: redis: %s: %w", s.prefix+key, err)
+			return nil, fmt.Errorf("dmarc store: redis: %s: %w", s.Key(key), err)
 		}
 		out = append(out, m.V)
 	}

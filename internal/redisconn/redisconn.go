@@ -5,6 +5,9 @@
 package redisconn
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,4 +36,34 @@ func (c Config) Client() redis.UniversalClient {
 		Addrs: c.Addrs, MasterName: c.MasterName, Username: c.Username, Password: c.Password, DB: c.DB,
 		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, MaxRetries: 1,
 	})
+}
+
+// Conn is what every Redis store holds: its client and its key prefix.
+// A store embeds it, and so has Close and Ping.
+type Conn struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+// NewConn returns c's client with c's prefix; it connects on first use.
+func NewConn(c Config) Conn { return Conn{c: c.Client(), prefix: c.Prefix} }
+
+// Client returns the client.
+func (c Conn) Client() redis.UniversalClient { return c.c }
+
+// Key returns the key name under the store's prefix.
+func (c Conn) Key(name string) string { return c.prefix + name }
+
+// Close closes the connections.
+func (c Conn) Close() error { return c.c.Close() }
+
+// Ping reports whether Redis answers.
+func (c Conn) Ping(ctx context.Context) error { return c.c.Ping(ctx).Err() }
+
+// Nonce returns 16 random hex digits: a sorted-set member made unique
+// with it is counted once per event, even two at the same millisecond.
+func Nonce() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

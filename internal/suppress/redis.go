@@ -2,8 +2,6 @@ package suppress
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -22,25 +20,15 @@ type RedisConfig = redisconn.Config
 // sets of bounce times (hard, soft) trimmed to the window, and a hash with
 // the last bounce and, once suppressed, when and after how many bounces;
 // a set indexes the suppressed addresses. A single server or Sentinel:
-// the keys of one address and the index are used together.
-type Redis struct {
-	c      redis.UniversalClient
-	prefix string
-}
+// the keys of one address and the index are used together. The Close of
+// its Conn implements Store.
+type Redis struct{ redisconn.Conn }
 
 // NewRedis returns a Redis store; it connects on first use.
-func NewRedis(cfg RedisConfig) *Redis {
-	return &Redis{prefix: cfg.Prefix, c: cfg.Client()}
-}
-
-// Close implements Store.
-func (r *Redis) Close() error { return r.c.Close() }
-
-// Ping reports whether Redis answers.
-func (r *Redis) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
+func NewRedis(cfg RedisConfig) *Redis { return &Redis{redisconn.NewConn(cfg)} }
 
 func (r *Redis) keys(addr string) []string {
-	return []string{r.prefix + "h:" + addr, r.prefix + "s:" + addr, r.prefix + "e:" + addr, r.prefix + "suppressed"}
+	return []string{r.Key("h:" + addr), r.Key("s:" + addr), r.Key("e:" + addr), r.Key("suppressed")}
 }
 
 // recordScript adds a bounce. ARGV: now (ms), window (ms), "1" for hard,
@@ -74,14 +62,12 @@ func (r *Redis) Record(ctx context.Context, addr string, b Bounce, p Policy) (En
 	if err != nil {
 		return Entry{}, err
 	}
-	var m [8]byte
-	rand.Read(m[:])
 	hard := "0"
 	if b.Hard {
 		hard = "1"
 	}
-	err = recordScript.Run(ctx, r.c, r.keys(addr), b.At.UnixMilli(), max(p.Window.Milliseconds(), 1), hard,
-		fmt.Sprintf("%d:%s", b.At.UnixMilli(), hex.EncodeToString(m[:])), p.HardLimit, p.SoftLimit, string(last), addr).Err()
+	err = recordScript.Run(ctx, r.Client(), r.keys(addr), b.At.UnixMilli(), max(p.Window.Milliseconds(), 1), hard,
+		fmt.Sprintf("%d:%s", b.At.UnixMilli(), redisconn.Nonce()), p.HardLimit, p.SoftLimit, string(last), addr).Err()
 	if err != nil {
 		return Entry{}, fmt.Errorf("redis: %w", err)
 	}
@@ -93,7 +79,7 @@ func (r *Redis) Record(ctx context.Context, addr string, b Bounce, p Policy) (En
 func (r *Redis) Lookup(ctx context.Context, addr string, now time.Time, p Policy) (Entry, bool, error) {
 	k := r.keys(addr)
 	cut := strconv.FormatInt(now.Add(-p.Window).UnixMilli(), 10)
-	pipe := r.c.Pipeline()
+	pipe := r.Client().Pipeline()
 	h := pipe.HGetAll(ctx, k[2])
 	hard := pipe.ZCount(ctx, k[0], "("+cut, "+inf")
 	soft := pipe.ZCount(ctx, k[1], "("+cut, "+inf")
@@ -127,11 +113,11 @@ func entryOf(addr string, h map[string]string) (Entry, bool) {
 
 // Suppressed implements Store.
 func (r *Redis) Suppressed(ctx context.Context) ([]Entry, error) {
-	addrs, err := r.c.SMembers(ctx, r.prefix+"suppressed").Result()
+	addrs, err := r.Client().SMembers(ctx, r.Key("suppressed")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	pipe := r.c.Pipeline()
+	pipe := r.Client().Pipeline()
 	hs := make([]*redis.MapStringStringCmd, len(addrs))
 	for i, a := range addrs {
 		hs[i] = pipe.HGetAll(ctx, r.keys(a)[2])
@@ -153,7 +139,7 @@ func (r *Redis) Suppressed(ctx context.Context) ([]Entry, error) {
 // Delete implements Store.
 func (r *Redis) Delete(ctx context.Context, addr string) (bool, error) {
 	k := r.keys(addr)
-	pipe := r.c.TxPipeline()
+	pipe := r.Client().TxPipeline()
 	n := pipe.Del(ctx, k[0], k[1], k[2])
 	pipe.SRem(ctx, k[3], addr)
 	if _, err := pipe.Exec(ctx); err != nil {
