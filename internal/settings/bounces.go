@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/config"
 )
 
@@ -35,12 +34,8 @@ func defaultBounces() BouncesConfig {
 func (b *BouncesConfig) Enabled() bool { return len(b.Addresses) > 0 }
 
 func (b *BouncesConfig) validate(c *Config) error {
-	for i, s := range b.Addresses {
-		a, err := checks.ParseAddress(s)
-		if err != nil || a.Domain == "" || a.Literal.IsValid() {
-			return &config.KeyErr{Key: "bounces.addresses", Msg: fmt.Sprintf("want addresses such as \"bounces@example.org\", got %q", s)}
-		}
-		b.Addresses[i] = a.String()
+	if err := mailboxes("bounces.addresses", "bounces@example.org", b.Addresses); err != nil {
+		return err
 	}
 	if b.HardLimit < 0 {
 		return &config.KeyErr{Key: "bounces.hard_limit", Msg: fmt.Sprintf("want 0 (never) or more bounces, got %d", b.HardLimit)}
@@ -54,14 +49,5 @@ func (b *BouncesConfig) validate(c *Config) error {
 	if b.Export != "" && !strings.HasPrefix(b.Export, "/") {
 		return &config.KeyErr{Key: "bounces.export", Msg: fmt.Sprintf("want an absolute path, or \"\" for none, got %q", b.Export)}
 	}
-	switch b.Store {
-	case "memory":
-	case "redis":
-		if len(c.Greylist.Redis.Addrs) == 0 {
-			return &config.KeyErr{Key: "bounces.store", Msg: `"redis" uses the greylist's Redis: set [greylist.redis] addrs = ["HOST:PORT", ...]`}
-		}
-	default:
-		return &config.KeyErr{Key: "bounces.store", Msg: fmt.Sprintf("want \"memory\" or \"redis\", got %q", b.Store)}
-	}
-	return nil
+	return c.checkStore("bounces.store", b.Store)
 }

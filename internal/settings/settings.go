@@ -252,21 +252,37 @@ func (d *DMARCReports) validate(c *Config) error {
 	if time.Duration(d.Interval) < time.Hour || time.Duration(d.Interval) > 7*24*time.Hour || time.Duration(d.Interval)%time.Hour != 0 {
 		return &config.KeyErr{Key: "dmarc.interval", Msg: fmt.Sprintf("want whole hours from \"1h\" to \"168h\" (RFC 7489 §7.2: daily, or more often), got %s", time.Duration(d.Interval))}
 	}
-	for i, r := range d.RUAAddresses {
-		a, err := checks.ParseAddress(r)
-		if err != nil || a.Domain == "" || a.Literal.IsValid() {
-			return &config.KeyErr{Key: "dmarc.rua_addresses", Msg: fmt.Sprintf("want addresses such as \"dmarc@example.org\", got %q", r)}
-		}
-		d.RUAAddresses[i] = a.String()
+	if err := mailboxes("dmarc.rua_addresses", "dmarc@example.org", d.RUAAddresses); err != nil {
+		return err
 	}
-	switch d.Store {
+	return c.checkStore("dmarc.store", d.Store)
+}
+
+// mailboxes checks the addresses of a key such as "bounces.addresses"
+// (each local@domain, no address literal) and writes them back as
+// checks.Address.String gives them.
+func mailboxes(key, example string, addrs []string) error {
+	for i, s := range addrs {
+		a, err := checks.ParseAddress(s)
+		if err != nil || a.Domain == "" || a.Literal.IsValid() {
+			return &config.KeyErr{Key: key, Msg: fmt.Sprintf("want addresses such as %q, got %q", example, s)}
+		}
+		addrs[i] = a.String()
+	}
+	return nil
+}
+
+// checkStore checks a section's store key: "memory", or "redis", which
+// uses the greylist's Redis server.
+func (c *Config) checkStore(key, store string) error {
+	switch store {
 	case "memory":
 	case "redis":
 		if len(c.Greylist.Redis.Addrs) == 0 {
-			return &config.KeyErr{Key: "dmarc.store", Msg: `"redis" uses the greylist's Redis: set [greylist.redis] addrs = ["HOST:PORT", ...]`}
+			return &config.KeyErr{Key: key, Msg: `"redis" uses the greylist's Redis: set [greylist.redis] addrs = ["HOST:PORT", ...]`}
 		}
 	default:
-		return &config.KeyErr{Key: "dmarc.store", Msg: fmt.Sprintf("want \"memory\" or \"redis\", got %q", d.Store)}
+		return &config.KeyErr{Key: key, Msg: fmt.Sprintf("want \"memory\" or \"redis\", got %q", store)}
 	}
 	return nil
 }
