@@ -28,12 +28,18 @@ func suppressRoutes(mux *http.ServeMux, o Options) {
 		}
 		return l
 	}
-	address := func(w http.ResponseWriter, r *http.Request) string {
+	// address returns the list and the address a request names; "" once
+	// it has answered the request with an error.
+	address := func(w http.ResponseWriter, r *http.Request) (*suppress.List, string) {
+		l := list(w)
+		if l == nil {
+			return nil, ""
+		}
 		a := suppress.Normalize(r.URL.Query().Get("address"))
 		if a == "" {
 			http.Error(w, "want address, e.g. ?address=user@example.org", http.StatusBadRequest)
 		}
-		return a
+		return l, a
 	}
 	mux.HandleFunc("GET /suppress", func(w http.ResponseWriter, r *http.Request) {
 		l := list(w)
@@ -49,11 +55,7 @@ func suppressRoutes(mux *http.ServeMux, o Options) {
 		json.NewEncoder(w).Encode(suppress.Export{Generated: o.Now().UTC(), Suppressed: es})
 	})
 	mux.HandleFunc("GET /suppress/lookup", func(w http.ResponseWriter, r *http.Request) {
-		l := list(w)
-		if l == nil {
-			return
-		}
-		a := address(w, r)
+		l, a := address(w, r)
 		if a == "" {
 			return
 		}
@@ -66,11 +68,7 @@ func suppressRoutes(mux *http.ServeMux, o Options) {
 		json.NewEncoder(w).Encode(e)
 	})
 	mux.HandleFunc("POST /suppress/delete", func(w http.ResponseWriter, r *http.Request) {
-		l := list(w)
-		if l == nil {
-			return
-		}
-		a := address(w, r)
+		l, a := address(w, r)
 		if a == "" {
 			return
 		}
