@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -400,7 +402,7 @@ func Summarize(rows []Row) []Source {
 	}
 	out := make([]Source, 0, len(by))
 	for ip, s := range by {
-		s.HeaderFroms, s.Reporters = keys(froms[ip]), keys(reporters[ip])
+		s.HeaderFroms, s.Reporters = slices.Sorted(maps.Keys(froms[ip])), slices.Sorted(maps.Keys(reporters[ip]))
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -412,15 +414,6 @@ func Summarize(rows []Row) []Source {
 		}
 		return out[i].IP < out[j].IP
 	})
-	return out
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 
