@@ -78,15 +78,10 @@ func parseReport(data []byte, budget *int64) ([]*Feedback, error) {
 			return nil, fmt.Errorf("dmarc report: gzip: %w", err)
 		}
 		zr.Multistream(false) // one member; some reporters append line breaks after it
-		xmlData, err := readBudget(zr, budget)
-		if err != nil {
+		// data becomes the XML, read below as a plain report's.
+		if data, err = readBudget(zr, budget); err != nil {
 			return nil, fmt.Errorf("dmarc report: gzip: %w", err)
 		}
-		f, err := parseXML(xmlData)
-		if err != nil {
-			return nil, err
-		}
-		return []*Feedback{f}, nil
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
 		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
