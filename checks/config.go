@@ -132,12 +132,22 @@ func (c *Config) Validate(g *GreylistConfig) error {
 // NewChain builds the inbound chain from the list: each check that runs,
 // with its exceptions.
 func (c *Config) NewChain(g *GreylistConfig, d Deps) *Chain {
-	chain := NewChain(time.Duration(c.Timeout), time.Now)
-	for _, e := range Inbound(c, g) {
+	return chainOf(time.Duration(c.Timeout), Inbound(c, g), d)
+}
+
+// chainOf builds a chain of the listed checks that run and are built (an
+// outbound one is not when its input is missing), each with its
+// exceptions.
+func chainOf(timeout time.Duration, list []Entry, d Deps) *Chain {
+	chain := NewChain(timeout, time.Now)
+	for _, e := range list {
 		if !e.On {
 			continue
 		}
 		ch := e.New(d)
+		if ch == nil {
+			continue
+		}
 		chain.Add(ch)
 		if x := e.Table.Exceptions(); x != nil {
 			chain.Except(ch.Name(), x)
