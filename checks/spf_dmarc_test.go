@@ -8,8 +8,6 @@ import (
 
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/policy"
-	"github.com/mailsift/mailsift/internal/resolver"
-	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 	"github.com/mailsift/mailsift/internal/settings"
 )
 
@@ -18,14 +16,7 @@ import (
 // policy enforces, or cannot be looked up now, DMARC decides, and for a
 // lookup that failed it tempfails: a temporary error never becomes a 550.
 func TestSPFFailLeftToDMARC(t *testing.T) {
-	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 100 * time.Millisecond, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, srv := checks.ZonesDNS(t)
 	cfg, err := settings.Parse("mailsift.toml", []byte("[checks.spf.actions]\nfail = \"reject\"\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,15 +82,8 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 // domain, or none, and never this fail, so at the end of the message the
 // spf check's own action applies, with its own reply.
 func TestSPFFailLeftToDMARCNeedsAlignedFrom(t *testing.T) {
-	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
-		t.Fatal(err)
-	}
+	r, srv := checks.ZonesDNS(t)
 	srv.ServFail("_dmarc.tempdmarc.test")
-	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 100 * time.Millisecond, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name, toml, mailFrom string
 		from                 []string // the From headers' values
@@ -194,14 +178,7 @@ func TestSPFFailLeftToDMARCNeedsAlignedFrom(t *testing.T) {
 // A check with exceptions that runs at MAIL FROM and at the end of the
 // message reports its skip once, at MAIL FROM.
 func TestSPFExceptionSkippedOnce(t *testing.T) {
-	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 100 * time.Millisecond, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _ := checks.ZonesDNS(t)
 	spf := &checks.SPF{DNS: checks.NetResolver{R: r}}
 	chain := checks.NewChain(time.Second, time.Now, spf).Except("spf", &checks.Exceptions{Senders: []string{"enforced.test"}})
 	env := &checks.Envelope{ClientIP: netip.MustParseAddr("192.0.2.11"), Helo: "mail.example.test", From: "anna@enforced.test",
