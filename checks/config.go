@@ -81,27 +81,34 @@ type Entry struct {
 // and its table in Config (see docs/flow.md, "Adding a check"). g is the
 // [greylist] table.
 func Inbound(c *Config, g *GreylistConfig) []Entry {
+	// e is the row of a check whose table, own, is [checks.<name>]; it
+	// runs unless its mode is "off".
+	e := func(name string, mode CheckMode, own any, cc *CheckConfig, stage string, build func(Deps) Check) Entry {
+		return Entry{Name: name, Mode: mode, On: mode != "off", Table: cc, Prefix: "checks." + name, AtStage: stage, Own: own, New: build}
+	}
 	return []Entry{
-		{PTRName, "", c.PTR.Mode != "off", &c.PTR.CheckConfig, "checks.ptr", "connect", &c.PTR,
-			func(d Deps) Check { return newPTR(&c.PTR, d) }},
-		{HeloName, c.Helo.Mode, c.Helo.Mode != "off", &c.Helo.CheckConfig, "checks.helo", "HELO", &c.Helo,
-			func(d Deps) Check { return newHelo(&c.Helo, d) }},
-		{SenderName, c.Sender.Mode, c.Sender.Mode != "off", &c.Sender.CheckConfig, "checks.sender", "", &c.Sender,
-			func(d Deps) Check { return newSender(&c.Sender, d) }},
-		{RecipientName, c.Recipient.Mode, c.Recipient.Mode != "off", &c.Recipient.CheckConfig, "checks.recipient", "", &c.Recipient,
-			func(d Deps) Check { return newRecipient(&c.Recipient, d) }},
-		{CalloutName, c.Callout.Mode, c.Callout.Mode != "off", &c.Callout.CheckConfig, "checks.callout", "", &c.Callout,
-			func(d Deps) Check { return newCallout(&c.Callout, d, c.Recipient.Domains) }},
-		{SPFName, c.SPF.Mode, c.SPF.Mode != "off", &c.SPF.CheckConfig, "checks.spf", "", &c.SPF,
-			func(d Deps) Check { return newSPF(&c.SPF, d) }},
-		{DKIMName, c.DKIM.Mode, c.DKIM.Mode != "off", &c.DKIM.CheckConfig, "checks.dkim", "", &c.DKIM,
-			func(d Deps) Check { return newDKIM(&c.DKIM, d) }},
-		{DMARCName, c.DMARC.Mode, c.DMARC.Mode != "off", &c.DMARC.CheckConfig, "checks.dmarc", "", &c.DMARC,
-			func(d Deps) Check { return newDMARC(&c.DMARC, d) }},
-		{RelayName, c.Relay.Mode, c.Relay.Mode != "off", &c.Relay.CheckConfig, "checks.relay", "", &c.Relay,
-			func(Deps) Check { return newRelay(&c.Relay, c.Recipient.Domains) }},
-		{GreylistName, g.Mode, g.On(), &g.CheckConfig, "greylist", "", g,
-			func(d Deps) Check { return newGreylist(g, d, c.Recipient.Delimiter) }},
+		// The ptr mode is the check's strength, not a policy mode.
+		{Name: PTRName, On: c.PTR.Mode != "off", Table: &c.PTR.CheckConfig, Prefix: "checks.ptr", AtStage: "connect", Own: &c.PTR,
+			New: func(d Deps) Check { return newPTR(&c.PTR, d) }},
+		e(HeloName, c.Helo.Mode, &c.Helo, &c.Helo.CheckConfig, "HELO",
+			func(d Deps) Check { return newHelo(&c.Helo, d) }),
+		e(SenderName, c.Sender.Mode, &c.Sender, &c.Sender.CheckConfig, "",
+			func(d Deps) Check { return newSender(&c.Sender, d) }),
+		e(RecipientName, c.Recipient.Mode, &c.Recipient, &c.Recipient.CheckConfig, "",
+			func(d Deps) Check { return newRecipient(&c.Recipient, d) }),
+		e(CalloutName, c.Callout.Mode, &c.Callout, &c.Callout.CheckConfig, "",
+			func(d Deps) Check { return newCallout(&c.Callout, d, c.Recipient.Domains) }),
+		e(SPFName, c.SPF.Mode, &c.SPF, &c.SPF.CheckConfig, "",
+			func(d Deps) Check { return newSPF(&c.SPF, d) }),
+		e(DKIMName, c.DKIM.Mode, &c.DKIM, &c.DKIM.CheckConfig, "",
+			func(d Deps) Check { return newDKIM(&c.DKIM, d) }),
+		e(DMARCName, c.DMARC.Mode, &c.DMARC, &c.DMARC.CheckConfig, "",
+			func(d Deps) Check { return newDMARC(&c.DMARC, d) }),
+		e(RelayName, c.Relay.Mode, &c.Relay, &c.Relay.CheckConfig, "",
+			func(Deps) Check { return newRelay(&c.Relay, c.Recipient.Domains) }),
+		// [greylist] is a table of its own, with its enabled switch.
+		{Name: GreylistName, Mode: g.Mode, On: g.On(), Table: &g.CheckConfig, Prefix: "greylist", Own: g,
+			New: func(d Deps) Check { return newGreylist(g, d, c.Recipient.Delimiter) }},
 	}
 }
 
@@ -132,12 +139,22 @@ func (c *Config) Validate(g *GreylistConfig) error {
 // NewChain builds the inbound chain from the list: each check that runs,
 // with its exceptions.
 func (c *Config) NewChain(g *GreylistConfig, d Deps) *Chain {
-	chain := NewChain(time.Duration(c.Timeout), time.Now)
-	for _, e := range Inbound(c, g) {
+	return chainOf(time.Duration(c.Timeout), Inbound(c, g), d)
+}
+
+// chainOf builds a chain of the listed checks that run and are built (an
+// outbound one is not when its input is missing), each with its
+// exceptions.
+func chainOf(timeout time.Duration, list []Entry, d Deps) *Chain {
+	chain := NewChain(timeout, time.Now)
+	for _, e := range list {
 		if !e.On {
 			continue
 		}
 		ch := e.New(d)
+		if ch == nil {
+			continue
+		}
 		chain.Add(ch)
 		if x := e.Table.Exceptions(); x != nil {
 			chain.Except(ch.Name(), x)

@@ -420,12 +420,8 @@ func defaultDMARCConfig() DMARCConfig {
 
 // Validate checks the table and lowercases its list hosts.
 func (t *DMARCConfig) Validate() error {
-	for i, h := range t.ListHosts {
-		h = strings.ToLower(strings.Trim(h, "."))
-		if HostnameSyntaxError(h) != "" {
-			return config.Errorf("checks.dmarc.list_hosts", "want list host domains such as \"lists.example.org\", got %q", t.ListHosts[i])
-		}
-		t.ListHosts[i] = h
+	if err := normalizeNames(t.ListHosts, hostSuffix, "checks.dmarc.list_hosts", `list host domains such as "lists.example.org"`); err != nil {
+		return err
 	}
 	for _, f := range t.Forwarders {
 		if _, _, ok := ParseForwarder(f); !ok {
@@ -442,8 +438,7 @@ func ParseForwarder(s string) (netip.Prefix, string, bool) {
 	if err := p.UnmarshalText([]byte(s)); err == nil {
 		return p.Prefix, "", true
 	}
-	h := strings.ToLower(strings.Trim(s, "."))
-	if HostnameSyntaxError(h) == "" {
+	if h, ok := hostSuffix(s); ok {
 		return netip.Prefix{}, h, true
 	}
 	return netip.Prefix{}, "", false

@@ -209,8 +209,8 @@ func (w *Exceptions) add(line string) bool {
 		}
 		return false
 	}
-	h := strings.ToLower(strings.Trim(line, "."))
-	if HostnameSyntaxError(h) != "" {
+	h, ok := hostSuffix(line)
+	if !ok {
 		return false
 	}
 	w.Hostnames = append(w.Hostnames, h)
@@ -372,19 +372,11 @@ func (g *GreylistConfig) Validate() error {
 		return config.Errorf("greylist.store", "want \"memory\" or \"redis\", got %q", g.Store)
 	}
 	w := &g.Whitelist
-	for i, h := range w.Hostnames {
-		h = strings.ToLower(strings.Trim(h, "."))
-		if HostnameSyntaxError(h) != "" {
-			return config.Errorf("greylist.whitelist.hostnames", "want hostname suffixes, got %q", w.Hostnames[i])
-		}
-		w.Hostnames[i] = h
+	if err := normalizeNames(w.Hostnames, hostSuffix, "greylist.whitelist.hostnames", "hostname suffixes"); err != nil {
+		return err
 	}
-	for i, d := range w.Senders {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if HostnameSyntaxError(d) != "" {
-			return config.Errorf("greylist.whitelist.senders", "want sender domains, got %q", w.Senders[i])
-		}
-		w.Senders[i] = d
+	if err := normalizeNames(w.Senders, domainName, "greylist.whitelist.senders", "sender domains"); err != nil {
+		return err
 	}
 	for _, r := range w.Recipients {
 		if !strings.Contains(r, "@") || ParseWhitelistEntry(r) != nil {

@@ -223,19 +223,5 @@ func (t *OutboundTables) List() []Entry {
 // NewChain builds the outbound chain from the list: each check that runs
 // and has its input, with its exceptions.
 func (t *OutboundTables) NewChain(timeout time.Duration, d OutboundDeps) *Chain {
-	chain := NewChain(timeout, time.Now)
-	for _, e := range t.List() {
-		if !e.On {
-			continue
-		}
-		ch := e.New(Deps{Outbound: d})
-		if ch == nil {
-			continue
-		}
-		chain.Add(ch)
-		if x := e.Table.Exceptions(); x != nil {
-			chain.Except(ch.Name(), x)
-		}
-	}
-	return chain
+	return chainOf(timeout, t.List(), Deps{Outbound: d})
 }

@@ -9,31 +9,31 @@ import (
 	"github.com/mailsift/mailsift/checks"
 	"github.com/mailsift/mailsift/internal/policy"
 	"github.com/mailsift/mailsift/internal/resolver"
-	"github.com/mailsift/mailsift/internal/resolver/dnstest"
 	"github.com/mailsift/mailsift/internal/settings"
 )
+
+// spfAndDMARC builds the spf and dmarc checks asking r, with the replies
+// that file (a mailsift.toml) gives them, and the file's policy.
+func spfAndDMARC(t *testing.T, r *resolver.Resolver, file string) (*checks.SPF, *checks.DMARC, *policy.Policy) {
+	t.Helper()
+	cfg, err := settings.Parse("mailsift.toml", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := &cfg.Checks
+	spf := &checks.SPF{DNS: checks.NetResolver{R: r}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
+	dmarc := &checks.DMARC{DNS: checks.NetResolver{R: r}, Rand: func(int) int { return 0 },
+		Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
+	return spf, dmarc, cfg.Policy()
+}
 
 // With [checks.spf.actions] fail = "reject", an SPF fail is refused only
 // when the domain's DMARC policy is known not to enforce; when that
 // policy enforces, or cannot be looked up now, DMARC decides, and for a
 // lookup that failed it tempfails: a temporary error never becomes a 550.
 func TestSPFFailLeftToDMARC(t *testing.T) {
-	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 100 * time.Millisecond, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := settings.Parse("mailsift.toml", []byte("[checks.spf.actions]\nfail = \"reject\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, pol := &cfg.Checks, cfg.Policy()
-	spf := &checks.SPF{DNS: checks.NetResolver{R: r}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
-	dmarc := &checks.DMARC{DNS: checks.NetResolver{R: r}, Rand: func(int) int { return 0 },
-		Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
+	r, srv := checks.ZonesDNS(t)
+	spf, dmarc, pol := spfAndDMARC(t, r, "[checks.spf.actions]\nfail = \"reject\"\n")
 	srv.ServFail("_dmarc.dmarctemp.spf.test")
 
 	for _, tc := range []struct {
@@ -91,15 +91,8 @@ func TestSPFFailLeftToDMARC(t *testing.T) {
 // domain, or none, and never this fail, so at the end of the message the
 // spf check's own action applies, with its own reply.
 func TestSPFFailLeftToDMARCNeedsAlignedFrom(t *testing.T) {
-	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
-		t.Fatal(err)
-	}
+	r, srv := checks.ZonesDNS(t)
 	srv.ServFail("_dmarc.tempdmarc.test")
-	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 100 * time.Millisecond, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name, toml, mailFrom string
 		from                 []string // the From headers' values
@@ -127,14 +120,7 @@ func TestSPFFailLeftToDMARCNeedsAlignedFrom(t *testing.T) {
 			reply: "451 4.7.1 Temporary DNS failure evaluating DMARC for tempdmarc.test, try again later"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := settings.Parse("mailsift.toml", []byte(tc.toml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ck, pol := &cfg.Checks, cfg.Policy()
-			spf := &checks.SPF{DNS: checks.NetResolver{R: r}, Fail: ck.SPF.Reply("spf", "perm"), Temp: ck.SPF.Reply("spf", "temp")}
-			dmarc := &checks.DMARC{DNS: checks.NetResolver{R: r}, Rand: func(int) int { return 0 },
-				Reject: ck.DMARC.Reply("dmarc", "perm"), Temp: ck.DMARC.Reply("dmarc", "temp"), FromInvalid: ck.DMARC.Reply("dmarc", "from")}
+			spf, dmarc, pol := spfAndDMARC(t, r, tc.toml)
 			chain := checks.NewChain(time.Second, time.Now, spf, dmarc)
 			env := &checks.Envelope{ClientIP: netip.MustParseAddr("192.0.2.11"), Helo: "mail.example.test", From: tc.mailFrom}
 			for _, v := range tc.from {
@@ -194,14 +180,7 @@ func TestSPFFailLeftToDMARCNeedsAlignedFrom(t *testing.T) {
 // A check with exceptions that runs at MAIL FROM and at the end of the
 // message reports its skip once, at MAIL FROM.
 func TestSPFExceptionSkippedOnce(t *testing.T) {
-	srv := dnstest.Start(t)
-	if err := srv.LoadDir("../testdata/zones"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 100 * time.Millisecond, Attempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _ := checks.ZonesDNS(t)
 	spf := &checks.SPF{DNS: checks.NetResolver{R: r}}
 	chain := checks.NewChain(time.Second, time.Now, spf).Except("spf", &checks.Exceptions{Senders: []string{"enforced.test"}})
 	env := &checks.Envelope{ClientIP: netip.MustParseAddr("192.0.2.11"), Helo: "mail.example.test", From: "anna@enforced.test",

@@ -39,19 +39,11 @@ func (cc *CheckConfig) Validate(prefix, check, atStage string) error {
 	if atStage != "" && len(x.Senders)+len(x.Recipients) > 0 {
 		return config.Errorf(prefix+".except", "%s runs at %s, before the sender and recipients are known: use networks or hostnames", check, atStage)
 	}
-	for i, h := range x.Hostnames {
-		h = strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(h, "."), "."))
-		if HostnameSyntaxError(h) != "" {
-			return config.Errorf(prefix+".except.hostnames", "want hostname suffixes such as \"outbound.example.net\", got %q", x.Hostnames[i])
-		}
-		x.Hostnames[i] = h
+	if err := normalizeNames(x.Hostnames, exceptHostname, prefix+".except.hostnames", `hostname suffixes such as "outbound.example.net"`); err != nil {
+		return err
 	}
-	for i, d := range x.Senders {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if HostnameSyntaxError(d) != "" {
-			return config.Errorf(prefix+".except.senders", "want sender domains such as \"example.com\", got %q", x.Senders[i])
-		}
-		x.Senders[i] = d
+	if err := normalizeNames(x.Senders, domainName, prefix+".except.senders", `sender domains such as "example.com"`); err != nil {
+		return err
 	}
 	for i, r := range x.Recipients {
 		a, err := ParseAddress(r)
@@ -72,6 +64,41 @@ func (cc *CheckConfig) Validate(prefix, check, atStage string) error {
 		}
 	}
 	return nil
+}
+
+// normalizeNames replaces each of a config list's names by read's reading
+// of it, or fails at the first one read refuses: "want <want>, got <the
+// name as written>" for the list's key.
+func normalizeNames(names []string, read func(string) (string, bool), key, want string) error {
+	for i, n := range names {
+		v, ok := read(n)
+		if !ok {
+			return config.Errorf(key, "want %s, got %q", want, n)
+		}
+		names[i] = v
+	}
+	return nil
+}
+
+// hostSuffix reads a hostname suffix as the lists write it: lowercased,
+// with the dots at either end trimmed ("..Example.NET." is "example.net");
+// false when it is not a hostname.
+func hostSuffix(s string) (string, bool) {
+	h := strings.ToLower(strings.Trim(s, "."))
+	return h, HostnameSyntaxError(h) == ""
+}
+
+// domainName reads a domain name: lowercased, without its root dot.
+func domainName(s string) (string, bool) {
+	d := strings.ToLower(strings.TrimSuffix(s, "."))
+	return d, HostnameSyntaxError(d) == ""
+}
+
+// exceptHostname reads an except.hostnames suffix: lowercased, with one
+// dot trimmed at either end (".example.net." is "example.net").
+func exceptHostname(s string) (string, bool) {
+	h := strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(s, "."), "."))
+	return h, HostnameSyntaxError(h) == ""
 }
 
 // Exceptions returns the check's exceptions, or nil when it has none.
