@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/publicsuffix"
+	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/mailsift/mailsift/greylist"
 	"github.com/mailsift/mailsift/internal/resolver"
@@ -98,21 +98,14 @@ func domainOf(addr string) string {
 
 // alignedWith reports whether domain a is aligned with b under DMARC's
 // relaxed mode (same organizational domain) or strict mode (equal), RFC
-// 7489 §3.1.
+// 7489 §3.1: the dmarc check's own comparison (A-labels, case and dots
+// ignored), so that the preflight predicts what receivers decide.
 func alignedWith(a, b string, strict bool) bool {
-	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))
-	if a == "" || b == "" {
-		return false
+	var mode dmarc.AlignmentMode = dmarc.AlignmentRelaxed
+	if strict {
+		mode = dmarc.AlignmentStrict
 	}
-	if strict || a == b {
-		return a == b
-	}
-	oa, err1 := publicsuffix.EffectiveTLDPlusOne(a)
-	ob, err2 := publicsuffix.EffectiveTLDPlusOne(b)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return oa == ob
+	return alignedDomains(a, b, mode)
 }
 
 // OutboundCheck is the table of one outbound check, [outbound.NAME].

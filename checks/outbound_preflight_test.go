@@ -105,3 +105,25 @@ func replyOrEmpty(s string) string {
 	}
 	return s
 }
+
+// TestAlignedWith: the preflight compares domains as the dmarc check does,
+// so a Unicode From domain aligns with its A-label signing domain.
+func TestAlignedWith(t *testing.T) {
+	for _, tc := range []struct {
+		a, b   string
+		strict bool
+		want   bool
+	}{
+		{"mail.example.org", "example.org", false, true},
+		{"mail.example.org", "example.org", true, false},
+		{"Example.ORG.", "example.org", true, true},
+		{"xn--bcher-kva.test", "bücher.test", true, true},
+		{"mail.xn--bcher-kva.test", "bücher.test", false, true},
+		{"example.net", "example.org", false, false},
+		{"", "example.org", false, false},
+	} {
+		if got := alignedWith(tc.a, tc.b, tc.strict); got != tc.want {
+			t.Errorf("alignedWith(%q, %q, strict %v) = %v, want %v", tc.a, tc.b, tc.strict, got, tc.want)
+		}
+	}
+}
