@@ -2,12 +2,13 @@ package greylist
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mailsift/mailsift/internal/redisconn"
 )
 
 // Counter keeps rolling counts of events in the greylist's store, so that
@@ -108,7 +109,5 @@ func (r *Redis) Count(ctx context.Context, key Key, now time.Time, window time.D
 // Add implements Counter. Each event is its own member, so that events
 // at the same millisecond (or from two hosts) all count.
 func (r *Redis) Add(ctx context.Context, key Key, now time.Time, window time.Duration) (int, error) {
-	var b [8]byte
-	rand.Read(b[:])
-	return r.count(ctx, key, now, window, fmt.Sprintf("%d:%x", now.UnixMilli(), b))
+	return r.count(ctx, key, now, window, fmt.Sprintf("%d:%s", now.UnixMilli(), redisconn.Nonce()))
 }
