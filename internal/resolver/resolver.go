@@ -122,6 +122,11 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) ([]dns.
 		return rrs, err
 	}
 	r.observe("miss")
+	if err := ctx.Err(); err != nil {
+		// Nobody would wait for the answer; and a fast answer must not
+		// race the ended ctx in the select below.
+		return nil, &Error{Name: strings.TrimSuffix(k.name, "."), Type: dns.TypeToString[qtype], Class: ErrTemporary, Detail: err.Error()}
+	}
 	// The exchange is shared by every caller asking the same question, so
 	// it runs under none of their deadlines (one session's expiring would
 	// fail the others') but under the resolver's own bound; each caller
