@@ -79,6 +79,8 @@ func TestExplain(t *testing.T) {
 		{"451 4.3.0 Temporary lookup failure", Network, SideNobody, false, "is temporary"},
 		{"452 4.2.2 Mailbox full", MailboxFull, SideNobody, false, "(452 4.2.2) is temporary"},
 		{"552 5.2.2 Mailbox full", MailboxFull, SideRecipientAdmin, false, "mailbox (or their server's storage) is full"},
+		// Yahoo's TSS04: the sender's complaint rate, not the content.
+		{"421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints", SpamBlocked, SideSenderAdmin, false, "blocklist or reputation"},
 		{"550 5.4.1 Recipient address rejected: Access denied", UserUnknown, SideSenderUser, true, "does not exist"},
 	} {
 		e := Explain("", tc.text)

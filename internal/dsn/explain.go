@@ -24,7 +24,7 @@ type Explanation struct {
 	Reply  string `json:"reply,omitempty"`  // SMTP reply code found in the reply
 }
 
-var reReputation = regexp.MustCompile(`(?i)black ?list|block ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|reputation|\blisted\b|banned sending ip|client host .*blocked|\bip\b`)
+var reReputation = regexp.MustCompile(`(?i)black ?list|block ?list|\brbl\b|dnsbl|spamhaus|spamcop|sorbs|barracuda|reputation|\blisted\b|banned sending ip|client host .*blocked|\bip\b|complaints|unexpected volume`)
 
 // Explain classifies one reply line or diagnostic text and says who must
 // act and what to do. status may be "" (it is then looked for in text).
