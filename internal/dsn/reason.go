@@ -171,9 +171,22 @@ func isAny(s string, set ...string) bool {
 // or from the wording.
 const (
 	notFound = iota
+	// bySubject: only the status's subject (x.7.x security or policy,
+	// x.6.x content) named it, a broad guess.
+	bySubject
 	byCode
 	byWords
 )
+
+// codeVerdict is how much a reason the status names says: an "other or
+// undefined" status (x.y.0, RFC 3463) and x.7.1, which servers give every
+// kind of refusal, say no more than their subject.
+func codeVerdict(status string) int {
+	if strings.HasSuffix(status, ".0") || strings.HasSuffix(status, ".7.1") {
+		return bySubject
+	}
+	return byCode
+}
 
 func code(ok bool) int {
 	if ok {
@@ -200,7 +213,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 	switch reason {
 	case "authfailure", "blocked", "exceedlimit", "mailboxfull", "requireptr", "toomanyconn":
 		if name == reason {
-			return byCode
+			return codeVerdict(f.status)
 		}
 		return t.words(reason, f.low)
 	case "badreputation", "hasmoved", "notcompliantrfc", "speeding":
@@ -210,7 +223,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 			return notFound
 		}
 		if name == reason {
-			return byCode
+			return codeVerdict(f.status)
 		}
 		return t.words(reason, f.low)
 	case "filtered":
@@ -226,7 +239,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 			if t.included("hostunknown", f.low) {
 				return byWords
 			}
-			return byCode
+			return codeVerdict(f.status)
 		}
 		if name == "hostunknown" {
 			return notFound
@@ -234,7 +247,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 		return t.words("hostunknown", f.low)
 	case "mesgtoobig":
 		if name == "mesgtoobig" {
-			return byCode
+			return codeVerdict(f.status)
 		}
 		if name == "exceedlimit" || f.status == "5.2.3" {
 			return notFound
@@ -250,7 +263,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 			name = "undefined"
 		}
 		if name == "rejected" {
-			return byCode
+			return codeVerdict(f.status)
 		}
 		switch {
 		case f.command == "MAIL":
@@ -269,7 +282,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 			return notFound
 		}
 		if name == reason {
-			return byCode
+			return codeVerdict(f.status)
 		}
 		if isAny(f.command, "CONN", "EHLO", "HELO", "MAIL", "RCPT") {
 			return notFound
@@ -293,7 +306,7 @@ func (t *reasonTable) probe(reason string, f *fact) int {
 			if t.included(reason, f.low) {
 				return byWords
 			}
-			return byCode
+			return codeVerdict(f.status)
 		}
 		if f.command == "RCPT" {
 			return t.words(reason, f.low)
@@ -355,14 +368,14 @@ func (t *reasonTable) anotherOne(f *fact) (string, int) {
 			}
 		}
 		if name != "" {
-			return name, byCode
+			return name, codeVerdict(f.status)
 		}
 		if len(f.status) > 3 {
 			switch f.status[:3] {
 			case "5.6", "4.6":
-				return "contenterror", byCode
+				return "contenterror", bySubject
 			case "5.7", "4.7":
-				return "securityerror", byCode
+				return "securityerror", bySubject
 			}
 		}
 		switch {
@@ -530,6 +543,10 @@ func decide(in input) string {
 		// One reply line, not a notice: nobody gave up yet.
 		return ours
 	case how != byWords && firstRule(specificRules, low) != classNone:
+		return ours
+	case how == bySubject && textClass(low) != classNone:
+		// "5.7.1 ... content restrictions": any of our words say more
+		// than the subject of the status.
 		return ours
 	case how != byWords && r == "notaccept" && strings.HasSuffix(status, ".1.10"):
 		// RFC 7505 gives x.1.10 to a null MX, but Exchange Online

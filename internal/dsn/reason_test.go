@@ -107,6 +107,9 @@ func TestDecide(t *testing.T) {
 		{"relay", input{action: "failed", detail: "554 5.7.1 <neko@example.net>: Relay access denied (in reply to RCPT TO command)"}, RelayDenied},
 		{"too large", input{action: "failed", status: "5.3.4", detail: "552 5.3.4 Message size exceeds fixed limit"}, TooLarge},
 		{"suspended", input{action: "failed", detail: "550 5.2.1 The email account that you tried to reach is disabled."}, Suspended},
+		// x.7.x alone is a broad guess (sisimai: securityerror); the
+		// words say content.
+		{"content under 5.7.1", input{detail: "550 5.7.1 Message rejected due to content restrictions"}, SpamBlocked},
 		{"no text, a status", input{action: "failed", status: "5.1.1"}, UserUnknown},
 		{"nothing at all", input{action: "failed"}, Other},
 	} {
