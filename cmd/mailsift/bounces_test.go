@@ -92,6 +92,7 @@ mode = "enforce"
 		t.Fatal("no warning")
 	}
 }
+
 // TestNewBouncesVerifySent: [bounces] verify_sent hands the milter the
 // store of the messages we sent (beside the memory store); without it,
 // none, and every bounce counts as before.
