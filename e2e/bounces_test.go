@@ -145,3 +145,127 @@ export = "`+export+`"
 	wantFields(t, m.waitLog(t, "suppression list changed through the admin endpoint"), map[string]any{
 		"mailsift.admin.action": "suppress-delete", "email.to.address": "userunknown@example.co.jp"})
 }
+
+// dsnAbout is a Postfix-style bounce from example.co.jp's MX: the message
+// id failed for rcpt with 550 5.1.1.
+func dsnAbout(id, rcpt string) string {
+	return `From: MAILER-DAEMON@example.co.jp (Mail Delivery System)
+To: bounces@example.test
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.co.jp
+
+Final-Recipient: rfc822; ` + rcpt + `
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx.example.co.jp
+Diagnostic-Code: smtp; 550 5.1.1 <` + rcpt + `>... User Unknown
+
+--b
+Content-Type: text/rfc822-headers
+
+From: Shop <www@site.test>
+To: ` + rcpt + `
+Subject: your order
+Message-Id: ` + id + `
+
+--b--
+`
+}
+
+// [bounces] verify_sent: the website mails alice@example.co.jp through
+// Postfix; three forged reports (about a message we never sent) claim
+// she bounced: each is logged, not counted, and her next mail goes. The
+// real report about the message we sent her counts.
+func TestBouncesVerifySentThroughPostfix(t *testing.T) {
+	m := startMailsift(t, `
+[trust]
+networks = ["127.0.0.0/8"]
+[checks.recipient]
+domains = ["example.test"]
+[checks.dmarc]
+mode = "off"
+[outbound]
+enabled = true
+domains = ["site.test"]
+addresses = ["192.0.2.1"]
+[outbound.preflight]
+mode = "off"
+[outbound.suppress]
+mode = "enforce"
+[bounces]
+addresses = ["bounces@example.test"]
+discard = true
+verify_sent = true
+`)
+	p := startPostfixEdited(t, m.addr, func(cf string) string {
+		return cf + "\nrelay_domains = elsewhere.test, localhost, example.co.jp\n"
+	})
+	submitTo := func(rcpt, id string) {
+		t.Helper()
+		c := dialSMTP(t, p.addr, "")
+		c.expect("250", "EHLO web.site.test")
+		c.expect("250", "MAIL FROM:<www@site.test>")
+		c.expect("250", "RCPT TO:<%s>", rcpt)
+		if reply := c.data("From: Shop <www@site.test>\nTo: " + rcpt + "\nSubject: your order\nMessage-Id: " + id + "\n\nThanks.\n"); !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("submission: DATA: %q", reply)
+		}
+		c.expect("221", "QUIT")
+	}
+	bounce := func(id, rcpt string) {
+		t.Helper()
+		c := p.xclient(t, "192.0.2.10", "good.checks.test", "mail.checks.test")
+		c.expect("250", "MAIL FROM:<>")
+		c.expect("250", "RCPT TO:<bounces@example.test>")
+		if reply := c.data(dsnAbout(id, rcpt)); !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("bounce: DATA: %q", reply)
+		}
+		c.expect("221", "QUIT")
+	}
+	submitTo("alice@example.co.jp", "<order7@site.test>")
+	m.waitLogN(t, "message", 1)
+
+	for range 3 {
+		bounce("<forged@elsewhere.test>", "alice@example.co.jp")
+	}
+	m.waitLogN(t, "bounce", 3)
+	for _, r := range m.records(t, "bounce") {
+		wantFields(t, r, map[string]any{"event.action": "bounce", "email.to.address": "alice@example.co.jp", "mailsift.bounce.hard": true,
+			"mailsift.bounce.original_message_id": "<forged@elsewhere.test>", "mailsift.bounce.counted": false,
+			"mailsift.bounce.not_counted": "not a message we sent"})
+		if _, ok := r["mailsift.bounce.hard_count"]; ok {
+			t.Errorf("forged report counted: %v", r)
+		}
+	}
+	if rs := m.records(t, "recipient suppressed"); len(rs) != 0 {
+		t.Fatalf("suppressed by forged reports: %v", rs)
+	}
+	// Her mail still goes.
+	c := dialSMTP(t, p.addr, "")
+	c.expect("250", "EHLO web.site.test")
+	c.expect("250", "MAIL FROM:<www@site.test>")
+	c.expect("250", "RCPT TO:<alice@example.co.jp>")
+	c.expect("250", "RSET")
+	c.expect("221", "QUIT")
+
+	// The real report counts.
+	bounce("<order7@site.test>", "alice@example.co.jp")
+	r := m.waitLogN(t, "bounce", 4)
+	wantFields(t, r, map[string]any{"email.to.address": "alice@example.co.jp", "mailsift.bounce.original_message_id": "<order7@site.test>",
+		"mailsift.bounce.counted": true, "mailsift.bounce.hard_count": 1, "mailsift.bounce.suppressed": false})
+	// Recorded bounces, counted or not, are discarded (discard = true).
+	log, _ := os.ReadFile(filepath.Join(p.base, "log", "maillog"))
+	if n := strings.Count(string(log), "milter-discard: END-OF-MESSAGE from good.checks.test[192.0.2.10]"); n != 4 {
+		t.Errorf("maillog: %d milter-discard lines, want 4:\n%s", n, log)
+	}
+}

@@ -30,6 +30,11 @@ type Bounces struct {
 	// Timeout bounds the suppression list's work on one bounce ([checks]
 	// timeout); 0 means DefaultBounceTimeout.
 	Timeout time.Duration
+	// Sent, when not nil ([bounces] verify_sent), remembers the messages
+	// we sent: each accepted submission's Message-ID and recipients, for
+	// List's window. A failed recipient counts only when the bounce is
+	// about a message we sent to it; the others are logged, not counted.
+	Sent suppress.Sent
 }
 
 // DefaultBounceSize bounds the part of a message kept to be read as a
@@ -142,6 +147,7 @@ func (s *Session) bounceEnd() (discard bool) {
 	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
 	batch := b.List.Batch()
+	origID := suppress.MessageID(rep.OriginalMessageID)
 	for _, r := range failed {
 		fields := []zap.Field{
 			zap.String("event.action", "bounce"),
@@ -160,6 +166,21 @@ func (s *Session) bounceEnd() (discard bool) {
 			s.log.Info("bounce", fields...)
 			all = false
 			continue
+		}
+		if b.Sent != nil {
+			why, err := b.notOurs(ctx, origID, r.Recipient)
+			if err != nil {
+				// Not counted, and the bounce is delivered: it is all
+				// that is left of it.
+				s.log.Error("bounce not counted: sent messages unreadable", append(fields, zap.Bool("mailsift.bounce.counted", false), zap.Error(err))...)
+				all = false
+				continue
+			}
+			if why != "" {
+				s.log.Info("bounce", append(fields, zap.Bool("mailsift.bounce.counted", false), zap.String("mailsift.bounce.not_counted", why))...)
+				continue
+			}
+			fields = append(fields, zap.Bool("mailsift.bounce.counted", true))
 		}
 		e, newly, err := batch.Record(ctx, r.Recipient, suppress.Bounce{Status: r.Status, Class: r.Class, Hard: r.Hard})
 		if err != nil {
@@ -180,4 +201,55 @@ func (s *Session) bounceEnd() (discard bool) {
 	}
 	// A bounce not counted is delivered: it is all that is left of it.
 	return b.Discard && len(failed) > 0 && all && s.onlyBounceAddresses()
+}
+
+// notOurs says why a bounce of rcpt about the message origID is not
+// counted ([bounces] verify_sent): "" when we sent that message to rcpt.
+func (b *Bounces) notOurs(ctx context.Context, origID, rcpt string) (string, error) {
+	if origID == "" {
+		return "the report names no original Message-ID", nil
+	}
+	ok, err := b.Sent.WasSent(ctx, origID, rcpt, b.List.Now())
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "not a message we sent", nil
+	}
+	return "", nil
+}
+
+// DefaultSentTimeout bounds the recording of a sent message when
+// Bounces.Timeout is 0.
+const DefaultSentTimeout = DefaultBounceTimeout
+
+// bounceSent remembers an accepted submission ([bounces] verify_sent):
+// its Message-ID and recipients, for the window, so that a bounce about
+// it counts. A submission without a Message-ID cannot be remembered: its
+// bounces will not count. A store error is logged; the message goes.
+func (s *Session) bounceSent() {
+	b := s.rt.Bounces
+	if b == nil || b.Sent == nil || s.trusted == "" || s.rt.Outbound == nil || s.tx == nil || len(s.env.Rcpts) == 0 {
+		return
+	}
+	var id string
+	for _, h := range s.env.Headers {
+		if strings.EqualFold(h.Name, "Message-Id") {
+			id = suppress.MessageID(h.Value)
+			break
+		}
+	}
+	if id == "" {
+		s.log.Info("sent message not remembered: no Message-ID; its bounces will not count", zap.String("email.local_id", s.env.QueueID))
+		return
+	}
+	timeout := b.Timeout
+	if timeout <= 0 {
+		timeout = DefaultSentTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	if err := b.Sent.RecordSent(ctx, id, s.env.Rcpts, b.List.Now(), b.List.Policy.Window); err != nil {
+		s.log.Error("sent message not remembered: its bounces will not count", zap.Error(err), zap.String("email.local_id", s.env.QueueID))
+	}
 }

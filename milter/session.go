@@ -534,6 +534,7 @@ func (s *Session) EndOfMessage(m gomilter.Modifier) (*gomilter.Response, error) 
 		return replyResponse(checks.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary internal error, try again later"}), nil
 	}
 	s.outboundAccepted()
+	s.bounceSent()
 	s.dmarcEndOfMessage(v.accepted())
 	if s.bounceEnd() {
 		s.endTx(actionDiscard)

@@ -22,7 +22,10 @@ import (
 type bounceHolder struct {
 	mu    sync.Mutex
 	store suppress.Store
-	key   string
+	// sent remembers the messages we sent ([bounces] verify_sent): the
+	// Redis store itself, or a memory one beside the memory store.
+	sent suppress.Sent
+	key  string
 	// cur is the last list handed out: the same one while the policy and
 	// the export file stay, so that its exports are written one at a time.
 	cur *suppress.List
@@ -48,7 +51,8 @@ func (h *bounceHolder) list(cfg *settings.Config, log *zap.Logger) *suppress.Lis
 			if err != nil {
 				log.Error("greylist.redis.password_file unreadable", zap.Error(err))
 			}
-			h.store = suppress.NewRedis(conn)
+			r2 := suppress.NewRedis(conn)
+			h.store, h.sent = r2, r2
 		} else {
 			// The memory store starts with the list it last exported.
 			var es []suppress.Entry
@@ -58,7 +62,7 @@ func (h *bounceHolder) list(cfg *settings.Config, log *zap.Logger) *suppress.Lis
 					log.Error("suppression list not read back: it starts empty", zap.String("file.path", b.Export), zap.Error(err))
 				}
 			}
-			h.store = suppress.NewMemory(es)
+			h.store, h.sent = suppress.NewMemory(es), suppress.NewSentMemory(0)
 		}
 	}
 	p := suppress.Policy{HardLimit: b.HardLimit, SoftLimit: b.SoftLimit, Window: time.Duration(b.Window)}
@@ -74,7 +78,7 @@ func (h *bounceHolder) close() {
 	defer h.mu.Unlock()
 	if h.store != nil {
 		h.store.Close()
-		h.store, h.cur = nil, nil
+		h.store, h.sent, h.cur = nil, nil, nil
 	}
 }
 
@@ -89,6 +93,17 @@ func newBounces(cfg *settings.Config, d *deps) *milter.Bounces {
 	if err := l.WriteExport(context.Background()); err != nil {
 		d.log().Error("suppression list not exported", zap.Error(err))
 	}
-	return &milter.Bounces{Addresses: cfg.Bounces.Addresses, Delimiter: cfg.Checks.Recipient.Delimiter, Discard: cfg.Bounces.Discard, List: l,
+	b := &milter.Bounces{Addresses: cfg.Bounces.Addresses, Delimiter: cfg.Checks.Recipient.Delimiter, Discard: cfg.Bounces.Discard, List: l,
 		Timeout: time.Duration(cfg.Checks.Timeout)}
+	if cfg.Bounces.VerifySent {
+		b.Sent = d.bounces.sentMessages()
+	}
+	return b
+}
+
+// sentMessages returns the store of the messages we sent, nil before list.
+func (h *bounceHolder) sentMessages() suppress.Sent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sent
 }

@@ -92,3 +92,24 @@ mode = "enforce"
 		t.Fatal("no warning")
 	}
 }
+
+// TestNewBouncesVerifySent: [bounces] verify_sent hands the milter the
+// store of the messages we sent (beside the memory store); without it,
+// none, and every bounce counts as before.
+func TestNewBouncesVerifySent(t *testing.T) {
+	for _, verify := range []bool{false, true} {
+		cfg := settings.Default()
+		cfg.Outbound.Enabled = true
+		cfg.Bounces.Addresses = []string{"bounces@example.org"}
+		cfg.Bounces.VerifySent = verify
+		d := &deps{}
+		b := newBounces(cfg, d)
+		if b == nil {
+			t.Fatal("bounces off")
+		}
+		if _, ok := b.Sent.(*suppress.SentMemory); ok != verify {
+			t.Errorf("verify_sent %v: Sent = %T", verify, b.Sent)
+		}
+		d.bounces.close()
+	}
+}

@@ -23,6 +23,10 @@ type BouncesConfig struct {
 	Export    string          `toml:"export"` // the suppression list as a JSON file; "" for none
 	Store     string          `toml:"store"`  // memory | redis (the [greylist.redis] server)
 	Prefix    string          `toml:"prefix"` // Redis key prefix
+	// VerifySent counts a bounce only when it is about a message we sent
+	// to the failed recipient: the outbound path remembers each accepted
+	// submission's Message-ID and recipients for window.
+	VerifySent bool `toml:"verify_sent"`
 }
 
 func defaultBounces() BouncesConfig {
@@ -48,6 +52,12 @@ func (b *BouncesConfig) validate(c *Config) error {
 	}
 	if b.Export != "" && !strings.HasPrefix(b.Export, "/") {
 		return &config.KeyErr{Key: "bounces.export", Msg: fmt.Sprintf("want an absolute path, or \"\" for none, got %q", b.Export)}
+	}
+	if b.VerifySent && !c.Outbound.Enabled {
+		return &config.KeyErr{Key: "bounces.verify_sent", Msg: "want [outbound] enabled = true: the messages we sent are recorded by the outbound checks of submissions"}
+	}
+	if b.VerifySent && !b.Enabled() {
+		return &config.KeyErr{Key: "bounces.verify_sent", Msg: `want [bounces] addresses set (such as ["bounces@example.org"]): bounces are read only then`}
 	}
 	return c.checkStore("bounces.store", b.Store)
 }

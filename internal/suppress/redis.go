@@ -147,3 +147,47 @@ func (r *Redis) Delete(ctx context.Context, addr string) (bool, error) {
 	}
 	return n.Val() > 0, nil
 }
+
+// sentKey is the set of a sent message's recipients.
+func (r *Redis) sentKey(id string) string { return r.Key("sent:" + id) }
+
+// RecordSent implements Sent: one set per Message-ID under the prefix,
+// holding its recipients, expiring ttl after the last message recorded
+// with that ID.
+func (r *Redis) RecordSent(ctx context.Context, id string, rcpts []string, _ time.Time, ttl time.Duration) error {
+	id = MessageID(id)
+	if id == "" {
+		return fmt.Errorf("suppress: record sent message: empty Message-ID")
+	}
+	members := make([]any, 0, len(rcpts))
+	for _, rc := range rcpts {
+		if rc = SentRecipient(rc); rc != "" {
+			members = append(members, rc)
+		}
+	}
+	if len(members) == 0 {
+		return nil
+	}
+	k := r.sentKey(id)
+	pipe := r.Client().TxPipeline()
+	pipe.SAdd(ctx, k, members...)
+	pipe.PExpire(ctx, k, max(ttl, time.Millisecond))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis: record sent message %s: %w", id, err)
+	}
+	return nil
+}
+
+// WasSent implements Sent; Redis expires the sets itself, so now is not
+// used.
+func (r *Redis) WasSent(ctx context.Context, id, rcpt string, _ time.Time) (bool, error) {
+	id = MessageID(id)
+	if id == "" {
+		return false, nil
+	}
+	ok, err := r.Client().SIsMember(ctx, r.sentKey(id), SentRecipient(rcpt)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: sent message %s: %w", id, err)
+	}
+	return ok, nil
+}
