@@ -243,12 +243,7 @@ func TestBounceDiscardMixedRecipients(t *testing.T) {
 // TestBounceDiscardStoreDown: a bounce the suppression list could not
 // count (Redis down) is delivered, not discarded.
 func TestBounceDiscardStoreDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there: every store call fails
+	addr := deadAddr(t) // every store call fails
 	rt, l := bounceRuntime(t, true)
 	store := suppress.NewRedis(suppress.RedisConfig{Addrs: []string{addr}, Prefix: "test:bounces:", Timeout: 200 * time.Millisecond})
 	t.Cleanup(func() { store.Close() })
@@ -528,4 +523,16 @@ func TestActionsRemoveRcptOnlyIfNeeded(t *testing.T) {
 	if c.s.ActionOption(gomilter.OptRemoveRcpt) {
 		t.Error("SMFIF_DELRCPT negotiated without a suppression check")
 	}
+}
+
+// deadAddr is a loopback address where nothing listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -2,7 +2,6 @@ package milter
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -226,12 +225,7 @@ func TestVerifySentDiscard(t *testing.T) {
 // TestVerifySentStoreDown: the sent messages unreadable, the bounce is not
 // counted, the error logged, and the message delivered (discard on).
 func TestVerifySentStoreDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there
+	addr := deadAddr(t) // every store call fails
 	dead := suppress.NewRedis(suppress.RedisConfig{Addrs: []string{addr}, Prefix: "test:bounces:", Timeout: 200 * time.Millisecond})
 	t.Cleanup(func() { dead.Close() })
 	rt, l, _ := verifyRuntime(t, dead, true)
