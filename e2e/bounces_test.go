@@ -11,6 +11,24 @@ import (
 	"time"
 )
 
+// websiteConfig is a website's submissions through mailsift: trusted
+// loopback, outbound checks on for site.test with the suppression list
+// enforced. Tests append their own tables.
+const websiteConfig = `
+[trust]
+networks = ["127.0.0.0/8"]
+[checks.recipient]
+domains = ["example.test"]
+[outbound]
+enabled = true
+domains = ["site.test"]
+addresses = ["192.0.2.1"]
+[outbound.preflight]
+mode = "off"
+[outbound.suppress]
+mode = "enforce"
+`
+
 // A website's mass mail comes back: a real Postfix bounce (sisimai's
 // lhost-postfix-02, two dead recipients) sent three times through Postfix
 // to the VERP bounce address leaves one "bounce" record per recipient,
@@ -20,22 +38,10 @@ import (
 // exact reply, until the address is deleted from the list.
 func TestBouncesSuppressThroughPostfix(t *testing.T) {
 	export := filepath.Join(t.TempDir(), "suppressed.json")
-	m := startMailsift(t, `
-[trust]
-networks = ["127.0.0.0/8"]
-[checks.recipient]
-domains = ["example.test"]
+	m := startMailsift(t, websiteConfig+`
 [checks.dmarc]
 # The sample's From domain (smtp.example.com) is in no test zone.
 mode = "off"
-[outbound]
-enabled = true
-domains = ["site.test"]
-addresses = ["192.0.2.1"]
-[outbound.preflight]
-mode = "off"
-[outbound.suppress]
-mode = "enforce"
 [bounces]
 addresses = ["bounces@example.test"]
 discard = true
@@ -188,21 +194,9 @@ Message-Id: ` + id + `
 // she bounced: each is logged, not counted, and her next mail goes. The
 // real report about the message we sent her counts.
 func TestBouncesVerifySentThroughPostfix(t *testing.T) {
-	m := startMailsift(t, `
-[trust]
-networks = ["127.0.0.0/8"]
-[checks.recipient]
-domains = ["example.test"]
+	m := startMailsift(t, websiteConfig+`
 [checks.dmarc]
 mode = "off"
-[outbound]
-enabled = true
-domains = ["site.test"]
-addresses = ["192.0.2.1"]
-[outbound.preflight]
-mode = "off"
-[outbound.suppress]
-mode = "enforce"
 [bounces]
 addresses = ["bounces@example.test"]
 discard = true

@@ -20,22 +20,10 @@ func TestSuppressLocalSubmissionRemovesRecipient(t *testing.T) {
 	export := filepath.Join(dir, "suppressed.json")
 	os.WriteFile(export, []byte(`{"generated":"2026-11-20T00:00:00Z","suppressed":[{"address":"dead@example.test","hard":3,"suppressed":true,`+
 		`"since":"2026-11-20T00:00:00Z","bounces":3,"last":{"status":"5.1.1","class":"user-unknown","hard":true,"at":"2026-11-20T00:00:00Z"}}]}`), 0o644)
-	m := startMailsift(t, `
-[trust]
-networks = ["127.0.0.0/8"]
-[checks.recipient]
-domains = ["example.test"]
+	m := startMailsift(t, websiteConfig+`
 [greylist]
 enabled = false
 snapshot = ""
-[outbound]
-enabled = true
-domains = ["site.test"]
-addresses = ["192.0.2.1"]
-[outbound.preflight]
-mode = "off"
-[outbound.suppress]
-mode = "enforce"
 [bounces]
 addresses = ["bounces@example.test"]
 export = "`+export+`"
